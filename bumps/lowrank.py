@@ -1,0 +1,370 @@
+"""Toy multi-component model: learn a rank-r matrix with K learned outer products.
+
+Target ``A = Σ_m s_m a_m b_mᵀ`` (d×d), model ``Ã = Σ_k ã_k b̃_kᵀ``, loss
+``½‖A − Ã‖²_F``. Shapes follow one convention throughout:
+
+    N seeds, d dimension, r target rank, K learned pairs
+    a, b  [N, d, r]    target vectors (columns)
+    U, V  [N, d, K]    learned vectors ã_k, b̃_k (columns)
+
+Plain GD never needs the d×d residual: with ``P_a = aᵀU``, ``P_b = bᵀV`` (r×K) and
+``G_U = UᵀU``, ``G_V = VᵀV`` (K×K), the update ``U' = U M_U + a N_U`` (with
+``M_U = (1 − lr·wd) I − lr G_V`` and ``N_U = lr S P_b``) closes over those small
+matrices, so a GD step costs O(N K²(r + K)) whatever d is. Adam is not
+rotation-invariant, so its path keeps the d-dimensional vectors, but still uses
+the factored gradient ``∂L/∂U = U G_V − a S P_b`` (O(N d K (r + K)) per step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from bumps.runfile import BumpsError, new_run, versions
+
+OPTIMIZERS = ("gd", "adam", "adamw")
+TARGETS = ("random", "orthonormal")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class LowRankConfig:
+    """Every parameter of a toy run. Defaults show the post's phenomena at rank 4 (README)."""
+
+    rank: int = 4
+    dim: int = 100
+    learned: int | None = None  # K; None means K = rank
+    seeds: int = 16
+    steps: int = 3000
+    lr: float = 0.01
+    init_scale: float = 0.1
+    optimizer: str = "gd"
+    weight_decay: float = 0.0
+    targets: str = "random"
+    singular_values: list[float] | None = None  # None means all 1
+    record_every: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float64"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_learned(self) -> int:
+        return self.rank if self.learned is None else self.learned
+
+    def strengths(self) -> list[float]:
+        return [1.0] * self.rank if self.singular_values is None else list(self.singular_values)
+
+    def validate(self) -> LowRankConfig:
+        """Raise BumpsError with a one-line message for any bad value."""
+        def bad(msg: str) -> None:
+            raise BumpsError(msg)
+
+        if self.rank <= 0:
+            bad(f"--rank must be >= 1 (got {self.rank})")
+        if self.dim <= 0:
+            bad(f"--dim must be >= 1 (got {self.dim})")
+        if self.rank > self.dim:
+            bad(f"--rank {self.rank} exceeds --dim {self.dim}; a d×d target has rank at most d")
+        if self.n_learned <= 0:
+            bad(f"--learned must be >= 1 (got {self.n_learned})")
+        if self.seeds <= 0:
+            bad(f"--seeds must be >= 1 (got {self.seeds})")
+        if self.steps < 0:
+            bad(f"--steps must be >= 0 (got {self.steps})")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            bad(f"--lr must be a finite positive number (got {self.lr})")
+        if not math.isfinite(self.init_scale) or self.init_scale <= 0:
+            bad(f"--init-scale must be a finite positive number (got {self.init_scale})")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            bad(f"--weight-decay must be finite and >= 0 (got {self.weight_decay})")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+        if self.targets not in TARGETS:
+            bad(f"--targets must be one of {', '.join(TARGETS)} (got {self.targets!r})")
+        if self.record_every <= 0:
+            bad(f"--record-every must be >= 1 (got {self.record_every})")
+        if self.dtype not in DTYPES:
+            bad(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        sv = self.strengths()
+        if len(sv) != self.rank:
+            bad(f"--singular-values needs {self.rank} values, one per target (got {len(sv)})")
+        if not all(math.isfinite(x) and x > 0 for x in sv):
+            bad(f"--singular-values must be finite and positive (got {sv})")
+        try:
+            torch.empty(0, device=self.device)
+        except (RuntimeError, AssertionError) as exc:
+            bad(f"--device {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Initial conditions: one generator per seed, so seed i is the same whatever N is.
+
+
+def _generator(seed: int, index: int) -> torch.Generator:
+    state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _target_vectors(g: torch.Generator, d: int, r: int, kind: str) -> torch.Tensor:
+    x = torch.randn(d, r, generator=g, dtype=torch.float64)
+    if kind == "orthonormal":
+        return torch.linalg.qr(x).Q
+    return x / x.norm(dim=0, keepdim=True)
+
+
+def initial_state(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
+    """Targets a, b [N, d, r], strengths s [r] and learned U, V [N, d, K] for every seed."""
+    d, r, k = cfg.dim, cfg.rank, cfg.n_learned
+    per_seed = []
+    for i in range(cfg.seeds):  # drawing only; the simulation itself is vectorised
+        g = _generator(cfg.seed, i)
+        a = _target_vectors(g, d, r, cfg.targets)
+        b = _target_vectors(g, d, r, cfg.targets)
+        u = torch.randn(d, k, generator=g, dtype=torch.float64) * cfg.init_scale
+        v = torch.randn(d, k, generator=g, dtype=torch.float64) * cfg.init_scale
+        per_seed.append((a, b, u, v))
+    dt, dev = DTYPES[cfg.dtype], cfg.device
+    a, b, u, v = (torch.stack(x).to(dev, dt) for x in zip(*per_seed, strict=True))
+    s = torch.tensor(cfg.strengths(), dtype=dt, device=dev)
+    return {"a": a, "b": b, "s": s, "U": u, "V": v}
+
+
+# ---------------------------------------------------------------------------
+# Small-matrix views shared by every path.
+
+
+def loss_from_grams(p_a, p_b, g_u, g_v, c_a, c_b, s) -> torch.Tensor:
+    """½‖A − UVᵀ‖² from P = aᵀU, bᵀV, G = UᵀU, VᵀV, C = aᵀa, bᵀb. Shapes [..., r|K, K]."""
+    sa = s[:, None] * c_a  # S C_a
+    target = 0.5 * (sa * (s[:, None] * c_b).transpose(-1, -2)).sum((-1, -2))  # ½ tr(S Ca S Cb)
+    cross = (s[:, None] * p_a * p_b).sum((-1, -2))  # tr(S P_a P_bᵀ)
+    model = 0.5 * (g_u * g_v).sum((-1, -2))  # ½ tr(G_U G_V), both symmetric
+    return target - cross + model
+
+
+def record_steps(cfg: LowRankConfig) -> list[int]:
+    """Steps at which a record is taken: 0, every record_every, and the last step."""
+    steps = list(range(0, cfg.steps + 1, cfg.record_every))
+    if steps[-1] != cfg.steps:
+        steps.append(cfg.steps)
+    return steps
+
+
+class _Recorder:
+    """Preallocated [T, N, ...] buffers filled at record steps."""
+
+    def __init__(self, cfg: LowRankConfig, like: torch.Tensor):
+        self.steps = record_steps(cfg)
+        t, n, r, k = len(self.steps), cfg.seeds, cfg.rank, cfg.n_learned
+        new = lambda *shape: torch.empty(shape, dtype=like.dtype, device=like.device)  # noqa: E731
+        self.buf = {
+            "loss": new(t, n),
+            "inner_a": new(t, n, r, k),
+            "inner_b": new(t, n, r, k),
+            "norm_a": new(t, n, k),
+            "norm_b": new(t, n, k),
+        }
+        self.i = 0
+
+    def wants(self, step: int) -> bool:
+        return self.i < len(self.steps) and self.steps[self.i] == step
+
+    def take_batch_last(self, p: torch.Tensor, g: torch.Tensor) -> None:
+        """Store raw batch-last P, G; loss and norms are derived once in finish_batch_last."""
+        if not hasattr(self, "p_hist"):
+            t = len(self.steps)
+            self.p_hist = p.new_empty((t, *p.shape))
+            self.g_hist = g.new_empty((t, *g.shape))
+        self.p_hist[self.i] = p
+        self.g_hist[self.i] = g
+        self.i += 1
+
+    def finish_batch_last(self, c: torch.Tensor, s: torch.Tensor) -> None:
+        """Loss and norms for all records at once, reduced over contiguous axes."""
+        p, g = self.p_hist, self.g_hist  # [T, r, K, 2, N], [T, K, K, 2, N]
+        sc = s[:, None, None, None] * c  # [r, r, 2, N]: S C
+        target = 0.5 * (sc[:, :, 0] * sc[:, :, 1].transpose(0, 1)).sum((0, 1))  # [N]
+        cross = (s[:, None, None] * p[:, :, :, 0] * p[:, :, :, 1]).sum((1, 2))  # [T, N]
+        model = 0.5 * (g[:, :, :, 0] * g[:, :, :, 1]).sum((1, 2))
+        b = self.buf
+        b["loss"] = target - cross + model
+        std = p.permute(3, 0, 4, 1, 2)  # [2, T, N, r, K]
+        b["inner_a"], b["inner_b"] = std[0], std[1]
+        norms = g.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt().transpose(0, 1)  # [2, T, N, K]
+        b["norm_a"], b["norm_b"] = norms[0], norms[1]
+
+    def take(self, p_a, p_b, g_u, g_v, c_a, c_b, s) -> None:
+        b, i = self.buf, self.i
+        b["loss"][i] = loss_from_grams(p_a, p_b, g_u, g_v, c_a, c_b, s)
+        b["inner_a"][i] = p_a
+        b["inner_b"][i] = p_b
+        b["norm_a"][i] = g_u.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
+        b["norm_b"][i] = g_v.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
+        self.i += 1
+
+
+# ---------------------------------------------------------------------------
+# The two fast paths.
+
+
+def _mm_batch_last(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Matrix product over axes (0, 1) with the batch on the trailing axes.
+
+    Tiny batched matmuls (4×4) are dominated by per-matrix overhead in bmm; a
+    broadcast multiply-and-sum is ~4x faster there. Large ones go through matmul.
+    """
+    if x.shape[1] <= 16 and x.shape[0] * y.shape[1] <= 256:
+        return (x.unsqueeze(2) * y.unsqueeze(0)).sum(1)
+    xb, yb = x.movedim((0, 1), (-2, -1)), y.movedim((0, 1), (-2, -1))
+    return (xb @ yb).movedim((-2, -1), (0, 1))
+
+
+def _run_gd(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
+    """Plain GD through the closed r×K / K×K recurrence.
+
+    State is kept batch-last: P [r, K, 2, N] (side 0: P_a = aᵀU, side 1: P_b = bᵀV),
+    G [K, K, 2, N] (G_U, G_V), C [r, r, 2, N] (aᵀa, bᵀb).
+    """
+    a, b, s, u, v = st["a"], st["b"], st["s"], st["U"], st["V"]
+    at = lambda x: x.transpose(-1, -2)  # noqa: E731
+    last = lambda x, y: torch.stack([x, y]).permute(2, 3, 0, 1).contiguous()  # noqa: E731
+    c = last(at(a) @ a, at(b) @ b)
+    p = last(at(a) @ u, at(b) @ v)
+    g = last(at(u) @ u, at(v) @ v)
+    k = cfg.n_learned
+    keep_eye = (1.0 - cfg.lr * cfg.weight_decay) * torch.eye(k, dtype=p.dtype, device=p.device)
+    keep_eye = keep_eye[:, :, None, None]
+    ls = (cfg.lr * s)[:, None, None, None]
+    mm, tr = _mm_batch_last, lambda x: x.transpose(0, 1)
+    for step in range(cfg.steps + 1):
+        if rec.wants(step):
+            rec.take_batch_last(p, g)
+            if progress:
+                progress(step)
+        if step == cfg.steps:
+            break
+        m = keep_eye - cfg.lr * g.flip(2)  # M_U uses G_V, M_V uses G_U
+        n = ls * p.flip(2)  # N_U = lr S P_b, N_V = lr S P_a
+        x = mm(p, m)  # aᵀU M
+        y = mm(c, n)  # aᵀa N
+        xn = mm(tr(x), n)
+        g = mm(mm(m, g), m) + xn + tr(xn) + mm(tr(n), y)  # m is symmetric
+        p = x + y
+    rec.finish_batch_last(c, s)
+    to_std = lambda x: x.permute(2, 3, 0, 1)  # noqa: E731
+    p, g = to_std(p), to_std(g)
+    return {"inner_a_final": p[0], "inner_b_final": p[1], "gram_a_final": g[0], "gram_b_final": g[1]}
+
+
+def _run_adam(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
+    """Adam / AdamW on the d-dimensional vectors, elementwise exactly as torch.optim does it."""
+    a, b, s, u, v = st["a"], st["b"], st["s"], st["U"].clone(), st["V"].clone()
+    at = lambda x: x.transpose(-1, -2)  # noqa: E731
+    c_a, c_b = at(a) @ a, at(b) @ b
+    (b1, b2), eps, lr, wd = cfg.betas, cfg.eps, cfg.lr, cfg.weight_decay
+    m_u, m_v, v_u, v_v = (torch.zeros_like(u) for _ in range(4))
+    sa, sb = a * s, b * s  # a S, b S
+    for step in range(cfg.steps + 1):
+        need = rec.wants(step)
+        g_v, p_b = at(v) @ v, at(b) @ v
+        g_u, p_a = at(u) @ u, at(a) @ u
+        if need:
+            rec.take(p_a, p_b, g_u, g_v, c_a, c_b, s)
+            if progress:
+                progress(step)
+        if step == cfg.steps:
+            break
+        grad_u = u @ g_v - sa @ p_b
+        grad_v = v @ g_u - sb @ p_a
+        t = step + 1
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        for param, grad, m, sq in ((u, grad_u, m_u, v_u), (v, grad_v, m_v, v_v)):
+            if cfg.optimizer == "adamw":
+                param.mul_(1 - lr * wd)
+            elif wd:
+                grad = grad + wd * param
+            m.lerp_(grad, 1 - b1)
+            sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (sq.sqrt() / math.sqrt(bc2)).add_(eps)
+            param.addcdiv_(m, denom, value=-lr / bc1)
+    return {"U_final": u, "V_final": v}
+
+
+def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None) -> dict:
+    """Run all seeds of ``cfg`` together and return a run dict (kind "lowrank").
+
+    ``progress(step)`` is called at every record step.
+    """
+    cfg.validate()
+    st = initial_state(cfg)
+    rec = _Recorder(cfg, st["U"])
+    run_path = _run_gd if cfg.optimizer == "gd" else _run_adam
+    with torch.no_grad():
+        finals = run_path(cfg, st, rec, progress)
+    cpu = lambda x: x.detach().to("cpu")  # noqa: E731
+    out = {k: cpu(x) for k, x in rec.buf.items()}
+    out.update({k: cpu(x) for k, x in finals.items()})
+    config = asdict(cfg)
+    config["learned"] = cfg.n_learned
+    config["singular_values"] = cfg.strengths()
+    config["betas"] = list(cfg.betas)
+    config["versions"] = versions()
+    return new_run(
+        "lowrank",
+        config,
+        step=torch.tensor(rec.steps, dtype=torch.int64),
+        singular_values=cpu(st["s"]),
+        target_gram_a=cpu(st["a"].transpose(-1, -2) @ st["a"]),
+        target_gram_b=cpu(st["b"].transpose(-1, -2) @ st["b"]),
+        **out,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The obvious implementation: per-seed autograd on the full d×d loss.
+
+
+def simulate_reference(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
+    """Per-seed loop, autograd through ½‖A − UVᵀ‖², torch.optim updates.
+
+    The baseline for benchmarks and the ground truth for tests; returns the same
+    record arrays as :func:`simulate`.
+    """
+    cfg.validate()
+    st = initial_state(cfg)
+    steps = set(record_steps(cfg))
+    per_seed = []
+    for i in range(cfg.seeds):
+        a, b = st["a"][i], st["b"][i]
+        target = (a * st["s"]) @ b.T
+        u = st["U"][i].clone().requires_grad_(True)
+        v = st["V"][i].clone().requires_grad_(True)
+        if cfg.optimizer == "gd":
+            opt = torch.optim.SGD([u, v], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+            opt = cls([u, v], lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                      weight_decay=cfg.weight_decay)
+        rows = []
+        for step in range(cfg.steps + 1):
+            loss = 0.5 * (target - u @ v.T).pow(2).sum()
+            if step in steps:
+                with torch.no_grad():
+                    rows.append((loss.detach(), a.T @ u, b.T @ v, u.norm(dim=0), v.norm(dim=0)))
+            if step == cfg.steps:
+                break
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        per_seed.append([torch.stack(col) for col in zip(*rows, strict=True)])
+    names = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
+    return {n: torch.stack(col, dim=1) for n, col in zip(names, zip(*per_seed, strict=True),
+                                                          strict=True)}

@@ -1,0 +1,121 @@
+"""Run files: one `.pt` per run, atomic writes, safe loads.
+
+Every run file is a plain dict of tensors, numbers, strings, lists and dicts, so
+it loads with ``torch.load(path, weights_only=True)`` and can never execute code.
+Common keys for every kind: ``format`` ("bumps.run"), ``version`` (1), ``kind``,
+``config`` (every parameter, the seed and the package versions) and ``step``
+[T] int64; every time series has time on axis 0.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "bumps.run"
+VERSION = 1
+
+
+class BumpsError(Exception):
+    """A user-facing error: the CLI prints its message on one line and exits non-zero."""
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that can change the numbers."""
+    import numpy
+    import scipy
+
+    from bumps import __version__
+
+    return {
+        "bumps": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early (before any long computation) if ``path`` cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise BumpsError(f"output path {path} is a directory; give a file name such as {path}/run.pt")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BumpsError(f"cannot create output directory {parent}: {exc.strerror}") from None
+    try:  # os.access lies for root and for special file systems: really try
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BumpsError(f"cannot write to {parent}: {exc.strerror}; choose another --out") from None
+    return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """Write ``obj`` with torch.save to a temp file beside ``path``, then rename over it.
+
+    A crash or Ctrl-C mid-write leaves any existing file at ``path`` untouched.
+    """
+    path = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise BumpsError(f"could not write {path}: {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+def safe_load(path: str | os.PathLike) -> Any:
+    """Load a `.pt` file with ``weights_only=True``; refuse anything that carries code."""
+    path = Path(path)
+    if not path.exists():
+        raise BumpsError(f"no such file: {path}")
+    if path.is_dir():
+        raise BumpsError(f"{path} is a directory, not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
+        raise BumpsError(
+            f"refusing to load {path}: it holds objects other than tensors and plain data "
+            f"(weights_only load failed: {first[:120]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise BumpsError(f"{path} is not a readable torch file ({type(exc).__name__})") from None
+
+
+def is_run(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def load_run(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Load and validate a bumps run file, optionally requiring a given ``kind``."""
+    obj = safe_load(path)
+    if not is_run(obj):
+        raise BumpsError(f"{path} is not a bumps run file (no format='{FORMAT}' key)")
+    if obj.get("version") != VERSION:
+        raise BumpsError(f"{path} has run-file version {obj.get('version')}; this bumps reads {VERSION}")
+    if kind is not None and obj.get("kind") != kind:
+        raise BumpsError(f"{path} is a '{obj.get('kind')}' run; expected a '{kind}' run")
+    return obj
+
+
+def new_run(kind: str, config: dict, **arrays: Any) -> dict:
+    """Assemble a run dict with the common header keys."""
+    return {"format": FORMAT, "version": VERSION, "kind": kind, "config": config, **arrays}
