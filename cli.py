@@ -79,6 +79,46 @@ def simulate(
                f"final loss median {final.median():.3g} (max {final.max():.3g})")
 
 
+@app.command()
+def detect(
+    path: Path = typer.Argument(..., help="Run file (any kind) or array file: .npy, .npz (one array), .pt (one tensor)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    plot: Optional[Path] = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
+    min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
+    min_drop: float = typer.Option(0.1, help="Drop ≥ this fraction of the curve's range."),
+    min_drop_of_rise: float = typer.Option(0.1, help="Drop ≥ this fraction of the bump's own rise."),
+    min_height: float = typer.Option(0.0, help="Absolute floor for rise and drop (curve units)."),
+    noise_factor: float = typer.Option(4.0, help="Rise and drop ≥ this many robust noise sigmas."),
+    min_duration: float = typer.Option(0.0, help="Bump start-to-end ≥ this many steps."),
+    reference: str = typer.Option("curve", help="Scale for the fractions: curve | family."),
+    sign: str = typer.Option("peak", help="Gauge-signed series: peak (orient by largest |value|) | abs | raw."),
+    min_gain: float = typer.Option(0.05, help="Competition: gains ≥ this fraction of max |alignment|."),
+    competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
+    rows: int = typer.Option(15, help="Bump rows shown in the table."),
+) -> None:
+    """Find bumps and competition events in a run file or an array of curves."""
+    from bumps.analysis import analyze, load_source
+    from bumps.detect import BumpParams
+
+    params = BumpParams(min_rise=min_rise, min_drop=min_drop, min_drop_of_rise=min_drop_of_rise,
+                        min_height=min_height, noise_factor=noise_factor,
+                        min_duration=min_duration, reference=reference).validate()
+    source = load_source(path, competition_axes=competition)
+    result = analyze(source, params, sign=sign, min_gain=min_gain)
+    if plot is not None:
+        from bumps.plots import plot_detection
+
+        plot_detection(source, result, plot, sign=sign)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(result))
+        return
+    from bumps.report import print_report
+
+    print_report(result, path, rows=rows, plot=plot)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     from bumps.runfile import BumpsError

@@ -1,0 +1,165 @@
+"""Bump detection in families of curves.
+
+A *bump* is a rise to a peak followed by a real fall. For a curve ``x`` and a
+local maximum ``p`` (``scipy.signal.find_peaks``, no window so the result does
+not depend on the sampling cadence):
+
+* ``start`` is the lowest sample between ``p`` and the nearest earlier sample
+  higher than ``x[p]`` (or the first sample): the trough before the rise;
+* ``end`` is the lowest sample between ``p`` and the nearest later sample higher
+  than ``x[p]`` (or the last sample): the trough after the fall, so a bump still
+  falling when the run ends is kept, ending at the last sample;
+* ``rise = x[p] − x[start]``, ``drop = x[p] − x[end]``; ``climbs_back`` says
+  whether the curve later exceeds ``x[p]``.
+
+``p`` is a bump when, with ``scale`` the range (max − min) of the curve (or of
+the whole family, ``reference="family"``) and ``noise`` a robust estimate of
+the curve's sample noise (1.4826·median|Δ²x|/√6):
+
+    rise ≥ max(min_rise · scale, min_height, noise_factor · noise)
+    drop ≥ max(min_drop · scale, min_drop_of_rise · rise, min_height, noise_factor · noise)
+    step[end] − step[start] ≥ min_duration            (in steps, not samples)
+
+Samples 0 and T−1 are never peaks, so a curve that only decays from its first
+sample (the norm-decay phase) or only rises has no bump; dips (fall then rise)
+and staircases have no peak with a fall. Every threshold is invariant to adding
+a constant and to multiplying by a positive number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.signal import find_peaks, peak_prominences
+
+from bumps.runfile import BumpsError
+
+
+@dataclass(frozen=True)
+class BumpParams:
+    """Thresholds of :func:`find_bumps` (see the module docstring for the exact rule)."""
+
+    min_rise: float = 0.1  # rise ≥ this fraction of the reference scale
+    min_drop: float = 0.1  # drop ≥ this fraction of the reference scale
+    min_drop_of_rise: float = 0.1  # drop ≥ this fraction of the bump's own rise
+    min_height: float = 0.0  # absolute floor for rise and drop, in the curve's units
+    noise_factor: float = 4.0  # rise and drop ≥ this many robust noise sigmas
+    min_duration: float = 0.0  # end_step − start_step ≥ this many steps
+    reference: str = "curve"  # "curve": each curve's range; "family": the range of all curves
+
+    def validate(self) -> BumpParams:
+        for name in ("min_rise", "min_drop", "min_drop_of_rise", "min_height", "noise_factor",
+                     "min_duration"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise BumpsError(f"bump threshold {name} must be finite and >= 0 (got {value})")
+        if self.reference not in ("curve", "family"):
+            raise BumpsError(f"reference must be 'curve' or 'family' (got {self.reference!r})")
+        return self
+
+
+@dataclass(frozen=True)
+class Bump:
+    """One bump in curve ``index`` (a tuple over the non-time axes); positions are samples."""
+
+    index: tuple[int, ...]
+    start: int
+    peak: int
+    end: int
+    height: float  # x[peak]
+    rise: float
+    drop: float
+    climbs_back: bool
+
+    def as_dict(self, step: np.ndarray | None = None) -> dict:
+        out = asdict(self)
+        out["index"] = list(self.index)
+        if step is not None:
+            for k in ("start", "peak", "end"):
+                out[f"{k}_step"] = int(step[getattr(self, k)])
+        return out
+
+
+def check_curves(curves: np.ndarray, step: np.ndarray | None = None, name: str = "curves"):
+    """Validate [T, ...] curves and their steps; returns (float64 array, int64 steps)."""
+    x = np.asarray(curves)
+    if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
+        raise BumpsError(f"{name} is empty (shape {tuple(x.shape)}); need time on axis 0 and >= 1 curve")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise BumpsError(f"{name} has dtype {x.dtype}; need real numbers")
+    x = x.astype(np.float64, copy=False)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        where = np.argwhere(bad)[0].tolist()
+        raise BumpsError(f"{name} has {int(bad.sum())} NaN/inf values (first at {where}); "
+                         "drop or fill them before detecting bumps")
+    if step is None:
+        step = np.arange(x.shape[0], dtype=np.int64)
+    step = np.asarray(step)
+    if step.shape != (x.shape[0],) or (np.diff(step) <= 0).any():
+        raise BumpsError(f"steps for {name} must be strictly increasing with one per sample")
+    return x, step
+
+
+def noise_sigma(x: np.ndarray) -> np.ndarray:
+    """Robust per-curve sample-noise estimate from second differences; x is [T, M]."""
+    if x.shape[0] < 3:
+        return np.zeros(x.shape[1])
+    d2 = np.abs(np.diff(x, n=2, axis=0))
+    return 1.4826 * np.median(d2, axis=0) / np.sqrt(6.0)
+
+
+def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves"
+               ) -> list[Bump]:
+    """All bumps in ``curves`` [T, ...] (time on axis 0), sorted by curve then peak."""
+    p = (params or BumpParams()).validate()
+    x, step = check_curves(curves, step, name)
+    shape = x.shape[1:]
+    flat = x.reshape(x.shape[0], -1)
+    lo, hi = flat.min(0), flat.max(0)
+    scale = hi - lo if p.reference == "curve" else np.full(flat.shape[1], hi.max() - lo.min())
+    floor = np.maximum(p.noise_factor * noise_sigma(flat), p.min_height)
+    need_rise = np.maximum(p.min_rise * scale, floor)
+    need_drop = np.maximum(p.min_drop * scale, floor)
+    # Upper bounds on each sample's rise and drop (minimum over everything before/after it):
+    # a curve no sample of which could pass both thresholds is skipped without scipy.
+    rise_ub = flat - np.minimum.accumulate(flat, axis=0)
+    drop_ub = flat - np.minimum.accumulate(flat[::-1], axis=0)[::-1]
+    possible = ((rise_ub >= need_rise) & (drop_ub >= need_drop) & (need_drop > 0)
+                & (rise_ub > 0) & (drop_ub > 0))
+    candidates = np.flatnonzero(possible[1:-1].any(0)) if flat.shape[0] > 2 else []
+    found: list[Bump] = []
+    for j in candidates:
+        xj = flat[:, j]
+        peaks, _ = find_peaks(xj)
+        if len(peaks) == 0:
+            continue
+        _, left, right = peak_prominences(xj, peaks)
+        rise, drop = xj[peaks] - xj[left], xj[peaks] - xj[right]
+        ok = ((rise >= need_rise[j]) & (drop >= need_drop[j]) & (drop >= p.min_drop_of_rise * rise)
+              & (rise > 0) & (drop > 0) & (step[right] - step[left] >= p.min_duration))
+        index = np.unravel_index(j, shape) if shape else ()
+        for k in np.flatnonzero(ok):
+            pk = peaks[k]
+            found.append(Bump(
+                index=tuple(int(i) for i in index), start=int(left[k]), peak=int(pk),
+                end=int(right[k]), height=float(xj[pk]), rise=float(rise[k]), drop=float(drop[k]),
+                climbs_back=bool((xj[right[k]:] > xj[pk]).any()),
+            ))
+    return found
+
+
+def orient_by_peak(curves: np.ndarray) -> np.ndarray:
+    """Flip each curve [T, ...] so that its largest-magnitude value is positive.
+
+    For gauge-signed curves (an inner product with truth changes sign when ã and b̃
+    flip together) this makes detection independent of the gauge: a curve and its
+    negative give the same oriented curve, and a rise-then-fall in alignment is a
+    bump whichever sign it has. Unlike the sign of the final value, it does not
+    depend on where a curve that decays back to ~0 happens to end.
+    """
+    x = np.asarray(curves, dtype=np.float64)
+    at = np.abs(x).argmax(0)
+    sign = np.sign(np.take_along_axis(x, at[None], 0)[0])
+    return x * np.where(sign == 0, 1.0, sign)

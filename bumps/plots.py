@@ -1,0 +1,99 @@
+"""Plots of detector output: curves with their bumps and one competition event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bumps.analysis import Source, prepare
+
+
+def _figure(n_panels: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(n_panels, 2)
+    rows = (n_panels + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.6 * rows), squeeze=False)
+    return fig, list(axes.flat)
+
+
+def save_png(fig, path: str | Path) -> Path:
+    """Save a figure atomically (temp file, then rename)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return path
+
+
+def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "") -> None:
+    """One competition event from a [T, units, targets] alignment tensor."""
+    t, l, w, n = ev["target"], ev["loser"], ev["winner"], ev["new_target"]
+    ax.plot(step, x[:, l, t], color="C0", lw=2, label=f"unit {l} (loser) · target {t}")
+    ax.plot(step, x[:, w, t], color="C1", lw=2, label=f"unit {w} (winner) · target {t}")
+    ax.plot(step, x[:, l, n], color="C0", ls="--", label=f"unit {l} (loser) · target {n}")
+    for k, mk in (("start", "^"), ("peak", "o"), ("end", "v")):
+        i = ev[k]
+        ax.plot(step[i], x[i, l, t], mk, color="k", ms=6)
+    ax.axvspan(step[ev["peak"]], step[ev["end"]], color="0.9", zorder=0)
+    ax.set_xlabel("step")
+    ax.set_title(title or f"competition for target {t}", fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "peak",
+                   max_curves: int = 12) -> Path:
+    """Each series: the curves with the largest bumps, bumps marked; plus the first event."""
+    step = source.step
+    n_panels = len(source.series) + (1 if result["competition"] else 0)
+    fig, axes = _figure(n_panels)
+    for ax, (spec, values) in zip(axes, source.series, strict=False):
+        x = prepare(spec, values, sign)
+        flat = x.reshape(x.shape[0], -1)
+        shape = x.shape[1:]
+        mine = sorted((b for b in result["bumps"] if b["series"] == spec.key), key=lambda b: -b["drop"])
+        shown = []
+        for b in mine:
+            j = int(np.ravel_multi_index(b["index"], shape)) if shape else 0
+            if j not in shown:
+                shown.append(j)
+            if len(shown) >= max_curves:
+                break
+        if not shown:  # no bumps: show a few curves so the panel says so
+            shown = list(range(min(flat.shape[1], max_curves)))
+        for c, j in enumerate(shown):
+            ax.plot(step, flat[:, j], color=f"C{c % 10}", lw=1)
+        for b in mine:
+            j = int(np.ravel_multi_index(b["index"], shape)) if shape else 0
+            if j in shown:
+                ax.plot(step[b["peak"]], flat[b["peak"], j], "o", color="k", ms=4)
+                ax.plot(step[b["end"]], flat[b["end"], j], "v", color="k", ms=4)
+        ax.set_title(f"{spec.key}: {len(mine)} bumps (largest {len(shown)} curves shown)", fontsize=10)
+        ax.set_xlabel("step")
+    if result["competition"]:
+        ev = max(result["competition"], key=lambda e: e["loser_drop"])
+        spec, values = next((s, v) for s, v in source.series if s.key == ev["series"])
+        x = prepare(spec, values, sign)
+        moved = np.moveaxis(x, [1 + spec.unit_axis, 1 + spec.target_axis], [-2, -1])
+        sub = moved[(slice(None), *ev["index"])]
+        draw_event(axes[len(source.series)], sub, step, ev,
+                   f"{ev['series']} {ev['index']}: largest competition event")
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return save_png(fig, path)

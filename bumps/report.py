@@ -1,0 +1,63 @@
+"""Readable `bumps detect` output: a summary table per series and the largest bumps."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def print_report(result: dict, path, rows: int = 15, plot=None, console: Console | None = None
+                 ) -> None:
+    console = console or Console()
+    summary = result["summary"]
+    table = Table(title=f"bumps in {path}")
+    cols = ["series", "curves", "bumps", "curves_with_bumps", "climb_back", "median_peak_height",
+            "competition_events", "explained_by_competition", "started_in_norm_decay",
+            "peaked_in_norm_decay"]
+    cols = [c for c in cols if c == "series" or any(c in s for s in summary.values())]
+    short = {"curves_with_bumps": "with bumps", "climb_back": "climb back",
+             "median_peak_height": "median peak", "competition_events": "events",
+             "explained_by_competition": "explained", "started_in_norm_decay": "start in decay",
+             "peaked_in_norm_decay": "peak in decay"}
+    for c in cols:
+        table.add_column(short.get(c, c), justify="left" if c == "series" else "right")
+    for name, s in summary.items():
+        table.add_row(name, *[_fmt(s.get(c)) for c in cols[1:]])
+    console.print(table)
+
+    console.print("(start/peak/end in steps; back: climbs back above the peak later; "
+                  "competition: explained by a competition event)", style="dim")
+    bumps = sorted(result["bumps"], key=lambda b: -b["drop"])[:rows]
+    if bumps:
+        t = Table(title=f"largest bumps by drop ({len(bumps)} of {len(result['bumps'])})")
+        for c in ("series", "index", "start", "peak", "end", "height", "rise", "drop", "back",
+                  "competition"):
+            t.add_column(c, justify="right")
+        for b in bumps:
+            t.add_row(b["series"], str(b["index"]), str(b["start_step"]), str(b["peak_step"]),
+                      str(b["end_step"]), _fmt(b["height"]), _fmt(b["rise"]), _fmt(b["drop"]),
+                      "yes" if b["climbs_back"] else "no",
+                      {True: "yes", False: "no"}.get(b.get("explained_by_competition"), "-"))
+        console.print(t)
+    for name, s in summary.items():
+        line = f"{name}: {s['bumps']} bumps on {s['curves_with_bumps']} of {s['curves']} curves"
+        if "seeds" in s:
+            line += f" ({s['seeds_with_bumps']} of {s['seeds']} seeds)"
+        if "competition_events" in s and s["bumps"]:
+            line += (f"; {s['explained_by_competition']} explained by competition "
+                     f"({100 * s['explained_by_competition'] / s['bumps']:.0f}%)")
+            if s.get("explained_by_chance_baseline") is not None:
+                line += (f", vs {s['explained_by_chance_baseline']} with partners from another "
+                         "seed (chance baseline)")
+        if "started_in_norm_decay" in s:
+            line += (f"; {s['started_in_norm_decay']} started and {s['peaked_in_norm_decay']} "
+                     "peaked inside the norm-decay phase")
+        console.print(line)
+    if plot is not None:
+        console.print(f"plot written to {plot}")

@@ -1,0 +1,126 @@
+"""The simulator: fast paths equal the obvious autograd loop; known dynamics hold."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bumps.lowrank import LowRankConfig, simulate, simulate_reference
+from bumps.runfile import BumpsError
+
+KEYS = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
+
+
+def _max_diff(cfg):
+    fast, ref = simulate(cfg), simulate_reference(cfg)
+    return {k: (fast[k] - ref[k]).abs().max().item() for k in KEYS}
+
+
+@pytest.mark.parametrize("rank,learned,wd,targets", [
+    (1, 1, 0.0, "random"), (3, 3, 0.0, "orthonormal"), (2, 5, 0.05, "random"), (4, 2, 0.0, "random"),
+])
+def test_fast_gd_equals_autograd_gd(rank, learned, wd, targets):
+    cfg = LowRankConfig(rank=rank, learned=learned, dim=24, seeds=3, steps=400, lr=0.03,
+                        init_scale=0.2, weight_decay=wd, targets=targets, record_every=9,
+                        singular_values=[1.0 + 0.5 * m for m in range(rank)])
+    assert max(_max_diff(cfg).values()) < 1e-10
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+@pytest.mark.parametrize("wd", [0.0, 0.1])
+def test_adam_paths_equal_torch_optim(optimizer, wd):
+    cfg = LowRankConfig(rank=3, dim=20, seeds=2, steps=300, lr=0.01, optimizer=optimizer,
+                        weight_decay=wd, record_every=5)
+    assert max(_max_diff(cfg).values()) < 1e-9
+
+
+def test_record_layout_and_shapes():
+    cfg = LowRankConfig(rank=3, learned=5, dim=10, seeds=4, steps=25, record_every=10)
+    run = simulate(cfg)
+    assert run["step"].tolist() == [0, 10, 20, 25]
+    assert run["step"].dtype == torch.int64
+    t = 4
+    assert run["loss"].shape == (t, 4)
+    assert run["inner_a"].shape == run["inner_b"].shape == (t, 4, 3, 5)
+    assert run["norm_a"].shape == run["norm_b"].shape == (t, 4, 5)
+    assert run["config"]["learned"] == 5 and "torch" in run["config"]["versions"]
+
+
+def test_seed_i_does_not_depend_on_how_many_seeds_run():
+    small = simulate(LowRankConfig(rank=2, dim=12, seeds=2, steps=50, seed=7))
+    big = simulate(LowRankConfig(rank=2, dim=12, seeds=5, steps=50, seed=7))
+    assert torch.equal(small["inner_a"], big["inner_a"][:, :2])
+    other = simulate(LowRankConfig(rank=2, dim=12, seeds=2, steps=50, seed=8))
+    assert not torch.equal(small["inner_a"], other["inner_a"])
+
+
+def test_same_config_same_numbers():
+    cfg = LowRankConfig(rank=4, dim=30, seeds=3, steps=100)
+    assert torch.equal(simulate(cfg)["loss"], simulate(cfg)["loss"])
+
+
+def _balance_drift(lr, time=2.0):
+    cfg = LowRankConfig(rank=3, dim=20, seeds=4, steps=round(time / lr), lr=lr, init_scale=0.3,
+                        record_every=1)
+    out = simulate(cfg)
+    g_u, g_v = out["gram_a_final"], out["gram_b_final"]
+    from bumps.lowrank import initial_state
+
+    st0 = initial_state(cfg)
+    at = lambda x: x.transpose(-1, -2)  # noqa: E731
+    d0 = at(st0["U"]) @ st0["U"] - at(st0["V"]) @ st0["V"]
+    return (g_u - g_v - d0).abs().max().item()
+
+
+def test_balancedness_conserved_to_order_lr_squared():
+    # Each step changes UᵀU − VᵀV by O(lr²), so over a fixed time the drift is O(lr).
+    coarse, fine = _balance_drift(0.02), _balance_drift(0.01)
+    assert fine < 0.05
+    assert 1.7 < coarse / fine < 2.3
+
+
+def _half_loss_step(run) -> torch.Tensor:
+    """First recorded step at which the loss is below half of ½‖A‖² (per seed)."""
+    half = 0.25 * run["config"]["singular_values"][0] ** 2  # rank 1, unit vectors: ½‖A‖² = s²/2
+    below = run["loss"] < half
+    first = below.float().argmax(0)
+    assert below.any(0).all(), "loss never fell below half its target value"
+    return run["step"][first].double()
+
+
+@pytest.mark.parametrize("s", [1.0, 2.0])
+def test_saxe_timescale_init_scale_over_10_delays_by_ln10_over_lr_s(s):
+    lr = 0.005
+    base = dict(rank=1, dim=100, seeds=32, steps=round(12 / (lr * s)) + 2000, lr=lr,
+                singular_values=[s], record_every=1)
+    t1 = _half_loss_step(simulate(LowRankConfig(init_scale=1e-3, **base)))
+    t2 = _half_loss_step(simulate(LowRankConfig(init_scale=1e-4, **base)))
+    predicted = math.log(10) / (lr * s)
+    measured = (t2 - t1).mean().item()
+    assert abs(measured - predicted) / predicted < 0.03, (measured, predicted)
+
+
+def test_weight_decay_stops_minimising_the_original_loss():
+    free = simulate(LowRankConfig(rank=2, dim=20, seeds=2, steps=3000, lr=0.02))
+    decayed = simulate(LowRankConfig(rank=2, dim=20, seeds=2, steps=3000, lr=0.02, weight_decay=0.05))
+    assert free["loss"][-1].max() < 1e-8
+    assert decayed["loss"][-1].min() > 1e-4
+
+
+@settings(max_examples=15, deadline=None)
+@given(rank=st.integers(-3, 0))
+def test_bad_rank_is_refused(rank):
+    with pytest.raises(BumpsError, match="--rank"):
+        LowRankConfig(rank=rank).validate()
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("lr", float("inf"), "--lr"), ("lr", -1.0, "--lr"), ("steps", -5, "--steps"),
+    ("rank", 101, "exceeds --dim"), ("optimizer", "sgd", "--optimizer"),
+    ("singular_values", [1.0, 2.0], "--singular-values"), ("init_scale", 0.0, "--init-scale"),
+])
+def test_bad_values_are_refused_with_the_flag_named(field, value, match):
+    with pytest.raises(BumpsError, match=match):
+        LowRankConfig(**{field: value}).validate()
