@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,8 +20,14 @@ app = typer.Typer(
 
 def _progress(total: int, label: str):
     """A rich progress bar with ETA; returns (context manager, advance-to(step) callback)."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), transient=True, disable=total == 0)
@@ -39,7 +44,7 @@ def _root() -> None:
 def simulate(
     rank: int = typer.Option(4, help="Target rank r."),
     dim: int = typer.Option(100, help="Dimension d (the target is d×d)."),
-    learned: Optional[int] = typer.Option(None, help="Learned pairs K (default: K = rank)."),
+    learned: int | None = typer.Option(None, help="Learned pairs K (default: K = rank)."),
     seeds: int = typer.Option(16, help="Independent runs simulated together (vectorised)."),
     steps: int = typer.Option(3000, help="Optimizer steps."),
     lr: float = typer.Option(0.01, help="Learning rate."),
@@ -47,11 +52,11 @@ def simulate(
     optimizer: str = typer.Option("gd", help="gd | adam | adamw."),
     weight_decay: float = typer.Option(0.0, help="L2 (gd, adam) or decoupled (adamw) decay."),
     targets: str = typer.Option("random", help="random (independent unit vectors) | orthonormal."),
-    singular_values: Optional[str] = typer.Option(
+    singular_values: str | None = typer.Option(
         None, help="Comma-separated target strengths s_m, one per target (default all 1)."),
     record_every: int = typer.Option(10, help="Steps between records."),
     seed: int = typer.Option(0, help="Base seed; run i uses (seed, i)."),
-    out: Optional[Path] = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
+    out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
 ) -> None:
@@ -81,14 +86,14 @@ def simulate(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Run file (any kind) or array file: .npy, .npz (one array), .pt (one tensor)."),
+    path: Path = typer.Argument(..., help="Run file (any kind) or array file (.npy, .npz with one array, .pt tensor)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    plot: Optional[Path] = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
+    plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
     min_drop: float = typer.Option(0.1, help="Drop ≥ this fraction of the curve's range."),
     min_drop_of_rise: float = typer.Option(0.1, help="Drop ≥ this fraction of the bump's own rise."),
     min_height: float = typer.Option(0.0, help="Absolute floor for rise and drop (curve units)."),
-    noise_factor: float = typer.Option(4.0, help="Rise and drop ≥ this many robust noise sigmas."),
+    noise_factor: float = typer.Option(8.0, help="Rise and drop ≥ this many robust noise sigmas."),
     min_duration: float = typer.Option(0.0, help="Bump start-to-end ≥ this many steps."),
     reference: str = typer.Option("curve", help="Scale for the fractions: curve | family."),
     sign: str = typer.Option("peak", help="Gauge-signed series: peak (orient by largest |value|) | abs | raw."),

@@ -44,7 +44,8 @@ class BumpParams:
     min_drop: float = 0.1  # drop ≥ this fraction of the reference scale
     min_drop_of_rise: float = 0.1  # drop ≥ this fraction of the bump's own rise
     min_height: float = 0.0  # absolute floor for rise and drop, in the curve's units
-    noise_factor: float = 4.0  # rise and drop ≥ this many robust noise sigmas
+    noise_factor: float = 8.0  # rise and drop ≥ this many robust noise sigmas (white noise
+    # of 10²–10⁴ samples rarely rises and then falls by 8σ each)
     min_duration: float = 0.0  # end_step − start_step ≥ this many steps
     reference: str = "curve"  # "curve": each curve's range; "family": the range of all curves
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import pickle
 import platform
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +91,14 @@ def safe_load(path: str | os.PathLike) -> Any:
     if path.is_dir():
         raise BumpsError(f"{path} is a directory, not a file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
-        raise BumpsError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data "
-            f"(weights_only load failed: {first[:120]})"
-        ) from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"it references {found.group(1)}" if found else "it is not a plain tensor/data torch file"
+        raise BumpsError(f"refusing to load {path}: {what} (loaded with weights_only=True; "
+                         "nothing was executed)") from None
     except Exception as exc:  # any other failure: not a torch file we can read
         raise BumpsError(f"{path} is not a readable torch file ({type(exc).__name__})") from None
 

@@ -1,0 +1,124 @@
+"""End to end through `python cli.py`: run files, detection JSON, and one-line errors."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bumps(*args, cwd=None):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=300)
+
+
+def assert_one_line_error(proc, match):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and match in lines[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r4.pt"
+    proc = bumps("simulate", "--rank", 4, "--seeds", 8, "--steps", 1500, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_simulate_writes_the_documented_run_file(run_file):
+    run = torch.load(run_file, weights_only=True)
+    assert (run["format"], run["version"], run["kind"]) == ("bumps.run", 1, "lowrank")
+    t = len(run["step"])
+    assert run["step"][0] == 0 and run["step"].dtype == torch.int64
+    assert run["loss"].shape == (t, 8)
+    assert run["inner_a"].shape == run["inner_b"].shape == (t, 8, 4, 4)
+    assert run["norm_a"].shape == run["norm_b"].shape == (t, 8, 4)
+    cfg = run["config"]
+    assert cfg["rank"] == 4 and cfg["seed"] == 0 and cfg["versions"]["torch"]
+
+
+def test_same_command_same_numbers(run_file, tmp_path):
+    again = tmp_path / "again.pt"
+    assert bumps("simulate", "--rank", 4, "--seeds", 8, "--steps", 1500, "--out", again).returncode == 0
+    a, b = torch.load(run_file, weights_only=True), torch.load(again, weights_only=True)
+    assert torch.equal(a["inner_a"], b["inner_a"]) and torch.equal(a["loss"], b["loss"])
+
+
+def test_detect_json_on_a_run(run_file):
+    proc = bumps("detect", run_file, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) >= {"bumps", "competition", "summary"}
+    for b in out["bumps"]:
+        assert b["series"] in ("inner_a", "inner_b", "norm_a", "norm_b")
+        assert b["start"] <= b["peak"] <= b["end"]
+        assert b["peak_step"] == b["peak"] * 10  # recorded every 10 steps
+        assert isinstance(b["explained_by_competition"], bool) or b["series"].startswith("norm")
+    assert out["summary"]["inner_a"]["curves"] == 8 * 16
+
+
+def test_detect_table_and_plot(run_file, tmp_path):
+    png = tmp_path / "d.png"
+    proc = bumps("detect", run_file, "--plot", png)
+    assert proc.returncode == 0, proc.stderr
+    assert "inner_a" in proc.stdout and png.stat().st_size > 1000
+
+
+def test_detect_plain_arrays(tmp_path):
+    x = np.linspace(0, 1, 200)
+    curves = np.stack([np.exp(-((x - 0.5) / 0.05) ** 2), x], 1)
+    np.save(tmp_path / "c.npy", curves)
+    np.savez(tmp_path / "c.npz", curves=curves)
+    torch.save(torch.from_numpy(curves), tmp_path / "c.pt")
+    for name in ("c.npy", "c.npz", "c.pt"):
+        out = json.loads(bumps("detect", tmp_path / name, "--json").stdout)
+        assert [(b["index"], b["peak"], b["peak_step"]) for b in out["bumps"]] == [([0], 100, 100)]
+
+
+def test_malicious_pt_is_refused_and_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "evil.pt"
+    bad.write_bytes(pickle.dumps({"format": "bumps.run", "x": Evil()}))
+    assert_one_line_error(bumps("detect", bad), "refusing to load")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["simulate", "--rank", "0"], "--rank must be >= 1"),
+    (["simulate", "--rank", "101"], "exceeds --dim"),
+    (["simulate", "--lr", "nan"], "--lr"),
+    (["simulate", "--lr", "inf"], "--lr"),
+    (["simulate", "--steps", "-3"], "--steps"),
+    (["simulate", "--out", "/proc/nope/run.pt"], "cannot"),
+    (["detect", "missing.pt"], "no such file"),
+    (["detect", "tests"], "is a directory"),
+    (["detect", "pyproject.toml"], "refusing to load"),
+])
+def test_bad_input_gets_one_clear_line(args, match):
+    assert_one_line_error(bumps(*args), match)
+
+
+def test_empty_array_is_refused(tmp_path):
+    np.save(tmp_path / "e.npy", np.zeros((0, 4)))
+    assert_one_line_error(bumps("detect", tmp_path / "e.npy"), "empty")
+
+
+def test_failed_run_does_not_touch_an_existing_file(tmp_path):
+    out = tmp_path / "keep.pt"
+    out.write_bytes(b"precious")
+    assert_one_line_error(bumps("simulate", "--lr", "-1", "--out", out), "--lr")
+    assert out.read_bytes() == b"precious"

@@ -1,0 +1,162 @@
+"""Bump detector: hand-made cases and hypothesis properties."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from bumps.detect import BumpParams, find_bumps, orient_by_peak
+from bumps.runfile import BumpsError
+
+t = np.linspace(0, 1, 400)
+
+
+def gauss(center, width, height=1.0, x=t):
+    return height * np.exp(-0.5 * ((x - center) / width) ** 2)
+
+
+def test_bump_still_falling_at_the_end_is_found():
+    x = gauss(0.8, 0.1)[:360]  # peak at 0.8, run stops while falling
+    (b,) = find_bumps(x)
+    assert b.end == len(x) - 1 and not b.climbs_back
+    assert abs(t[b.peak] - 0.8) < 0.01
+
+
+def test_pure_decay_from_the_first_sample_is_not_a_bump():
+    assert find_bumps(np.exp(-5 * t)) == []
+    assert find_bumps(1 + np.exp(-5 * t)[:, None] * np.array([1.0, 3.0])) == []
+
+
+def test_dip_is_not_a_bump():
+    assert find_bumps(1 - gauss(0.5, 0.1)) == []
+
+
+def test_staircase_is_not_a_bump():
+    stairs = np.floor(t * 5) + 0.0
+    assert find_bumps(stairs) == []
+    assert find_bumps(-stairs) == []
+
+
+def test_s_curve_is_not_a_bump():
+    assert find_bumps(1 / (1 + np.exp(-30 * (t - 0.5)))) == []
+
+
+def test_bump_on_a_rising_trend_is_found_and_climbs_back():
+    x = 2 * t + gauss(0.4, 0.04, 0.5)
+    (b,) = find_bumps(x)
+    assert abs(t[b.peak] - 0.4) < 0.02 and b.climbs_back
+    assert b.drop == pytest.approx(x[b.peak] - x[b.end])
+
+
+def test_noise_sized_wiggles_are_not_bumps():
+    rng = np.random.default_rng(0)
+    assert find_bumps(t + 0.003 * rng.standard_normal(t.size)) == []
+    assert find_bumps(rng.standard_normal(400) * 1e-3 + 5) == []  # pure noise
+
+
+def test_noisy_bump_is_one_bump():
+    rng = np.random.default_rng(1)
+    x = gauss(0.5, 0.08) + 0.02 * rng.standard_normal(t.size)
+    (b,) = find_bumps(x)
+    assert abs(t[b.peak] - 0.5) < 0.05
+
+
+def test_nan_and_inf_are_refused_with_their_position():
+    x = gauss(0.5, 0.1)
+    x[10] = np.nan
+    with pytest.raises(BumpsError, match=r"NaN/inf.*\[10\]"):
+        find_bumps(x)
+    with pytest.raises(BumpsError, match="empty"):
+        find_bumps(np.zeros((0, 3)))
+
+
+def test_min_duration_is_in_steps_not_samples():
+    x = gauss(0.5, 0.05)[::10]  # 40 samples
+    steps = np.arange(40) * 10  # recorded every 10 steps
+    (b,) = find_bumps(x, steps)
+    duration = steps[b.end] - steps[b.start]
+    assert find_bumps(x, steps, BumpParams(min_duration=duration)) != []
+    assert find_bumps(x, steps, BumpParams(min_duration=duration + 1)) == []
+
+
+def test_index_covers_all_non_time_axes():
+    x = np.zeros((400, 2, 3))
+    x[:, 1, 2] = gauss(0.5, 0.05)
+    (b,) = find_bumps(x)
+    assert b.index == (1, 2)
+
+
+def test_orient_by_peak_removes_the_gauge_sign():
+    x = np.stack([gauss(0.3, 0.05) - 0.2 * t, -gauss(0.6, 0.05)], 1)
+    assert np.array_equal(orient_by_peak(x), orient_by_peak(-x))
+    assert len(find_bumps(orient_by_peak(x))) == 2
+    assert len(find_bumps(-x[:, :1])) == 0  # raw negative bump is a dip
+
+
+# ---------------------------------------------------------------- properties
+
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@st.composite
+def monotone(draw, max_len=300):
+    n = draw(st.integers(2, max_len))
+    steps = draw(st.lists(st.floats(0, 10, allow_nan=False), min_size=n, max_size=n))
+    x = np.cumsum(steps)
+    return x if draw(st.booleans()) else -x
+
+
+@settings(max_examples=200, deadline=None)
+@given(monotone())
+def test_no_bump_in_any_monotone_curve(x):
+    assert find_bumps(x, params=BumpParams(noise_factor=0)) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-50, 50), min_size=3, max_size=120),
+       st.integers(-6, 6), st.integers(-1000, 1000))
+def test_same_bumps_after_shift_and_positive_scale(values, log2_scale, shift):
+    x = np.array(values, dtype=float)
+    y = x * 2.0**log2_scale + shift  # exact in floating point
+    key = lambda bs: [(b.start, b.peak, b.end, b.climbs_back) for b in bs]  # noqa: E731
+    assert key(find_bumps(x)) == key(find_bumps(y))
+
+
+@st.composite
+def planted(draw):
+    n = draw(st.integers(60, 400))
+    width = draw(st.integers(max(2, n // 15), max(2, n // 8)))
+    center = draw(st.integers(4 * width, n - 4 * width))
+    height = draw(st.floats(0.5, 100))
+    incr = np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))) * height / (8 * width)
+    background = np.cumsum(incr) * draw(st.sampled_from([1, -1])) + draw(finite)
+    i = np.arange(n)
+    return background + height * np.exp(-0.5 * ((i - center) / width) ** 2), center, width
+
+
+@settings(max_examples=200, deadline=None)
+@given(planted())
+def test_planted_bump_on_monotone_background_is_found_where_planted(case):
+    x, center, width = case
+    bumps = find_bumps(x)
+    assert any(abs(b.peak - center) <= width for b in bumps), [b.peak for b in bumps]
+
+
+@settings(max_examples=150, deadline=None)
+@given(monotone(max_len=200), st.integers(0, 2**32 - 1))
+def test_noise_below_the_threshold_adds_no_bump(x, seed):
+    span = np.ptp(x)
+    assume(span > 0)
+    noise = np.random.default_rng(seed).uniform(-1, 1, x.size) * span / 25
+    assert find_bumps(x + noise, params=BumpParams(noise_factor=0)) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(0.15, 0.85), st.floats(0.02, 0.08), st.floats(-1, 1), st.sampled_from([2, 5, 10]))
+def test_about_the_same_bumps_when_the_cadence_changes(center, width, slope, every):
+    steps = np.arange(2001)
+    x = slope * steps / 2000 + gauss(center, width, 1.0, steps / 2000)
+    fine = find_bumps(x, steps)
+    coarse = find_bumps(x[::every], steps[::every])
+    assert len(fine) == len(coarse) == 1
+    assert abs(steps[fine[0].peak] - steps[::every][coarse[0].peak]) <= every

@@ -1,0 +1,37 @@
+"""Atomic writes and safe loads."""
+
+import pytest
+import torch
+
+from bumps.runfile import BumpsError, atomic_save, load_run, new_run
+
+
+def test_roundtrip_with_weights_only(tmp_path):
+    run = new_run("lowrank", {"rank": 2, "versions": {"torch": "x"}}, step=torch.arange(3))
+    path = atomic_save(run, tmp_path / "sub" / "r.pt")
+    back = torch.load(path, weights_only=True)
+    assert back["kind"] == "lowrank" and torch.equal(back["step"], torch.arange(3))
+    assert [p.name for p in path.parent.iterdir()] == ["r.pt"]  # no temp files left
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.pt"
+    atomic_save({"v": 1}, path)
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"v": 2}, path)
+    assert torch.load(path, weights_only=True) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.pt"]
+
+
+def test_load_run_checks_kind(tmp_path):
+    path = atomic_save(new_run("lowrank", {}), tmp_path / "r.pt")
+    with pytest.raises(BumpsError, match="expected a 'modadd' run"):
+        load_run(path, kind="modadd")
+    atomic_save({"not": "a run"}, tmp_path / "x.pt")
+    with pytest.raises(BumpsError, match="not a bumps run"):
+        load_run(tmp_path / "x.pt")
