@@ -61,9 +61,10 @@ def simulate(
     dtype: str = typer.Option("float64", help="float64 | float32."),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
+    from bumps.errors import BumpsError
     from bumps.lowrank import LowRankConfig
     from bumps.lowrank import simulate as run_simulation
-    from bumps.runfile import BumpsError, atomic_save, check_writable
+    from bumps.runfile import atomic_save, check_writable
 
     try:
         sv = None if singular_values is None else [float(x) for x in singular_values.split(",")]
@@ -124,9 +125,34 @@ def detect(
     print_report(result, path, rows=rows, plot=plot)
 
 
+@app.command()
+def figures(
+    out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
+    only: str = typer.Option("all", help="all | lowrank | modadd."),
+    modadd_run: Path | None = typer.Option(
+        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda.pt if present)."),
+) -> None:
+    """Regenerate the post's and the paper's figures into figures/."""
+    from bumps.errors import BumpsError
+
+    if only not in ("all", "lowrank", "modadd"):
+        raise BumpsError(f"--only must be all, lowrank or modadd (got {only!r})")
+    written = []
+    if only in ("all", "lowrank"):
+        from bumps.figures import make_lowrank_figures
+
+        written += make_lowrank_figures(out)
+    if only in ("all", "modadd"):
+        from bumps.figures import make_modadd_figures
+
+        written += make_modadd_figures(out, modadd_run)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
-    from bumps.runfile import BumpsError
+    from bumps.errors import BumpsError
 
     try:
         app()

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.signal import find_peaks, peak_prominences
 
-from bumps.runfile import BumpsError
+from bumps.errors import BumpsError
 
 
 @dataclass(frozen=True)

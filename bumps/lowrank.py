@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from bumps.runfile import BumpsError, new_run, versions
+from bumps.errors import BumpsError
+from bumps.runfile import new_run, versions
 
 OPTIMIZERS = ("gd", "adam", "adamw")
 TARGETS = ("random", "orthonormal")

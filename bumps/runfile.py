@@ -20,12 +20,10 @@ from typing import Any
 
 import torch
 
+from bumps.errors import BumpsError
+
 FORMAT = "bumps.run"
 VERSION = 1
-
-
-class BumpsError(Exception):
-    """A user-facing error: the CLI prints its message on one line and exits non-zero."""
 
 
 def versions() -> dict[str, str]:

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bumps.detect import BumpParams, find_bumps, orient_by_peak
-from bumps.runfile import BumpsError
+from bumps.errors import BumpsError
 
 t = np.linspace(0, 1, 400)
 

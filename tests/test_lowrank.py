@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bumps.errors import BumpsError
 from bumps.lowrank import LowRankConfig, simulate, simulate_reference
-from bumps.runfile import BumpsError
 
 KEYS = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
 
