@@ -18,8 +18,8 @@ app = typer.Typer(
 )
 
 
-def _progress(total: int, label: str):
-    """A rich progress bar with ETA; returns (context manager, advance-to(step) callback)."""
+def _progress(total: int, label: str, extra: str | None = None, **fields):
+    """A rich progress bar with ETA; returns (context manager, advance-to(step, **fields) callback)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -29,10 +29,13 @@ def _progress(total: int, label: str):
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), transient=True, disable=total == 0)
-    task = bar.add_task(label, total=total)
-    return bar, lambda step, **fields: bar.update(task, completed=step, **fields)
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn()]
+    if extra:
+        columns.append(TextColumn(extra))
+    bar = Progress(*columns, transient=True, disable=total == 0)
+    task = bar.add_task(label, total=total, **fields)
+    return bar, lambda step, **kw: bar.update(task, completed=step, **kw)
 
 
 @app.callback()
@@ -126,6 +129,49 @@ def detect(
 
 
 @app.command()
+def grok(
+    preset: str = typer.Option("nanda", help="nanda (paper's code) | tl-demo (TransformerLens demo)."),
+    p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
+    train_frac: float | None = typer.Option(None, help="Fraction of the p² pairs used for training (0.3)."),
+    epochs: int | None = typer.Option(None, help="Full-batch steps (25000)."),
+    lr: float | None = typer.Option(None, help="AdamW learning rate (1e-3)."),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay (1.0)."),
+    d_model: int | None = typer.Option(None, help="Residual width (128)."),
+    d_mlp: int | None = typer.Option(None, help="MLP width (512)."),
+    n_heads: int | None = typer.Option(None, help="Attention heads (4)."),
+    seed: int | None = typer.Option(None, help="Model-init seed (nanda 0, tl-demo 999)."),
+    data_seed: int | None = typer.Option(None, help="Train/test split seed (nanda 0, tl-demo 598)."),
+    loss_dtype: str | None = typer.Option(None, help="float64 (default) | float32 (log_softmax artefact)."),
+    eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
+    checkpoint_every: int | None = typer.Option(
+        None, help="Epochs between weight checkpoints in OUT_ckpt/ (500; 0 = none; restricted/excluded loss are computed from them)."),
+    device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}.pt)."),
+    resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),
+) -> None:
+    """Train the mod-add transformer to grokking, recording Fourier progress measures."""
+    import torch
+
+    from bumps.grok import train
+    from bumps.modadd import ModAddConfig
+
+    cfg = ModAddConfig.from_preset(
+        preset, p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
+        d_mlp=d_mlp, n_heads=n_heads, seed=seed, data_seed=data_seed, loss_dtype=loss_dtype,
+        eval_every=eval_every, checkpoint_every=checkpoint_every, device=device)
+    out = out or resume or Path("runs") / f"modadd_{preset}.pt"
+    torch.set_num_threads(torch.get_num_threads())
+    bar, advance = _progress(cfg.epochs, "grok", "train {task.fields[train_loss]:.2e} test "
+                             "{task.fields[test_loss]:.2e}", train_loss=float("nan"), test_loss=float("nan"))
+    with bar:
+        run = train(cfg, out, resume=resume, progress=advance)
+    typer.echo(f"wrote {out}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
+               f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
+               f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
+               f"{run['config']['train_seconds']:.0f} s")
+
+
+@app.command()
 def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
@@ -158,7 +204,7 @@ def main() -> None:
         app()
     except BumpsError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(130 if type(exc).__name__ == "Interrupted" else 2)
 
 
 if __name__ == "__main__":
