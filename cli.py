@@ -144,7 +144,7 @@ def grok(
     loss_dtype: str | None = typer.Option(None, help="float64 (default) | float32 (log_softmax artefact)."),
     eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
     checkpoint_every: int | None = typer.Option(
-        None, help="Epochs between weight checkpoints in OUT_ckpt/ (500; 0 = none; restricted/excluded loss are computed from them)."),
+        None, help="Weight checkpoints every N epochs to OUT_ckpt/ (500; 0: none); for restricted/excluded loss."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
     out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}.pt)."),
     resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),

@@ -195,7 +195,8 @@ def attention_last(params, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     vo0 = torch.einsum("vd,hdf->vhf", x0, w_ov)  # [V, H, d]
     vo1 = torch.einsum("vd,hdf->vhf", x1, w_ov)
     vo2 = torch.einsum("d,hdf->hf", x_eq, w_ov)  # [H, d]
-    out = ((e0 / z)[:, :, None] * vo0.index_select(0, a)).sum(1) + ((e1 / z)[:, :, None] * vo1.index_select(0, b)).sum(1)
+    out = ((e0 / z)[:, :, None] * vo0.index_select(0, a)).sum(1)
+    out = out + ((e1 / z)[:, :, None] * vo1.index_select(0, b)).sum(1)
     return out + (e2 / z) @ vo2
 
 
