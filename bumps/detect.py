@@ -120,16 +120,23 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
     flat = x.reshape(x.shape[0], -1)
     lo, hi = flat.min(0), flat.max(0)
     scale = hi - lo if p.reference == "curve" else np.full(flat.shape[1], hi.max() - lo.min())
-    floor = np.maximum(p.noise_factor * noise_sigma(flat), p.min_height)
-    need_rise = np.maximum(p.min_rise * scale, floor)
-    need_drop = np.maximum(p.min_drop * scale, floor)
-    # Upper bounds on each sample's rise and drop (minimum over everything before/after it):
-    # a curve no sample of which could pass both thresholds is skipped without scipy.
-    rise_ub = flat - np.minimum.accumulate(flat, axis=0)
-    drop_ub = flat - np.minimum.accumulate(flat[::-1], axis=0)[::-1]
-    possible = ((rise_ub >= need_rise) & (drop_ub >= need_drop) & (need_drop > 0)
-                & (rise_ub > 0) & (drop_ub > 0))
-    candidates = np.flatnonzero(possible[1:-1].any(0)) if flat.shape[0] > 2 else []
+    need_rise = np.maximum(p.min_rise * scale, p.min_height)
+    need_drop = np.maximum(p.min_drop * scale, p.min_height)
+    # Vectorised pre-filter: each sample's rise and drop are at most its height above the
+    # minimum before / after it; curves where no interior sample passes both are skipped.
+    bound = np.minimum.accumulate(flat, axis=0)
+    np.subtract(flat, bound, out=bound)
+    possible = bound >= need_rise
+    bound = np.minimum.accumulate(flat[::-1], axis=0)[::-1]
+    np.subtract(flat, bound, out=bound)
+    possible &= bound >= need_drop
+    del bound
+    candidates = (np.flatnonzero(possible[1:-1].any(0) & (scale > 0)) if flat.shape[0] > 2
+                  else np.array([], dtype=int))
+    # The noise floor (a median over each curve) only for the curves that are left.
+    floor = p.noise_factor * noise_sigma(flat[:, candidates]) if len(candidates) else np.array([])
+    need_rise[candidates] = np.maximum(need_rise[candidates], floor)
+    need_drop[candidates] = np.maximum(need_drop[candidates], floor)
     found: list[Bump] = []
     for j in candidates:
         xj = flat[:, j]
