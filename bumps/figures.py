@@ -138,3 +138,131 @@ LOWRANK_FIGURES = (fig_loss_by_rank, fig_inner_products, fig_competition, fig_ad
 def make_lowrank_figures(out: str | Path = "figures") -> list[Path]:
     out = Path(out)
     return [f(out) for f in LOWRANK_FIGURES]
+
+
+# ---------------------------------------------------------------------------- mod-add
+
+
+def phase_boundaries(run: dict) -> dict[str, int]:
+    """Memorisation / circuit formation / cleanup boundaries from the curves (the paper chose them by eye).
+
+    * memorisation ends at the test-loss peak;
+    * cleanup starts when the test loss first falls below half that peak;
+    * cleanup ends when the sum of squared weights has completed 90% of its fall from
+      the start of cleanup to the end of the run.
+    """
+    step = run["step"].numpy()
+    test = run["test_loss"].numpy()
+    ssw = run["sum_sq_weights"].numpy()
+    i1 = int(test.argmax())
+    after = np.flatnonzero((np.arange(len(test)) > i1) & (test < test[i1] / 2))
+    out = {"memorisation_end": int(step[i1])}
+    if len(after):
+        i2 = int(after[0])
+        out["cleanup_start"] = int(step[i2])
+        target = ssw[i2] - 0.9 * (ssw[i2] - ssw[-1])
+        done = np.flatnonzero((np.arange(len(ssw)) >= i2) & (ssw <= target))
+        if len(done):
+            out["cleanup_end"] = int(step[done[0]])
+    return out
+
+
+def _phases(ax, phases: dict[str, int]) -> None:
+    for name, epoch in phases.items():
+        ax.axvline(epoch, color="k", ls=":", lw=1)
+        ax.text(epoch, 1.0, f" {name.replace('_', ' ')}\n {epoch}", transform=ax.get_xaxis_transform(),
+                fontsize=7, va="top")
+
+
+def fig_modadd_losses(run: dict, out: Path) -> Path:
+    plt = _plt()
+    phases = phase_boundaries(run)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    step = run["step"].numpy()
+    ax = axes[0]
+    ax.semilogy(step, run["train_loss"], label="train loss")
+    ax.semilogy(step, run["test_loss"], label="test loss")
+    if "restricted_loss" in run:
+        cs = run["checkpoint_step"].numpy()
+        ax.semilogy(cs, run["restricted_loss"], "o-", ms=3, label="restricted loss (key freqs only)")
+        ax.semilogy(cs, run["excluded_loss"], "s-", ms=3, label="excluded loss (key freqs removed, train)")
+    _phases(ax, phases)
+    ax.set_xlabel("epoch")
+    ax.set_title(f"p={run['config']['p']}, preset {run['config']['preset']}: grok epoch {run['grok_epoch']}, "
+                 f"key freqs {run['key_freqs'].tolist()}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    ax = axes[1]
+    ax.plot(step, run["train_acc"], label="train accuracy")
+    ax.plot(step, run["test_acc"], label="test accuracy")
+    _phases(ax, phases)
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7)
+    return save_png(fig, out / "modadd_losses.png")
+
+
+def fig_modadd_freq_norms(run: dict, out: Path) -> Path:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    step, norms = run["step"].numpy(), run["freq_norm"].numpy()
+    keys = set(run["key_freqs"].tolist())
+    for k in range(norms.shape[1]):
+        if k + 1 not in keys:
+            axes[0].plot(step, norms[:, k], color="0.75", lw=0.6)
+    for c, k in enumerate(sorted(keys)):
+        axes[0].plot(step, norms[:, k - 1], color=f"C{c}", lw=2, label=f"frequency {k}")
+    _phases(axes[0], phase_boundaries(run))
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("‖W_E‖ per frequency (cos+sin)")
+    axes[0].set_title("embedding norm per frequency over training (key frequencies coloured)", fontsize=9)
+    axes[0].legend(fontsize=7)
+    axes[1].bar(np.arange(1, norms.shape[1] + 1), norms[-1],
+                color=["C3" if k + 1 in keys else "0.6" for k in range(norms.shape[1])])
+    axes[1].set_xlabel("frequency k")
+    axes[1].set_title(f"final W_E spectrum; {100 * run['single_freq_neuron_fraction']:.0f}% of neurons "
+                      "≥85% one frequency", fontsize=9)
+    return save_png(fig, out / "modadd_freq_norms.png")
+
+
+def fig_modadd_weights(run: dict, out: Path) -> Path:
+    plt = _plt()
+    phases = phase_boundaries(run)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    step = run["step"].numpy()
+    axes[0].plot(step, run["sum_sq_weights"])
+    axes[0].set_title("sum of squared weights", fontsize=9)
+    axes[1].plot(step, run["gini_embed"], label="Gini of W_E's Fourier component norms")
+    axes[1].plot(step, run["gini_neuron_logit"], label="Gini of W_L's Fourier component norms")
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        _phases(ax, phases)
+        ax.set_xlabel("epoch")
+    return save_png(fig, out / "modadd_weights_gini.png")
+
+
+def fig_modadd_bumps(path: Path, out: Path) -> Path:
+    """`bumps detect` on the run's frequency norms and neuron alignments, drawn."""
+    from bumps.analysis import load_source
+    from bumps.plots import plot_detection
+
+    source = load_source(path)
+    return plot_detection(source, analyze(source), out / "modadd_bumps.png")
+
+
+def make_modadd_figures(out: str | Path = "figures", run_path: str | Path | None = None) -> list[Path]:
+    """Figures from an existing mod-add run (default runs/modadd_nanda.pt); trains one if missing."""
+    from bumps.runfile import load_run
+
+    out = Path(out)
+    path = Path(run_path or "runs/modadd_nanda.pt")
+    if not path.exists():
+        if run_path is not None:
+            from bumps.errors import BumpsError
+
+            raise BumpsError(f"no such run file: {path}; train one with bumps grok --out {path}")
+        from bumps.grok import train
+        from bumps.modadd import ModAddConfig
+
+        train(ModAddConfig.from_preset("nanda"), path)
+    run = load_run(path, kind="modadd")
+    return [fig_modadd_losses(run, out), fig_modadd_freq_norms(run, out), fig_modadd_weights(run, out),
+            fig_modadd_bumps(path, out)]

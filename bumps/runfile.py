@@ -71,6 +71,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run file is meant to be shared
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):

@@ -107,6 +107,11 @@ def test_malicious_pt_is_refused_and_never_executed(tmp_path):
     (["detect", "missing.pt"], "no such file"),
     (["detect", "tests"], "is a directory"),
     (["detect", "pyproject.toml"], "refusing to load"),
+    (["grok", "--p", "32"], "prime"),
+    (["grok", "--p", "2"], "prime"),
+    (["grok", "--train-frac", "1.5"], "--train-frac"),
+    (["grok", "--resume", "missing.pt", "--epochs", "1"], "no such file"),
+    (["figures", "--only", "toy"], "--only"),
 ])
 def test_bad_input_gets_one_clear_line(args, match):
     assert_one_line_error(bumps(*args), match)

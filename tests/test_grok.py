@@ -68,3 +68,15 @@ def test_resume_refuses_another_configuration(tmp_path):
     with pytest.raises(BumpsError, match="lr"):
         train(other, tmp_path / "r.pt", resume=tmp_path / "r.pt")
     assert (tmp_path / "r.pt").read_bytes() == before
+
+
+def test_modadd_figures_from_a_run(grokked, tmp_path):
+    from bumps.figures import make_modadd_figures, phase_boundaries
+
+    run, out = grokked
+    paths = make_modadd_figures(tmp_path, out)
+    assert [p.name for p in paths] == ["modadd_losses.png", "modadd_freq_norms.png", "modadd_weights_gini.png",
+                                       "modadd_bumps.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+    phases = phase_boundaries(run)
+    assert phases["memorisation_end"] < phases["cleanup_start"] <= phases["cleanup_end"]
