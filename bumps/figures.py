@@ -168,10 +168,10 @@ def phase_boundaries(run: dict) -> dict[str, int]:
 
 
 def _phases(ax, phases: dict[str, int]) -> None:
-    for name, epoch in phases.items():
+    for i, (name, epoch) in enumerate(phases.items()):
         ax.axvline(epoch, color="k", ls=":", lw=1)
-        ax.text(epoch, 1.0, f" {name.replace('_', ' ')}\n {epoch}", transform=ax.get_xaxis_transform(),
-                fontsize=7, va="top")
+        ax.text(epoch, 0.98 - 0.1 * i, f" {name.replace('_', ' ')} {epoch}", transform=ax.get_xaxis_transform(),
+                fontsize=7, va="top", backgroundcolor=(1, 1, 1, 0.7))
 
 
 def fig_modadd_losses(run: dict, out: Path) -> Path:

@@ -26,7 +26,7 @@ def print_report(result: dict, path, rows: int = 15, plot=None, console: Console
              "explained_by_competition": "explained", "started_in_norm_decay": "start in decay",
              "peaked_in_norm_decay": "peak in decay"}
     for c in cols:
-        table.add_column(short.get(c, c), justify="left" if c == "series" else "right")
+        table.add_column(short.get(c, c), justify="left" if c == "series" else "right", no_wrap=c == "series")
     for name, s in summary.items():
         table.add_row(name, *[_fmt(s.get(c)) for c in cols[1:]])
     console.print(table)
@@ -38,9 +38,9 @@ def print_report(result: dict, path, rows: int = 15, plot=None, console: Console
         t = Table(title=f"largest bumps by drop ({len(bumps)} of {len(result['bumps'])})")
         for c in ("series", "index", "start", "peak", "end", "height", "rise", "drop", "back",
                   "competition"):
-            t.add_column(c, justify="right")
+            t.add_column(c, justify="right", no_wrap=c in ("series", "index"))
         for b in bumps:
-            t.add_row(b["series"], str(b["index"]), str(b["start_step"]), str(b["peak_step"]),
+            t.add_row(b["series"], ",".join(map(str, b["index"])), str(b["start_step"]), str(b["peak_step"]),
                       str(b["end_step"]), _fmt(b["height"]), _fmt(b["rise"]), _fmt(b["drop"]),
                       "yes" if b["climbs_back"] else "no",
                       {True: "yes", False: "no"}.get(b.get("explained_by_competition"), "-"))
