@@ -14,7 +14,7 @@ from bumps.analysis import SERIES, Source, analyze
 from bumps.competition import norm_decay_end
 from bumps.detect import orient_by_peak
 from bumps.lowrank import LowRankConfig, simulate
-from bumps.plots import _figure, draw_event, save_png
+from bumps.plots import _figure, clearest_event, draw_event, save_png
 
 TOY = dict(dim=100, lr=0.01, init_scale=0.1, record_every=10)
 
@@ -113,9 +113,7 @@ def fig_competition(out: Path) -> Path:
     spec = SERIES["lowrank"][0]
     result = analyze(Source([(spec, run["inner_a"].numpy())], run["step"].numpy(), None))
     fig, axes = _figure(2)
-    # the clearest event: both units visibly rise, the loser visibly falls, the winner catches up
-    ev = max(result["competition"], key=lambda e: min(e["loser_rise"], e["loser_drop"],
-                                                      e["winner_gain_during_rise"], e["winner_gain_during_fall"]))
+    ev = clearest_event(result["competition"])
     x = orient_by_peak(run["inner_a"].numpy())[:, ev["index"][0]].transpose(0, 2, 1)  # [T, K, r]
     draw_event(axes[0], x, run["step"].numpy(), ev,
                f"seed {ev['index'][0]}: learned {ev['loser']} and {ev['winner']} both grow toward "

@@ -17,7 +17,7 @@ def _figure(n_panels: int):
 
     cols = min(n_panels, 2)
     rows = (n_panels + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
     return fig, list(axes.flat)
 
 
@@ -41,6 +41,12 @@ def save_png(fig, path: str | Path) -> Path:
 
         plt.close(fig)
     return path
+
+
+def clearest_event(events: list[dict]) -> dict:
+    """The event where both units visibly rise, the loser visibly falls and the winner catches up."""
+    return max(events, key=lambda e: min(e["loser_rise"], e["loser_drop"], e["winner_gain_during_rise"],
+                                         e["winner_gain_during_fall"]))
 
 
 def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "") -> None:
@@ -85,16 +91,17 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
             if j in shown:
                 ax.plot(step[b["peak"]], flat[b["peak"], j], "o", color="k", ms=4)
                 ax.plot(step[b["end"]], flat[b["end"], j], "v", color="k", ms=4)
-        ax.set_title(f"{spec.key}: {len(mine)} bumps (largest {len(shown)} curves shown)", fontsize=10)
+        what = f"largest {len(shown)} curves shown" if mine else f"first {len(shown)} curves shown"
+        ax.set_title(f"{spec.key}: {len(mine)} bumps ({what})", fontsize=10)
         ax.set_xlabel("step")
     if result["competition"]:
-        ev = max(result["competition"], key=lambda e: e["loser_drop"])
+        ev = clearest_event(result["competition"])
         spec, values = next((s, v) for s, v in source.series if s.key == ev["series"])
         x = prepare(spec, values, sign)
         moved = np.moveaxis(x, [1 + spec.unit_axis, 1 + spec.target_axis], [-2, -1])
         sub = moved[(slice(None), *ev["index"])]
         draw_event(axes[len(source.series)], sub, step, ev,
-                   f"{ev['series']} {ev['index']}: largest competition event")
+                   f"{ev['series']} {ev['index']}: clearest competition event")
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return save_png(fig, path)
