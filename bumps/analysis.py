@@ -31,6 +31,7 @@ class SeriesSpec:
     signed: bool = False
     unit_axis: int | None = None  # position within ``axes``
     target_axis: int | None = None
+    target_offset: int = 0  # label of target index i is i + target_offset (frequencies start at 1)
 
 
 SERIES: dict[str, list[SeriesSpec]] = {
@@ -43,7 +44,7 @@ SERIES: dict[str, list[SeriesSpec]] = {
     "modadd": [
         SeriesSpec("freq_norm", ("frequency",)),
         SeriesSpec("freq_norm_wl", ("frequency",)),
-        SeriesSpec("neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1),
+        SeriesSpec("neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1, target_offset=1),
     ],
 }
 

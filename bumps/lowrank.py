@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -53,7 +53,6 @@ class LowRankConfig:
     dtype: str = "float64"
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_learned(self) -> int:

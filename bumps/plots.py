@@ -49,12 +49,13 @@ def clearest_event(events: list[dict]) -> dict:
                                          e["winner_gain_during_fall"]))
 
 
-def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "") -> None:
-    """One competition event from a [T, units, targets] alignment tensor."""
+def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "", unit: str = "unit",
+               target: str = "target", offset: int = 0) -> None:
+    """One competition event from a [T, units, targets] alignment tensor (labels: target index + offset)."""
     t, l, w, n = ev["target"], ev["loser"], ev["winner"], ev["new_target"]
-    ax.plot(step, x[:, l, t], color="C0", lw=2, label=f"unit {l} (loser) · target {t}")
-    ax.plot(step, x[:, w, t], color="C1", lw=2, label=f"unit {w} (winner) · target {t}")
-    ax.plot(step, x[:, l, n], color="C0", ls="--", label=f"unit {l} (loser) · target {n}")
+    ax.plot(step, x[:, l, t], color="C0", lw=2, label=f"{unit} {l} (loser) · {target} {t + offset}")
+    ax.plot(step, x[:, w, t], color="C1", lw=2, label=f"{unit} {w} (winner) · {target} {t + offset}")
+    ax.plot(step, x[:, l, n], color="C0", ls="--", label=f"{unit} {l} (loser) · {target} {n + offset}")
     for k, mk in (("start", "^"), ("peak", "o"), ("end", "v")):
         i = ev[k]
         ax.plot(step[i], x[i, l, t], mk, color="k", ms=6)
@@ -101,7 +102,8 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
         moved = np.moveaxis(x, [1 + spec.unit_axis, 1 + spec.target_axis], [-2, -1])
         sub = moved[(slice(None), *ev["index"])]
         draw_event(axes[len(source.series)], sub, step, ev,
-                   f"{ev['series']} {ev['index']}: clearest competition event")
+                   f"{ev['series']} {ev['index']}: clearest competition event",
+                   unit=spec.axes[spec.unit_axis], target=spec.axes[spec.target_axis], offset=spec.target_offset)
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return save_png(fig, path)
