@@ -33,6 +33,11 @@ class SeriesSpec:
     target_axis: int | None = None
     target_offset: int = 0  # label of target index i is i + target_offset (frequencies start at 1)
 
+    @property
+    def lead_axes(self) -> list[int]:
+        """Axes (within ``axes``) that are neither the unit nor the target axis, e.g. seed."""
+        return [i for i in range(len(self.axes)) if i not in (self.unit_axis, self.target_axis)]
+
 
 SERIES: dict[str, list[SeriesSpec]] = {
     "lowrank": [
@@ -119,7 +124,7 @@ def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
 def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], params, min_gain):
     """Competition events for every leading index of a series with unit and target axes."""
     u, t = spec.unit_axis, spec.target_axis
-    lead = [i for i in range(len(spec.axes)) if i not in (u, t)]
+    lead = spec.lead_axes
     # [T, *lead, units, targets]
     moved = np.moveaxis(x, [1 + u, 1 + t], [-2, -1])
     lead_shape = moved.shape[1:-2]
@@ -161,7 +166,7 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
         events, chance = [], None
         if spec.unit_axis is not None and spec.target_axis is not None:
             events, chance = _competition(spec, x, step, bumps, params, min_gain)
-        lead = [i for i in range(len(spec.axes)) if i not in (spec.unit_axis, spec.target_axis)]
+        lead = spec.lead_axes
         explained = {(k, ev.loser, ev.target, ev.peak) for k, ev in events}
         rows = []
         for b in bumps:

@@ -22,25 +22,15 @@ def _figure(n_panels: int):
 
 
 def save_png(fig, path: str | Path) -> Path:
-    """Save a figure atomically (temp file, then rename)."""
-    import os
-    import tempfile
+    """Save a figure atomically (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    from bumps.runfile import atomic_write
+
     try:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90, bbox_inches="tight"))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        import matplotlib.pyplot as plt
-
         plt.close(fig)
-    return path
 
 
 def clearest_event(events: list[dict]) -> dict:

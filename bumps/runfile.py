@@ -15,8 +15,9 @@ import platform
 import re
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -61,8 +62,8 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` with torch.save to a temp file beside ``path``, then rename over it.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temp file beside ``path``, then rename it over ``path``.
 
     A crash or Ctrl-C mid-write leaves any existing file at ``path`` untouched.
     """
@@ -70,8 +71,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run file is meant to be shared
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):
@@ -80,6 +81,11 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
             raise BumpsError(f"could not write {path}: {exc.strerror or exc}") from None
         raise
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def safe_load(path: str | os.PathLike) -> Any:
