@@ -128,6 +128,17 @@ def detect(
     print_report(result, path, rows=rows, plot=plot)
 
 
+def _int_list(text: str | None, flag: str) -> list[int] | None:
+    from bumps.errors import BumpsError
+
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BumpsError(f"{flag} must be comma-separated integers (got {text!r})") from None
+
+
 @app.command()
 def grok(
     preset: str = typer.Option("nanda", help="nanda (paper's code) | tl-demo (TransformerLens demo)."),
@@ -140,35 +151,78 @@ def grok(
     d_mlp: int | None = typer.Option(None, help="MLP width (512)."),
     n_heads: int | None = typer.Option(None, help="Attention heads (4)."),
     seed: int | None = typer.Option(None, help="Model-init seed (nanda 0, tl-demo 999)."),
+    seeds: str | None = typer.Option(None, help="Train an ensemble, one model per seed: e.g. 0,1,2,3."),
     data_seed: int | None = typer.Option(None, help="Train/test split seed (nanda 0, tl-demo 598)."),
+    data_seeds: str | None = typer.Option(None, help="Split seed per ensemble member (default: the preset's)."),
     loss_dtype: str | None = typer.Option(None, help="float64 (default) | float32 (log_softmax artefact)."),
+    init: str | None = typer.Option(None, help="Weight init: nanda | tl-demo (preset's)."),
+    biases: str | None = typer.Option(None, help="mlp (trained MLP biases) | frozen-zero (preset's)."),
+    out_vocab: str | None = typer.Option(None, help="Unembed width: p+1 (includes '=') | p (preset's)."),
+    warmup: int | None = typer.Option(None, help="Linear lr warmup epochs, lr·min(epoch/N, 1) (nanda 10, tl-demo 0)."),
+    split: str | None = typer.Option(None, help="python-random (official) | torch-randperm (TL demo) (preset's)."),
     eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
     checkpoint_every: int | None = typer.Option(
-        None, help="Weight checkpoints every N epochs to OUT_ckpt/ (500; 0: none); for restricted/excluded loss."),
+        None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."),
+    stop_after_grok: int | None = typer.Option(
+        None, help="Stop N epochs after grokking (train and test acc >= 99%) and after test loss < 1e-6."),
+    probe_stencil: str | None = typer.Option(None, help="Seed 001's probe offsets, e.g. -1,0,1 (default: no probe)."),
+    probe_weight: float | None = typer.Option(None, help="Probe penalty weight lambda (0.1 when a stencil is given)."),
+    probe_hidden: int | None = typer.Option(None, help="Probe hidden width (64)."),
+    probe_lr: float | None = typer.Option(None, help="Probe Adam learning rate (1e-3)."),
+    probe_kind: str | None = typer.Option(None, help="learned | frozen (random, untrained) | hidden-l2 (control)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}.pt)."),
+    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
+                                    "with --seeds, {seed} in the name is replaced per member)."),
     resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),
 ) -> None:
-    """Train the mod-add transformer to grokking, recording Fourier progress measures."""
-    import torch
-
-    from bumps.grok import train
+    """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
+    from bumps.errors import BumpsError
+    from bumps.grok import train_many
     from bumps.modadd import ModAddConfig
 
-    cfg = ModAddConfig.from_preset(
-        preset, p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
-        d_mlp=d_mlp, n_heads=n_heads, seed=seed, data_seed=data_seed, loss_dtype=loss_dtype,
-        eval_every=eval_every, checkpoint_every=checkpoint_every, device=device)
-    out = out or resume or Path("runs") / f"modadd_{preset}.pt"
-    torch.set_num_threads(torch.get_num_threads())
-    bar, advance = _progress(cfg.epochs, "grok", "train {task.fields[train_loss]:.2e} test "
+    seed_list = _int_list(seeds, "--seeds")
+    data_list = _int_list(data_seeds, "--data-seeds")
+    stencil = _int_list(probe_stencil, "--probe-stencil")
+    if seed_list is not None and seed is not None:
+        raise BumpsError("give --seed or --seeds, not both")
+    if seed_list is not None and not seed_list:
+        raise BumpsError("--seeds is empty; give comma-separated integers such as 0,1,2")
+    if data_list is not None and data_seed is not None:
+        raise BumpsError("give --data-seed or --data-seeds, not both")
+    if data_list is not None and len(data_list) != len(seed_list or [seed]):
+        raise BumpsError(f"--data-seeds needs one value per model ({len(seed_list or [seed])}), got {len(data_list)}")
+    if seed_list is not None and resume is not None:
+        raise BumpsError("--resume continues one run; rerun an ensemble with the same --seeds and --out to continue it")
+    if stencil and probe_weight is None:
+        probe_weight = 0.1
+    common = dict(p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
+                  d_mlp=d_mlp, n_heads=n_heads, loss_dtype=loss_dtype, init=init, biases=biases,
+                  out_vocab=out_vocab, warmup=warmup, split=split, eval_every=eval_every,
+                  checkpoint_every=checkpoint_every, stop_after_grok=stop_after_grok,
+                  probe_stencil=tuple(stencil) if stencil is not None else None, probe_weight=probe_weight,
+                  probe_hidden=probe_hidden, probe_lr=probe_lr, probe_kind=probe_kind, device=device)
+    models = seed_list if seed_list is not None else [seed]
+    configs = [ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed),
+                                        **common) for i, s in enumerate(models)]
+    if seed_list is None:
+        outs = [out or resume or Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
+    else:
+        pattern = str(out) if out is not None else f"runs/modadd_{preset}_seed{{seed}}.pt"
+        if "{seed}" not in pattern:
+            raise BumpsError(f"--out {pattern} must contain {{seed}} with --seeds, e.g. runs/grok_seed{{seed}}.pt")
+        outs = [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+    total = sum(c.epochs for c in configs)
+    bar, advance = _progress(total, "grok", "train {task.fields[train_loss]:.2e} test "
                              "{task.fields[test_loss]:.2e}", train_loss=float("nan"), test_loss=float("nan"))
     with bar:
-        run = train(cfg, out, resume=resume, progress=advance)
-    typer.echo(f"wrote {out}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
-               f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
-               f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
-               f"{run['config']['train_seconds']:.0f} s")
+        runs = train_many(configs, outs, resume=[resume] if resume is not None else
+                          ("auto" if seed_list is not None else "never"),
+                          progress=lambda done, _total, **kw: advance(done, **kw))
+    for run, path in zip(runs, outs, strict=True):
+        typer.echo(f"wrote {path}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
+                   f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
+                   f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
+                   f"stopped: {run['config'].get('stop_reason')}, {run['config']['train_seconds']:.0f} s")
 
 
 @app.command()
