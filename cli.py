@@ -90,7 +90,7 @@ def simulate(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Run file (any kind) or array file (.npy, .npz with one array, .pt tensor)."),
+    path: Path = typer.Argument(..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
@@ -104,6 +104,8 @@ def detect(
     min_gain: float = typer.Option(0.05, help="Competition: gains ≥ this fraction of max |alignment|."),
     competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
     rows: int = typer.Option(15, help="Bump rows shown in the table."),
+    step_column: str | None = typer.Option(
+        None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."),
 ) -> None:
     """Find bumps and competition events in a run file or an array of curves."""
     from bumps.analysis import analyze, load_source
@@ -112,7 +114,7 @@ def detect(
     params = BumpParams(min_rise=min_rise, min_drop=min_drop, min_drop_of_rise=min_drop_of_rise,
                         min_height=min_height, noise_factor=noise_factor,
                         min_duration=min_duration, reference=reference).validate()
-    source = load_source(path, competition_axes=competition)
+    source = load_source(path, competition_axes=competition, step_column=step_column)
     result = analyze(source, params, sign=sign, min_gain=min_gain)
     if plot is not None:
         from bumps.plots import plot_detection
@@ -169,6 +171,22 @@ def grok(
                f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
                f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
                f"{run['config']['train_seconds']:.0f} s")
+
+
+@app.command()
+def export(
+    path: Path = typer.Argument(..., help="Run file (a sweep folder for csv/parquet: one table, one row set per run)."),
+    out: Path = typer.Argument(..., help="Output file."),
+    to: str = typer.Option(..., "--to", help="transformer-lens (mod-add runs) | csv | parquet (needs pyarrow)."),
+    epoch: int | None = typer.Option(None, help="transformer-lens: weights of this checkpoint epoch (default: final)."),
+    dtype: str | None = typer.Option(None, help="transformer-lens: float32 | float64 (default: as trained)."),
+) -> None:
+    """Export a mod-add model to TransformerLens, or every recorded series as a tidy CSV/parquet table."""
+    from bumps.export import export as run_export
+
+    written = run_export(path, to, out, epoch=epoch, dtype=dtype,
+                         progress_factory=lambda total: _progress(total, "export"))
+    typer.echo(f"wrote {written}")
 
 
 @app.command()
