@@ -90,7 +90,8 @@ def simulate(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
+    path: Path = typer.Argument(
+        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),

@@ -160,8 +160,13 @@ def test_export_bad_input_is_one_line(modadd_runs, lowrank_run, tmp_path):
     proc = bumps_cli("export", path, "--to", "transformer-lens", tmp_path / "x.pt", "--epoch", 7)
     assert_one_line_error(proc, "--epoch 7: no checkpoint")
     assert "checkpoints at epochs 0, 10, 20" in proc.stderr
-    assert_one_line_error(bumps_cli("export", path, "--to", "onnx", tmp_path / "x.pt"), "--to must be one of")
     assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(BumpsError, match="--to must be one of transformer-lens, csv, parquet"):
+        export(path, "onnx", tmp_path / "x.pt")
+    with pytest.raises(BumpsError, match="apply to --to transformer-lens only"):
+        export(path, "csv", tmp_path / "x.csv", epoch=10)
+    with pytest.raises(BumpsError, match="would overwrite an input run"):
+        export(path, "csv", path)
 
 
 # ---------------------------------------------------------------------------- tidy tables
@@ -204,11 +209,17 @@ def test_csv_holds_every_value_of_a_lowrank_run(lowrank_run, tmp_path):
 
 
 def test_csv_holds_every_value_of_a_modadd_run(modadd_runs, tmp_path):
-    run, path = modadd_runs["nanda"]
+    run, _ = modadd_runs["nanda"]
+    if "restricted_loss" not in run:  # 30 epochs find no key frequency; give it the series a grokked run has
+        run = {**run, "checkpoint_step": torch.tensor([0, 10, 20, 30]),
+               "restricted_loss": torch.rand(4, dtype=torch.float64),
+               "excluded_loss": torch.rand(4, dtype=torch.float64)}
+    path = atomic_save(run, tmp_path / "nanda.pt")
     export(path, "csv", tmp_path / "m.csv")
     header, rows = _read_csv(tmp_path / "m.csv")
     assert header == ["run", "step", "series", "neuron", "frequency", "value"]
     _check_rows_against_runs(header, rows, {"nanda": run})
+    assert [r[1] for r in rows if r[2] == "restricted_loss"] == ["0", "10", "20", "30"]
     freqs = {int(r[4]) for r in rows if r[2] == "freq_norm"}
     assert freqs == set(range(1, 7))  # p = 13: frequencies 1..6
     assert {r[2] for r in rows} >= {"restricted_loss", "train_loss_every_epoch", "neuron_freq", "test_acc"}
