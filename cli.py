@@ -43,6 +43,21 @@ def _root() -> None:
     """Find transient bumps and competition in training curves."""
 
 
+SMALL_STEP_ELEMENTS = 1 << 18
+
+
+def _simulate_threads(cfg) -> int:
+    """1 where every per-step tensor is small: torch splits ops over >= 32k elements across threads,
+    and for ops this small the hand-off costs more than it saves (on a busy machine, 10-100x more)."""
+    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
+    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
+    if cfg.device == "cpu" and per_step < SMALL_STEP_ELEMENTS:
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 @app.command()
 def simulate(
     rank: int = typer.Option(4, help="Target rank r."),
@@ -62,10 +77,17 @@ def simulate(
     out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
+    record_dtype: str = typer.Option(
+        "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."),
+    threads: int = typer.Option(
+        0, help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
+                "than they save there), else torch's default."),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
+    import torch
+
     from bumps.errors import BumpsError
-    from bumps.lowrank import LowRankConfig
+    from bumps.lowrank import LowRankConfig, cast_records
     from bumps.lowrank import simulate as run_simulation
     from bumps.runfile import atomic_save, check_writable
 
@@ -77,11 +99,18 @@ def simulate(
                         init_scale=init_scale, optimizer=optimizer, weight_decay=weight_decay,
                         targets=targets, singular_values=sv, record_every=record_every,
                         seed=seed, device=device, dtype=dtype).validate()
+    if record_dtype not in ("float64", "float32"):
+        raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
+    if threads < 0:
+        raise BumpsError(f"--threads must be >= 0 (got {threads})")
     out = out or Path("runs") / f"lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt"
     check_writable(out)
+    torch.set_num_threads(threads or _simulate_threads(cfg))
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
+    if record_dtype != "float64":
+        run = cast_records(run, record_dtype)
     atomic_save(run, out)
     final = run["loss"][-1]
     typer.echo(f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
