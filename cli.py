@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def _root() -> None:
     """Find transient bumps and competition in training curves."""
 
 
+SMALL_STEP_ELEMENTS = 1 << 18
+
+
+def _simulate_threads(cfg) -> int:
+    """1 where every per-step tensor is small: torch splits ops over >= 32k elements across threads,
+    and for ops this small the hand-off costs more than it saves (on a busy machine, 10-100x more)."""
+    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
+    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
+    if cfg.device == "cpu" and per_step < SMALL_STEP_ELEMENTS:
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 @app.command()
 def simulate(
     rank: int = typer.Option(4, help="Target rank r."),
@@ -62,10 +78,17 @@ def simulate(
     out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
+    record_dtype: str = typer.Option(
+        "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."),
+    threads: int = typer.Option(
+        0, help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
+                "than they save there), else torch's default."),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
+    import torch
+
     from bumps.errors import BumpsError
-    from bumps.lowrank import LowRankConfig
+    from bumps.lowrank import LowRankConfig, cast_records
     from bumps.lowrank import simulate as run_simulation
     from bumps.runfile import atomic_save, check_writable
 
@@ -77,11 +100,18 @@ def simulate(
                         init_scale=init_scale, optimizer=optimizer, weight_decay=weight_decay,
                         targets=targets, singular_values=sv, record_every=record_every,
                         seed=seed, device=device, dtype=dtype).validate()
+    if record_dtype not in ("float64", "float32"):
+        raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
+    if threads < 0:
+        raise BumpsError(f"--threads must be >= 0 (got {threads})")
     out = out or Path("runs") / f"lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt"
     check_writable(out)
+    torch.set_num_threads(threads or _simulate_threads(cfg))
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
+    if record_dtype != "float64":
+        run = cast_records(run, record_dtype)
     atomic_save(run, out)
     final = run["loss"][-1]
     typer.echo(f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
@@ -90,7 +120,8 @@ def simulate(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Run file (any kind) or array file (.npy, .npz with one array, .pt tensor)."),
+    path: Path = typer.Argument(
+        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
@@ -104,6 +135,8 @@ def detect(
     min_gain: float = typer.Option(0.05, help="Competition: gains ≥ this fraction of max |alignment|."),
     competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
     rows: int = typer.Option(15, help="Bump rows shown in the table."),
+    step_column: str | None = typer.Option(
+        None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."),
 ) -> None:
     """Find bumps and competition events in a run file or an array of curves."""
     from bumps.analysis import analyze, load_source
@@ -112,7 +145,7 @@ def detect(
     params = BumpParams(min_rise=min_rise, min_drop=min_drop, min_drop_of_rise=min_drop_of_rise,
                         min_height=min_height, noise_factor=noise_factor,
                         min_duration=min_duration, reference=reference).validate()
-    source = load_source(path, competition_axes=competition)
+    source = load_source(path, competition_axes=competition, step_column=step_column)
     result = analyze(source, params, sign=sign, min_gain=min_gain)
     if plot is not None:
         from bumps.plots import plot_detection
@@ -226,6 +259,22 @@ def grok(
 
 
 @app.command()
+def export(
+    path: Path = typer.Argument(..., help="Run file (a sweep folder for csv/parquet: one table, one row set per run)."),
+    out: Path = typer.Argument(..., help="Output file."),
+    to: str = typer.Option(..., "--to", help="transformer-lens (mod-add runs) | csv | parquet (needs pyarrow)."),
+    epoch: int | None = typer.Option(None, help="transformer-lens: weights of this checkpoint epoch (default: final)."),
+    dtype: str | None = typer.Option(None, help="transformer-lens: float32 | float64 (default: as trained)."),
+) -> None:
+    """Export a mod-add model to TransformerLens, or every recorded series as a tidy CSV/parquet table."""
+    from bumps.export import export as run_export
+
+    written = run_export(path, to, out, epoch=epoch, dtype=dtype,
+                         progress_factory=lambda total: _progress(total, "export"))
+    typer.echo(f"wrote {written}")
+
+
+@app.command()
 def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
@@ -250,15 +299,38 @@ def figures(
         typer.echo(f"wrote {path}")
 
 
+def _exit_now(code: int) -> None:
+    """Flush and leave without interpreter teardown.
+
+    With torch loaded, Python's finalisation takes 0.5-1.2 s on this machine and does nothing a
+    finished command needs: every output is written atomically and closed before a command returns.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    Ends the process (see :func:`_exit_now`): call it only as the program, never from other code.
+    """
     from bumps.errors import BumpsError
 
     try:
         app()
+        code = 0
     except BumpsError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(130 if type(exc).__name__ == "Interrupted" else 2)
+        code = 130 if type(exc).__name__ == "Interrupted" else 2
+    except SystemExit as exc:  # click ends every command this way
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
+    _exit_now(code)
 
 
 if __name__ == "__main__":
