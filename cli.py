@@ -279,7 +279,7 @@ def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
     modadd_run: Path | None = typer.Option(
-        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda.pt if present)."),
+        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda_seed0.pt if present)."),
 ) -> None:
     """Regenerate the post's and the paper's figures into figures/."""
     from bumps.errors import BumpsError

@@ -138,7 +138,10 @@ def test_checkpoint_reader_accepts_old_and_new_formats(modadd_runs, tmp_path):
     run, path = modadd_runs["nanda"]
     ckpt = path.with_name("nanda_ckpt") / "epoch_000010.pt"
     epoch, params, rid = read_checkpoint(ckpt)
-    assert (epoch, rid) == (10, None) and set(params) == set(run["final_params"])
+    assert (epoch, rid) == (10, run["config"]["run_id"]) and set(params) == set(run["final_params"])
+    old = tmp_path / "old.pt"  # bumps 0.1 checkpoints: no run id
+    atomic_save({"epoch": 10, "params": params}, old)
+    assert read_checkpoint(old)[0::2] == (10, None)
     # the newer layout adds a run id (and maybe more); a mismatching one is a stale checkpoint
     tagged = tmp_path / "tagged.pt"
     tagged_ckpt = tmp_path / "tagged_ckpt"
