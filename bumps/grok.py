@@ -44,7 +44,7 @@ from bumps.fourier import (
     sum_directions,
 )
 from bumps.modadd import ModAddConfig, all_pairs, forward_last, forward_many, init_params, shape_key, split_indices
-from bumps.runfile import atomic_save, check_writable, load_run, new_run, safe_load, versions
+from bumps.runfile import atomic_save, check_run, check_writable, is_run, new_run, safe_load, versions
 
 SERIES_KEYS = ("train_loss", "test_loss", "train_acc", "test_acc", "freq_norm", "freq_norm_wl",
                "gini_embed", "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
@@ -177,6 +177,7 @@ class _Member:
         self.opt: dict | None = None
         self.probe_state: dict | None = None
         self.grok_at = self.below_at = -1
+        self.first_epoch, self.started_from, self.knocked_out = 0, None, False
         self.stop_reason: str | None = None
         self.run: dict | None = None  # set when finished
 
@@ -198,12 +199,27 @@ class _Member:
         self.epoch_loss = state["train_loss_every_epoch"].tolist()
         self.run_id = state["config"].get("run_id", self.run_id)
         self.probe_state = res.get("probe")
+        self.first_epoch = int(state["config"].get("first_epoch", 0))
+        self.started_from = state["config"].get("started_from")
+        self.knocked_out = self.intervention is not None and self.epoch > self.intervention.epoch
         self._refresh_stop_state()
         if Path(path).resolve() != self.out.resolve() and self.cfg.checkpoint_every:
             dest = ckpt_dir(self.out)
             dest.mkdir(parents=True, exist_ok=True)
             for f in checkpoints(path, self.run_id):  # the continued run keeps its history
                 shutil.copy2(f, dest / f.name)
+
+    def start_from_checkpoint(self, path: Path, ckpt: dict) -> None:
+        """Continue from a weight+optimizer checkpoint with fresh records (interventions, what-ifs)."""
+        if "optimizer" not in ckpt:
+            raise BumpsError(f"{path} holds no optimizer state (written by an older bumps); cannot continue from it")
+        self.params = {k: v.clone() for k, v in ckpt["params"].items()}
+        self.opt = ckpt["optimizer"]
+        self.epoch = self.first_epoch = int(ckpt["epoch"])
+        self.started_from = {"checkpoint": str(path), "epoch": self.epoch, "run_id": ckpt.get("run_id")}
+        if self.cfg.checkpoint_every:
+            ckpt_dir(self.out).mkdir(parents=True, exist_ok=True)
+            _clear_stale_checkpoints(self.out, self.run_id)
 
     def _refresh_stop_state(self) -> None:
         r = self.records
@@ -301,7 +317,9 @@ def train_many(configs: list[ModAddConfig], outs: list[str | Path], *, resume: s
 
     ``resume``: "never" (fresh runs; stale checkpoints at an ``out`` are removed), "auto" (a
     finished run at ``out`` is loaded and skipped, a resumable one continues, else fresh), or a
-    list with, per model, a run file to continue from (or None). ``progress(done, total, **fields)``
+    list with, per model, a run file or a weight checkpoint to continue from (or None). From a
+    checkpoint the records start at its epoch (``config["first_epoch"]``; index i of
+    ``train_loss_every_epoch`` is then epoch first_epoch + i). ``progress(done, total, **fields)``
     is called after every step with epochs summed over models. ``stop_at`` simulates a Ctrl-C
     after that epoch (tests). Ctrl-C saves every unfinished model at a step boundary and raises
     :class:`Interrupted`. Returns the run dicts in input order.
@@ -324,7 +342,11 @@ def train_many(configs: list[ModAddConfig], outs: list[str | Path], *, resume: s
         if source is None:
             m.start_fresh()
             continue
-        state = load_run(source, kind="modadd")
+        obj = safe_load(source)
+        if not is_run(obj) and isinstance(obj, dict) and "params" in obj and "epoch" in obj:
+            m.start_from_checkpoint(Path(source), obj)
+            continue
+        state = check_run(obj, source, kind="modadd")
         if resume == "auto" and _is_finished(state):
             m.run = state
             continue
@@ -409,7 +431,8 @@ class _Trainer:
         if iv is None or m.epoch < iv.epoch:
             return
         with torch.no_grad():
-            if m.epoch == iv.epoch and iv.neurons:
+            if iv.neurons and not m.knocked_out:
+                m.knocked_out = True
                 n = torch.tensor(iv.neurons, device=self.dev)
                 for store in (self.params, self.opt.exp_avg, self.opt.exp_avg_sq):
                     store["W_in"][j][:, n] = 0
@@ -522,6 +545,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
              for k, v in records.items() if k != "step"}
     step = torch.tensor(records["step"], dtype=torch.int64)
     config = {**cfg.as_dict(), "versions": versions(), "train_seconds": m.elapsed, "epochs_done": m.epoch,
+              "first_epoch": m.first_epoch, "started_from": m.started_from,
               "run_id": m.run_id, "final": final, "stop_reason": m.stop_reason if final else "interrupted",
               "intervention": None if m.intervention is None else {
                   "epoch": m.intervention.epoch, "neurons": list(m.intervention.neurons),

@@ -117,7 +117,11 @@ def is_run(obj: Any) -> bool:
 
 def load_run(path: str | os.PathLike, kind: str | None = None) -> dict:
     """Load and validate a bumps run file, optionally requiring a given ``kind``."""
-    obj = safe_load(path)
+    return check_run(safe_load(path), path, kind)
+
+
+def check_run(obj: Any, path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Validate an already-loaded object as a bumps run (see :func:`load_run`)."""
     if not is_run(obj):
         raise BumpsError(f"{path} is not a bumps run file (no format='{FORMAT}' key)")
     if obj.get("version") != VERSION:

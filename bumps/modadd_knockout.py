@@ -1,0 +1,185 @@
+"""Knockouts in the mod-add transformer: is a bump caused by what competes with it?
+
+For a bump of neuron L on frequency k (``neuron_freq``) the *competitors* are the ``n``
+neurons W ≠ L that gain most on k while L falls (peak → end); the *controls* are ``n`` other
+neurons matched one to one to the competitors by their share of frequency k at the peak
+(nearest value, each used once). For a bump of a key frequency's embedding norm
+(``freq_norm``) the competitor is the other key frequency that gains most while it falls, and
+the control is the non-key frequency whose norm at the peak is nearest to the competitor's.
+
+Each intervention continues training from the run's last weight+optimizer checkpoint at or
+before the peak (:class:`bumps.grok.Intervention`, applied from that epoch on) to the bump's
+end, all of them as one ensemble, next to an unintervened continuation from the same
+checkpoint (``role="none"``), which must reproduce the bump. Outcomes, as in the toy model:
+``persists`` (the detector, same thresholds, still finds a bump on the same curve peaking
+inside the original [start, end]) and ``drop_ratio`` (the curve's fall from the original peak
+step to the end step, over the original fall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bumps.detect import BumpParams, find_bumps
+from bumps.errors import BumpsError
+from bumps.grok import Intervention, checkpoints, train_many
+from bumps.modadd import ModAddConfig
+from bumps.runfile import load_run, safe_load
+
+
+@dataclass(frozen=True)
+class Event:
+    """A bump to intervene on: ``series`` is neuron_freq (unit = neuron) or freq_norm (unit = None)."""
+
+    series: str
+    freq: int  # 1-based
+    unit: int | None
+    start_step: int
+    peak_step: int
+    end_step: int
+
+
+@dataclass(frozen=True)
+class Knockout:
+    """One continuation: which run, which event, what is removed and why."""
+
+    run: str
+    event: Event
+    role: str  # competitor | control | none
+    neurons: tuple[int, ...] = ()
+    freqs: tuple[int, ...] = ()
+
+
+def _curve(run: dict, event: Event) -> np.ndarray:
+    x = np.asarray(run[event.series], dtype=np.float64)
+    return x[:, event.unit, event.freq - 1] if event.unit is not None else x[:, event.freq - 1]
+
+
+def _index(run: dict, step: int) -> int:
+    return int(np.searchsorted(np.asarray(run["step"]), step))
+
+
+def plan_neuron(run_path: str, run: dict, event: Event, n: int) -> list[Knockout]:
+    """Baseline, competitor and matched-control knockouts for a neuron_freq bump."""
+    nf = np.asarray(run["neuron_freq"], dtype=np.float64)[:, :, event.freq - 1]  # [T, d_mlp]
+    p, e = _index(run, event.peak_step), _index(run, event.end_step)
+    gain = nf[e] - nf[p]
+    gain[event.unit] = -np.inf
+    comp = [int(i) for i in np.argsort(-gain, kind="stable")[:n]]
+    share = nf[p]
+    free = set(range(nf.shape[1])) - set(comp) - {event.unit}
+    controls = []
+    for c in comp:
+        best = min(free, key=lambda w: (abs(share[w] - share[c]), w))
+        controls.append(best)
+        free.remove(best)
+    return [Knockout(run_path, event, "none"), Knockout(run_path, event, "competitor", neurons=tuple(comp)),
+            Knockout(run_path, event, "control", neurons=tuple(sorted(controls)))]
+
+
+def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
+    """Baseline, other-key-frequency and matched non-key-frequency knockouts for a freq_norm bump."""
+    fn = np.asarray(run["freq_norm"], dtype=np.float64)
+    keys = [int(k) for k in run["key_freqs"] if int(k) != event.freq]
+    if not keys:
+        return []
+    p, e = _index(run, event.peak_step), _index(run, event.end_step)
+    comp = max(keys, key=lambda k: (fn[e, k - 1] - fn[p, k - 1], -k))
+    others = [k for k in range(1, fn.shape[1] + 1) if k not in keys and k != event.freq]
+    control = min(others, key=lambda k: (abs(fn[p, k - 1] - fn[p, comp - 1]), k))
+    return [Knockout(run_path, event, "none"), Knockout(run_path, event, "competitor", freqs=(comp,)),
+            Knockout(run_path, event, "control", freqs=(control,))]
+
+
+def clearest_events(rows: list[dict], series: str, count: int) -> list[Event]:
+    """The ``count`` key-frequency bumps of ``series`` with the largest drop, one per curve, peaking
+    after memorisation (:func:`bumps.modadd_bumps.classify_bumps` rows)."""
+    cands = sorted((r for r in rows if r["series"] == series and r["key"] and r["phase"] != "memorisation"),
+                   key=lambda r: (-r["drop"], tuple(r["index"])))
+    seen, out = set(), []
+    for r in cands:
+        if tuple(r["index"]) in seen:
+            continue
+        seen.add(tuple(r["index"]))
+        out.append(Event(series, r["freq"], r["unit"], r["start_step"], r["peak_step"], r["end_step"]))
+        if len(out) == count:
+            break
+    return out
+
+
+def _start_checkpoint(run_path: str, run: dict, step: int) -> Path:
+    ckpts = [f for f in checkpoints(run_path, run["config"]["run_id"]) if safe_load(f)["epoch"] <= step]
+    if not ckpts:
+        raise BumpsError(f"{run_path} has no checkpoint at or before epoch {step}; train with --checkpoint-every")
+    return ckpts[-1]
+
+
+def out_path(out_dir: Path, k: Knockout) -> Path:
+    e = k.event
+    what = "-".join(map(str, k.neurons or k.freqs)) or "none"
+    name = f"{Path(k.run).stem}_{e.series}_f{e.freq}_u{e.unit}_p{e.peak_step}_{k.role}_{what}.pt"
+    return out_dir / (name if len(name) < 200 else name[:150] + f"_{abs(hash(name)) % 10**8}.pt")
+
+
+def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None) -> list[dict]:
+    """Train every continuation (one ensemble per shape) and return one outcome record each.
+
+    Rerunning skips continuations whose run file is finished and continues interrupted ones.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = {k.run: load_run(k.run, kind="modadd") for k in knockouts}
+    configs, outs, sources, ivs, todo = [], [], [], [], []
+    for k in knockouts:
+        run = runs[k.run]
+        ckpt = _start_checkpoint(k.run, run, k.event.peak_step)
+        start = int(safe_load(ckpt)["epoch"])
+        cfg = ModAddConfig(**{**_config_fields(run["config"]), "epochs": k.event.end_step, "stop_after_grok": None})
+        out = out_path(out_dir, k)
+        if out.exists():
+            state = safe_load(out)
+            if state.get("config", {}).get("final"):
+                continue
+            source = out
+        else:
+            source = ckpt
+        configs.append(cfg.validate())
+        outs.append(out)
+        sources.append(source)
+        ivs.append(Intervention(start, neurons=k.neurons, freqs=k.freqs) if k.role != "none" else None)
+        todo.append(k)
+    if configs:
+        train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
+    return [outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts]
+
+
+def _config_fields(stored: dict) -> dict:
+    names = set(ModAddConfig.__dataclass_fields__)
+    out = {k: v for k, v in stored.items() if k in names}
+    out["betas"] = tuple(out.get("betas", (0.9, 0.98)))
+    out["probe_stencil"] = tuple(out.get("probe_stencil", ()))
+    return out
+
+
+def outcome(original: dict, k: Knockout, cont: dict, params: BumpParams | None = None) -> dict:
+    """``persists`` and ``drop_ratio`` of the event's curve after the continuation ``cont``."""
+    e = k.event
+    step = np.asarray(original["step"])
+    first = int(cont["config"]["first_epoch"])
+    before = step < first
+    cstep = np.asarray(cont["step"])
+    curve = np.concatenate([_curve(original, e)[before], _curve(cont, e)])
+    steps = np.concatenate([step[before], cstep])
+    found = find_bumps(curve, steps, params)
+    persists = any(e.start_step <= steps[b.peak] <= e.end_step for b in found)
+    orig = _curve(original, e)
+    pi, ei = _index(original, e.peak_step), _index(original, e.end_step)
+    ci, cei = int(np.searchsorted(steps, e.peak_step)), int(np.searchsorted(steps, e.end_step))
+    orig_drop = orig[pi] - orig[ei]
+    return {"run": k.run, "series": e.series, "freq": e.freq, "unit": e.unit, "role": k.role,
+            "neurons": list(k.neurons), "freqs": list(k.freqs), "from_epoch": first,
+            "start_step": e.start_step, "peak_step": e.peak_step, "end_step": e.end_step,
+            "persists": bool(persists), "drop_ratio": float((curve[ci] - curve[cei]) / orig_drop)}

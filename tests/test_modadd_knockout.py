@@ -1,0 +1,54 @@
+"""Mod-add knockouts: continuations from a checkpoint reproduce the run; knocked-out parts stay out."""
+
+import numpy as np
+import pytest
+import torch
+
+from bumps.grok import train
+from bumps.modadd import ModAddConfig
+from bumps.modadd_knockout import Event, outcome, plan_frequency, plan_neuron, run_knockouts
+
+TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50,
+            dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ko") / "base.pt"
+    run = train(ModAddConfig.from_preset("nanda", epochs=160, **TINY), path)
+    run["key_freqs"] = torch.tensor([2, 5])  # planted: the tiny run need not have grokked
+    return str(path), run
+
+
+def test_plans_pick_competitors_and_matched_controls(base):
+    path, run = base
+    event = Event("neuron_freq", 2, 7, 40, 100, 160)
+    none, comp, ctrl = plan_neuron(path, run, event, 4)
+    nf = run["neuron_freq"][:, :, 1].numpy()
+    p, e = 10, 16  # record indices of steps 100 and 160
+    gains = nf[e] - nf[p]
+    assert none.role == "none" and 7 not in comp.neurons and 7 not in ctrl.neurons
+    assert not set(comp.neurons) & set(ctrl.neurons) and len(ctrl.neurons) == 4
+    others = np.delete(gains, [7, *comp.neurons])
+    assert gains[list(comp.neurons)].min() >= others.max()
+    fnone, fcomp, fctrl = plan_frequency(path, run, Event("freq_norm", 2, None, 40, 100, 160))
+    assert fcomp.freqs == (5,) and fctrl.freqs[0] not in (2, 5)
+
+
+def test_continuations_reproduce_the_run_and_knockouts_hold(base, tmp_path):
+    path, run = base
+    event = Event("neuron_freq", 2, 7, 40, 120, 160)  # peak 120: continue from the checkpoint at 100
+    plans = plan_neuron(path, run, event, 3) + plan_frequency(path, run, Event("freq_norm", 2, None, 40, 120, 160))
+    results = run_knockouts(plans, tmp_path)
+    assert [r["from_epoch"] for r in results] == [100] * 6
+    baseline = results[0]
+    assert baseline["role"] == "none" and baseline["drop_ratio"] == pytest.approx(1.0, abs=1e-9)
+    files = sorted(tmp_path.glob("*neuron_freq*competitor*.pt"))
+    comp = torch.load(files[0], weights_only=True)
+    dead = list(plans[1].neurons)
+    assert (comp["neuron_freq"][1:, dead] == 0).all() and (comp["final_params"]["W_in"][:, dead] == 0).all()
+    none = torch.load(sorted(tmp_path.glob("*neuron_freq*none*.pt"))[0], weights_only=True)
+    torch.testing.assert_close(none["neuron_freq"], run["neuron_freq"][10:], rtol=1e-8, atol=1e-10)
+    # rerunning trains nothing and gives the same outcomes
+    assert run_knockouts(plans, tmp_path) == results
+    assert outcome(run, plans[0], none) == baseline
