@@ -202,7 +202,8 @@ def claims(
     seeds_full_rank: int = typer.Option(16, help="Seeds for the rank-100 configurations (cost ~d³ per seed-step)."),
     quick: bool = typer.Option(False, help="Small grid (d = 20, 1500 steps) for tests."),
     only: str | None = typer.Option(None, help="Comma-separated claim ids to report (1-10; default all)."),
-    configs: str | None = typer.Option(None, help="Comma-separated configuration names to run (default: the whole grid)."),
+    configs: str | None = typer.Option(
+        None, help="Comma-separated configuration names to run (default: the whole grid)."),
     max_knockout_bumps: int = typer.Option(150, help="Bumps drawn per knockout configuration."),
     out: Path = typer.Option(Path("reports"), help="Folder for claims.md and claims.json."),
     figures_dir: Path = typer.Option(Path("figures"), "--figures", help="Folder for claims_knockouts.png."),

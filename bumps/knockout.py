@@ -95,7 +95,7 @@ def plan(run: dict, params: BumpParams | None = None, max_bumps: int | None = No
             continue
         w = competitor(x[:, n, m, :], b)
         s = float(sign[n, m, loser])
-        for at, pos in (("peak", b.peak), ("start", b.start)):
+        for at in ("peak", "start"):
             for unit in [w] + [c for c in range(k) if c not in (loser, w)]:
                 out.append(Intervention(name, n, loser, m, unit, "competitor" if unit == w else "control", at,
                                         i, b.start, b.peak, b.end, b.drop, s))
@@ -111,7 +111,7 @@ def run_plan(cfg: LowRankConfig, step: np.ndarray, items: list[Intervention],
     records = []
     for lo in range(0, len(items), batch):
         chunk = items[lo:lo + batch]
-        col = lambda f: torch.tensor([f(it) for it in chunk])  # noqa: E731
+        col = lambda f, c=chunk: torch.tensor([f(it) for it in c])  # noqa: E731
         knock_pos = np.array([it.peak if it.at == "peak" else it.start for it in chunk])
         curves = simulate_knockouts(cfg, col(lambda it: it.seed), col(lambda it: it.unit),
                                     torch.as_tensor(step[knock_pos]), col(lambda it: it.target),
@@ -167,8 +167,10 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
         kp = np.array([np.mean(d["ctl_p"]) for d in use])
         cd = np.array([d["comp_d"] for d in use])
         kd = np.array([np.median(d["ctl_d"]) for d in use])
-        stats = lambda idx: (cp[idx].mean(), kp[idx].mean(), kp[idx].mean() - cp[idx].mean(),  # noqa: E731
-                             np.median(cd[idx]), np.median(kd[idx]))
+        def stats(idx, cp=cp, kp=kp, cd=cd, kd=kd):
+            return (cp[idx].mean(), kp[idx].mean(), kp[idx].mean() - cp[idx].mean(), np.median(cd[idx]),
+                    np.median(kd[idx]))
+
         names = ("competitor_persists", "control_persists", "persist_gap", "competitor_drop_ratio",
                  "control_drop_ratio")
         point = stats(np.arange(len(use)))

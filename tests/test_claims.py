@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bumps.claims import (CLAIM_IDS, boot, boot_diff, check_memory, run_claims, toy_grid,
-                          vector_regression_plateau)
+from bumps.claims import CLAIM_IDS, boot, boot_diff, check_memory, run_claims, toy_grid, vector_regression_plateau
 from bumps.errors import BumpsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +26,13 @@ def test_grid_covers_every_listed_factor_value():
 
 
 def test_vector_regression_has_no_plateau_but_the_rule_could_fail():
-    pf = vector_regression_plateau(8, 20, 1500, 0.01, 0.1)
-    assert np.allclose(pf, np.log(1 / 0.9) / np.log(10), atol=0.01)  # exact exponential: 0.046
+    assert (vector_regression_plateau(8, 20, 1500, 0.01, 0.1) > 0.999).all()  # log-loss is a straight line
+    from bumps.claims import _loss_times, log_linearity
+
+    t = np.arange(3000)
+    s_curve = 0.5 - 0.5 / (1 + np.exp(-(t - 1500) / 50.0))  # plateau, then a drop
+    assert _loss_times(s_curve[:, None], t, np.array([0.5]))["plateau_fraction"][0] > 0.8
+    assert log_linearity(s_curve[:, None])[0] < 0.9  # control: a plateau is far from a line
 
 
 def test_bootstrap_cis():

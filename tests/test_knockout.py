@@ -86,7 +86,7 @@ def test_summary_pairs_by_bump_and_bootstraps_over_seeds():
     assert s["persist_gap"]["ci_low"] == 1
     assert s["competitor_drop_ratio"]["value"] == pytest.approx(0.1)
     # control: mixed outcomes give a CI of positive width
-    for i, r in enumerate(recs):
+    for r in recs:
         if r["role"] == "competitor":
             r["persists"] = bool(r["seed"] % 2)
     s = summarize(recs, n_boot=200)["peak"]
