@@ -299,6 +299,40 @@ def figures(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def claims(
+    seeds: int = typer.Option(128, help="Seeds per configuration (full rank: at most --seeds-full-rank)."),
+    seeds_full_rank: int = typer.Option(16, help="Seeds for the rank-100 configurations (cost ~d³ per seed-step)."),
+    quick: bool = typer.Option(False, help="Small grid (d = 20, 1500 steps) for tests."),
+    only: str | None = typer.Option(None, help="Comma-separated claim ids to report (1-10; default all)."),
+    configs: str | None = typer.Option(
+        None, help="Comma-separated configuration names to run (default: the whole grid)."),
+    max_knockout_bumps: int = typer.Option(150, help="Bumps drawn per knockout configuration."),
+    out: Path = typer.Option(Path("reports"), help="Folder for claims.md and claims.json."),
+    figures_dir: Path = typer.Option(Path("figures"), "--figures", help="Folder for claims_knockouts.png."),
+    cache: Path = typer.Option(Path("runs/claims_cache"), help="Per-configuration results (resume after Ctrl-C)."),
+) -> None:
+    """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write reports/claims.*"""
+    from bumps.claims import render_markdown, run_claims, write_report
+    from bumps.runfile import check_writable
+
+    for path in (out / "claims.md", out / "claims.json", figures_dir / "claims_knockouts.png"):
+        check_writable(path)
+    split = lambda x: None if x is None else [v.strip() for v in x.split(",") if v.strip()]  # noqa: E731
+    bar, advance = _progress(1, "claims", "{task.fields[name]}", name="")
+    with bar:
+        def progress(i, n, name):
+            bar.update(bar.task_ids[0], total=n, completed=i, name=name)
+
+        report = run_claims(seeds=seeds, quick=quick, configs=split(configs), claims=split(only),
+                            max_knockout_bumps=max_knockout_bumps, cache=cache, progress=progress,
+                            seeds_full_rank=seeds_full_rank)
+    written = write_report(report, out, figures_dir)
+    typer.echo(render_markdown(report).split("\n## Knockouts")[0])
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 def _exit_now(code: int) -> None:
     """Flush and leave without interpreter teardown.
 

@@ -146,12 +146,18 @@ def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
     return np.abs(x) if sign == "abs" else orient_by_peak(x)
 
 
-def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], params, min_gain):
-    """Competition events for every leading index of a series with unit and target axes."""
+def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], params, min_gain,
+                 null_draws: int | None = None, shifts: int = 16):
+    """Competition events for every leading index, and the null distribution of the count.
+
+    Returns (events, null) where null is None for series without a seed axis, else a dict
+    from :func:`null_summary` over two null families: winners read from every other seed
+    (seed offsets 1..N−1, at most ``null_draws`` of them, evenly spaced) and from the
+    run's own curves circularly shifted in time by ``shifts`` amounts evenly spaced in [T/4, 3T/4].
+    """
     u, t = spec.unit_axis, spec.target_axis
     lead = spec.lead_axes
-    # [T, *lead, units, targets]
-    moved = np.moveaxis(x, [1 + u, 1 + t], [-2, -1])
+    moved = np.moveaxis(x, [1 + u, 1 + t], [-2, -1])  # [T, *lead, units, targets]
     lead_shape = moved.shape[1:-2]
     by_lead: dict[tuple, list[Bump]] = {}
     for b in bumps:
@@ -159,24 +165,47 @@ def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], param
         by_lead.setdefault(key, []).append(
             Bump((b.index[u], b.index[t]), b.start, b.peak, b.end, b.height, b.rise, b.drop,
                  b.climbs_back))
-    events, chance = [], 0
-    # Chance baseline: partners taken from the next run along the seed axis.
-    shuffle = "seed" in spec.axes and lead_shape and lead_shape[0] > 1
-    for key in np.ndindex(*lead_shape) if lead_shape else [()]:
-        if key not in by_lead:
-            continue
+    events = []
+    for key, own_bumps in by_lead.items():
         own = moved[(slice(None), *key)]
-        for ev in find_competition(own, step, params, min_gain, bumps=by_lead[key]):
+        for ev in find_competition(own, step, params, min_gain, bumps=own_bumps):
             events.append((tuple(int(k) for k in key), ev))
-        if shuffle:
-            other = ((key[0] + 1) % lead_shape[0], *key[1:])
-            chance += len(find_competition(own, step, params, min_gain, bumps=by_lead[key],
-                                           partners=moved[(slice(None), *other)]))
-    return events, (chance if shuffle else None)
+    if not ("seed" in spec.axes and lead_shape and lead_shape[0] > 1):
+        return events, None
+    explained = len({(k, ev.loser, ev.target, ev.peak) for k, ev in events})
+    n, n_t = lead_shape[0], moved.shape[0]
+    offsets = np.arange(1, n)
+    if null_draws is not None and len(offsets) > null_draws:
+        offsets = offsets[np.linspace(0, len(offsets) - 1, null_draws).round().astype(int)]
+    # shifts spread over [T/4, 3T/4]: a shift of a few samples keeps a smooth curve's timing
+    shift_by = np.unique(np.linspace(n_t / 4, 3 * n_t / 4, shifts).round().astype(int))
+    shift_by = shift_by[(shift_by > 0) & (shift_by < n_t)]
+
+    def count(partner_of) -> int:
+        total = 0
+        for key, own_bumps in by_lead.items():
+            own = moved[(slice(None), *key)]
+            found = find_competition(own, step, params, min_gain, bumps=own_bumps, partners=partner_of(key))
+            total += len({(ev.loser, ev.target, ev.peak) for ev in found})
+        return total
+
+    seed_null = [count(lambda k, o=o: moved[(slice(None), (k[0] + o) % n, *k[1:])]) for o in offsets]
+    shift_null = [count(lambda k, s=s: np.roll(moved[(slice(None), *k)], s, axis=0)) for s in shift_by]
+    return events, {"observed": explained, "other_seeds": null_summary(explained, seed_null),
+                    "time_shifts": null_summary(explained, shift_null)}
+
+
+def null_summary(observed: float, draws) -> dict:
+    """Null distribution summary with the one-sided p-value (1 + #{null ≥ observed}) / (1 + draws)."""
+    d = np.asarray(draws, dtype=float)
+    if d.size == 0:
+        return {"draws": 0, "mean": None, "q05": None, "q95": None, "p_value": None}
+    return {"draws": int(d.size), "mean": float(d.mean()), "q05": float(np.quantile(d, 0.05)),
+            "q95": float(np.quantile(d, 0.95)), "p_value": float((1 + (d >= observed).sum()) / (1 + d.size))}
 
 
 def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak",
-            min_gain: float = 0.05) -> dict:
+            min_gain: float = 0.05, null_draws: int | None = 63) -> dict:
     """Bumps, competition events and a summary, as one JSON-ready dict."""
     params = (params or BumpParams()).validate()
     step = source.step
@@ -191,7 +220,7 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
         bumps = find_bumps(x, step, params, name=spec.key)
         events, chance = [], None
         if spec.unit_axis is not None and spec.target_axis is not None:
-            events, chance = _competition(spec, x, step, bumps, params, min_gain)
+            events, chance = _competition(spec, x, step, bumps, params, min_gain, null_draws)
         lead = spec.lead_axes
         explained = {(k, ev.loser, ev.target, ev.peak) for k, ev in events}
         rows = []
@@ -210,8 +239,9 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
             out_events.append({"series": spec.key, "index": list(key), **ev.as_dict(step)})
         out_bumps.extend(rows)
         per_series[spec.key] = _summarize(spec, x, rows, events)
-        if chance is not None:
-            per_series[spec.key]["explained_by_chance_baseline"] = chance
+        if chance is not None:  # the null's mean over other seeds, and both null distributions
+            per_series[spec.key]["explained_by_chance_baseline"] = round(chance["other_seeds"]["mean"])
+            per_series[spec.key]["competition_null"] = chance
     result = {"bumps": out_bumps, "competition": out_events, "summary": per_series,
               "params": {**params.__dict__, "sign": sign, "min_gain": min_gain}}
     if decay_end is not None:

@@ -1,19 +1,25 @@
 """Competition between learned units for targets, and the norm-decay phase.
 
 Input is an alignment tensor ``[T, units, targets]`` (toy model: learned vectors ×
-target vectors; mod-add: neurons × Fourier frequencies). A competition event is
+target vectors; mod-add: neurons × Fourier frequencies). This is the *correlational*
+test; the causal verdict in the toy model is the knockout test (:mod:`bumps.knockout`).
+A competition event is
 
-1. a bump on (loser, target) — :func:`bumps.detect.find_bumps` on that curve;
-2. a winner unit ≠ loser that was rising toward the same target while the
-   loser rose (gain over [start, peak] ≥ ``min_gain`` · scale) and keeps rising
-   while the loser falls: gain over [peak, end] ≥ max(``min_gain`` · scale,
-   ``min_gain_of_drop`` · the loser's drop) — it catches up;
-3. a new target ≠ target that the loser gains over [peak, end], by at least
-   max(``min_gain`` · scale, ``min_gain_of_drop`` · the loser's drop).
+1. a bump on (loser, target) — :func:`bumps.detect.find_bumps` on that curve; its
+   half-prominence windows are local to the bump: the rise window [r, peak] starts at
+   the last sample before the peak at or below peak − rise/2, the fall window
+   [peak, f] ends at the first sample after it at or below peak − drop/2;
+2. a winner unit ≠ loser that rose toward the same target in the rise window (gain
+   ≥ ``min_gain`` · scale) and keeps rising in the fall window: gain ≥ max(``min_gain``
+   · scale, ``min_gain_of_drop`` · the loser's fall in that window) — it catches up;
+3. a new target ≠ target that the loser itself gains in the fall window, by the same
+   amount. The loser's curves are always its own, even when ``partners`` are given.
 
 ``scale`` is the largest |alignment| in the tensor, so the rule is invariant to
-positive rescaling, and events do not depend on how units and targets are
-numbered (ties between equally good winners are broken by the larger gain).
+positive rescaling. Among qualifying winners (and new targets) the one with the
+larger gain in the fall window is reported, then the larger gain in the rise window,
+then the larger final value — never the lower number; whether a bump is explained
+does not depend on which is reported.
 """
 
 from __future__ import annotations
@@ -50,9 +56,22 @@ class CompetitionEvent:
         return out
 
 
-def _gain(curve: np.ndarray, a: int, b: int) -> float:
-    """How much ``curve`` rose into sample b from its lowest point in [a, b]."""
-    return float(curve[b] - curve[a:b + 1].min())
+def half_windows(x: np.ndarray, bump: Bump) -> tuple[int, int]:
+    """Half-prominence window ends (r, f) of a bump on curve x [T]: see the module docstring."""
+    p = bump.peak
+    seg = x[bump.start:p + 1]
+    r = bump.start + int(np.flatnonzero(seg <= x[p] - bump.rise / 2)[-1])
+    seg = x[p:bump.end + 1]
+    f = p + int(np.flatnonzero(seg <= x[p] - bump.drop / 2)[0])
+    return r, f
+
+
+def _best(gain_fall: np.ndarray, gain_rise: np.ndarray, last: np.ndarray, ok: np.ndarray) -> int | None:
+    """Index of the qualifying entry with the largest (fall gain, rise gain, final value)."""
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return None
+    return int(idx[np.lexsort((last[idx], gain_rise[idx], gain_fall[idx]))[-1]])
 
 
 def find_competition(alignment, step=None, params: BumpParams | None = None,
@@ -61,9 +80,9 @@ def find_competition(alignment, step=None, params: BumpParams | None = None,
     """Competition events in ``alignment`` [T, units, targets].
 
     ``bumps`` may pass precomputed bumps of this tensor (index = (unit, target)).
-    ``partners`` (same shape) is where winners and the loser's other targets are
-    read; by default ``alignment`` itself. Passing an unrelated run's tensor gives
-    the chance baseline: how often a bump "looks explained" by coincidence.
+    ``partners`` (same shape) is where winners are read; by default ``alignment``
+    itself. An unrelated run's tensor, or a circular time shift, gives a null draw
+    (:func:`bumps.analysis.competition_null`).
     """
     x, step = check_curves(alignment, step, "alignment")
     if x.ndim != 3:
@@ -76,30 +95,29 @@ def find_competition(alignment, step=None, params: BumpParams | None = None,
     scale = float(np.abs(x).max())
     need = min_gain * scale
     events = []
+    units, targets = x.shape[1], x.shape[2]
     for b in bumps:
         loser, target = b.index
-        s, p, e = b.start, b.peak, b.end
-        need_after = max(need, min_gain_of_drop * b.drop)
-        best = None
-        for w in range(x.shape[1]):
-            if w == loser:
-                continue
-            up = _gain(y[:, w, target], s, p)
-            on = float(y[e, w, target] - y[p, w, target])
-            if up >= need and on >= need_after and (best is None or on > best[2]):
-                best = (w, up, on)
-        if best is None:
+        curve = x[:, loser, target]
+        r, f = half_windows(curve, b)
+        p = b.peak
+        need_after = max(need, min_gain_of_drop * float(curve[p] - curve[f]))
+        yw = y[:, :, target]  # [T, units]
+        up = yw[p] - yw[r:p + 1].min(0)
+        on = yw[f] - yw[p]
+        ok = (up >= need) & (on >= need_after) & (np.arange(units) != loser)
+        w = _best(on, up, yw[-1], ok)
+        if w is None:
             continue
-        gains = [(float(y[e, loser, t] - y[p, loser, t]), t) for t in range(x.shape[2]) if t != target]
-        if not gains:
-            continue
-        new_gain, new_target = max(gains)
-        if new_gain < need_after:
+        own = x[:, loser, :]  # the loser's own curves, never the partner's
+        gain = own[f] - own[p]
+        t = _best(gain, own[p] - own[r], own[-1], (gain >= need_after) & (np.arange(targets) != target))
+        if t is None:
             continue
         events.append(CompetitionEvent(
-            target=target, loser=loser, winner=best[0], new_target=new_target, start=s, peak=p,
-            end=e, loser_rise=b.rise, loser_drop=b.drop, winner_gain_during_rise=best[1],
-            winner_gain_during_fall=best[2], new_target_gain=new_gain,
+            target=target, loser=loser, winner=w, new_target=t, start=b.start, peak=p,
+            end=b.end, loser_rise=b.rise, loser_drop=b.drop, winner_gain_during_rise=float(up[w]),
+            winner_gain_during_fall=float(on[w]), new_target_gain=float(gain[t]),
         ))
     return events
 

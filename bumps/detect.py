@@ -14,7 +14,7 @@ not depend on the sampling cadence):
 
 ``p`` is a bump when, with ``scale`` the range (max − min) of the curve (or of
 the whole family, ``reference="family"``) and ``noise`` a robust estimate of
-the curve's sample noise (1.4826·median|Δ²x|/√6):
+the curve's sample noise (1.4826·median|Δ⁴x|/√70, :func:`noise_sigma`):
 
     rise ≥ max(min_rise · scale, min_height, noise_factor · noise)
     drop ≥ max(min_drop · scale, min_drop_of_rise · rise, min_height, noise_factor · noise)
@@ -106,11 +106,20 @@ def check_curves(curves: np.ndarray, step: np.ndarray | None = None, name: str =
 
 
 def noise_sigma(x: np.ndarray) -> np.ndarray:
-    """Robust per-curve sample-noise estimate from second differences; x is [T, M]."""
-    if x.shape[0] < 3:
+    """Robust per-curve sample-noise estimate from fourth differences; x is [T, M].
+
+    ``1.4826·median|Δ⁴x|/√70``: for white noise of σ per sample Δ⁴x has standard
+    deviation √70·σ, so this estimates σ whatever the record spacing. Δ⁴ is exactly 0
+    on any cubic, so a smooth curve contributes only through its local fourth
+    derivative, h⁴·|d⁴x/dt⁴| for record spacing h (README, Detection: where this is
+    not cadence-independent). The second difference used before (√6 instead of √70)
+    measured curvature h²·|d²x/dt²|, so on smooth curves the floor grew with the
+    square of the spacing. Curves with fewer than 5 samples: 0.
+    """
+    if x.shape[0] < 5:
         return np.zeros(x.shape[1])
-    d2 = np.abs(np.diff(x, n=2, axis=0))
-    return 1.4826 * np.median(d2, axis=0) / np.sqrt(6.0)
+    d4 = np.abs(np.diff(x, n=4, axis=0))
+    return 1.4826 * np.median(d4, axis=0) / np.sqrt(70.0)
 
 
 def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -215,6 +215,43 @@ class _Recorder:
 # The two fast paths.
 
 
+@dataclass(frozen=True)
+class Knockouts:
+    """One knockout per instance: learned unit ``unit[i]`` removed from step ``step[i]`` on.
+
+    ``unit[i] = -1`` means no knockout for instance i. Removing a unit sets both of its
+    vectors (and, for Adam/AdamW, its optimizer state) to zero; the dynamics keep them zero.
+    """
+
+    unit: torch.Tensor  # [N] int64
+    step: torch.Tensor  # [N] int64
+
+    def check(self, n: int, k: int, steps: int) -> Knockouts:
+        unit, step = torch.as_tensor(self.unit).long(), torch.as_tensor(self.step).long()
+        if unit.shape != (n,) or step.shape != (n,):
+            raise BumpsError(f"knockouts need one unit and one step per instance ({n}); got shapes "
+                             f"{tuple(unit.shape)} and {tuple(step.shape)}")
+        if ((unit < -1) | (unit >= k)).any():
+            raise BumpsError(f"knockout units must be in 0..{k - 1} (or -1 for none)")
+        if ((step < 0) | (step > steps)).any():
+            raise BumpsError(f"knockout steps must be in 0..{steps}")
+        return Knockouts(unit, step)
+
+
+def _knock_masks(knock: Knockouts | None, k: int, steps: int, like: torch.Tensor) -> dict[int, torch.Tensor]:
+    """{step: keep [K, N]} with a 0 where an instance loses a unit at that step."""
+    if knock is None:
+        return {}
+    knock = knock.check(knock.unit.shape[0], k, steps)
+    masks = {}
+    for t in torch.unique(knock.step[knock.unit >= 0]).tolist():
+        hit = (knock.step == t) & (knock.unit >= 0)
+        keep = torch.ones(k, len(hit), dtype=like.dtype, device=like.device)
+        keep[knock.unit[hit].to(like.device), torch.nonzero(hit).flatten().to(like.device)] = 0
+        masks[int(t)] = keep
+    return masks
+
+
 def _mm_batch_last(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Matrix product over axes (0, 1) with the batch on the trailing axes.
 
@@ -227,11 +264,13 @@ def _mm_batch_last(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (xb @ yb).movedim((-2, -1), (0, 1))
 
 
-def _run_gd(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
+def _run_gd(cfg, st, rec: _Recorder, progress, knock: Knockouts | None = None) -> dict[str, torch.Tensor]:
     """Plain GD through the closed r×K / K×K recurrence.
 
     State is kept batch-last: P [r, K, 2, N] (side 0: P_a = aᵀU, side 1: P_b = bᵀV),
-    G [K, K, 2, N] (G_U, G_V), C [r, r, 2, N] (aᵀa, bᵀb).
+    G [K, K, 2, N] (G_U, G_V), C [r, r, 2, N] (aᵀa, bᵀb). A knockout of unit k at step t
+    zeroes P[:, k], G[k, :] and G[:, k] of that instance before step t is recorded; the
+    recurrence then keeps them exactly zero (M's column k is (1 − lr·wd) e_k, N's is 0).
     """
     a, b, s, u, v = st["a"], st["b"], st["s"], st["U"], st["V"]
     at = lambda x: x.transpose(-1, -2)  # noqa: E731
@@ -244,7 +283,12 @@ def _run_gd(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
     keep_eye = keep_eye[:, :, None, None]
     ls = (cfg.lr * s)[:, None, None, None]
     mm, tr = _mm_batch_last, lambda x: x.transpose(0, 1)
+    masks = _knock_masks(knock, k, cfg.steps, p)
     for step in range(cfg.steps + 1):
+        if step in masks:
+            keep = masks[step]  # [K, N]
+            p = p * keep[None, :, None, :]
+            g = g * (keep[:, None] * keep[None, :])[:, :, None, :]
         if rec.wants(step):
             rec.take_batch_last(p, g)
             if progress:
@@ -264,15 +308,24 @@ def _run_gd(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
     return {"inner_a_final": p[0], "inner_b_final": p[1], "gram_a_final": g[0], "gram_b_final": g[1]}
 
 
-def _run_adam(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
-    """Adam / AdamW on the d-dimensional vectors, elementwise exactly as torch.optim does it."""
+def _run_adam(cfg, st, rec: _Recorder, progress, knock: Knockouts | None = None) -> dict[str, torch.Tensor]:
+    """Adam / AdamW on the d-dimensional vectors, elementwise exactly as torch.optim does it.
+
+    A knockout zeroes the unit's columns of U, V and of both moment estimates; its
+    gradient is then exactly zero (U G_V and a S P_b have zero column k), so it stays zero.
+    """
     a, b, s, u, v = st["a"], st["b"], st["s"], st["U"].clone(), st["V"].clone()
     at = lambda x: x.transpose(-1, -2)  # noqa: E731
     c_a, c_b = at(a) @ a, at(b) @ b
     (b1, b2), eps, lr, wd = cfg.betas, cfg.eps, cfg.lr, cfg.weight_decay
     m_u, m_v, v_u, v_v = (torch.zeros_like(u) for _ in range(4))
     sa, sb = a * s, b * s  # a S, b S
+    masks = _knock_masks(knock, cfg.n_learned, cfg.steps, u)
     for step in range(cfg.steps + 1):
+        if step in masks:
+            keep = masks[step].T[:, None, :]  # [N, 1, K]
+            for x in (u, v, m_u, m_v, v_u, v_v):
+                x.mul_(keep)
         need = rec.wants(step)
         g_v, p_b = at(v) @ v, at(b) @ v
         g_u, p_a = at(u) @ u, at(a) @ u
@@ -298,17 +351,21 @@ def _run_adam(cfg, st, rec: _Recorder, progress) -> dict[str, torch.Tensor]:
     return {"U_final": u, "V_final": v}
 
 
-def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None) -> dict:
+def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None,
+             knockouts: Knockouts | None = None) -> dict:
     """Run all seeds of ``cfg`` together and return a run dict (kind "lowrank").
 
-    ``progress(step)`` is called at every record step.
+    ``progress(step)`` is called at every record step. ``knockouts`` (one per seed)
+    removes a learned unit from a given step on (see :class:`Knockouts`).
     """
     cfg.validate()
+    if knockouts is not None:
+        knockouts = knockouts.check(cfg.seeds, cfg.n_learned, cfg.steps)
     st = initial_state(cfg)
     rec = _Recorder(cfg, st["U"])
     run_path = _run_gd if cfg.optimizer == "gd" else _run_adam
     with torch.no_grad():
-        finals = run_path(cfg, st, rec, progress)
+        finals = run_path(cfg, st, rec, progress, knockouts)
     cpu = lambda x: x.detach().to("cpu")  # noqa: E731
     out = {k: cpu(x) for k, x in rec.buf.items()}
     out.update({k: cpu(x) for k, x in finals.items()})
@@ -317,6 +374,9 @@ def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None) 
     config["singular_values"] = cfg.strengths()
     config["betas"] = list(cfg.betas)
     config["versions"] = versions()
+    if knockouts is not None:
+        config["knockout_unit"] = knockouts.unit.tolist()
+        config["knockout_step"] = knockouts.step.tolist()
     return new_run(
         "lowrank",
         config,
@@ -329,16 +389,87 @@ def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None) 
 
 
 # ---------------------------------------------------------------------------
+# Many knockout instances of a few seeds, recording one (target, unit) curve each.
+
+
+class _WatchRecorder:
+    """Records only P[target_i, unit_i] (both sides) of each instance i: [T, N, 2]."""
+
+    def __init__(self, cfg: LowRankConfig, target: torch.Tensor, unit: torch.Tensor):
+        self.steps = record_steps(cfg)
+        self.target, self.unit, self.i = target, unit, 0
+        self.out = None
+
+    def wants(self, step: int) -> bool:
+        return self.i < len(self.steps) and self.steps[self.i] == step
+
+    def _store(self, x: torch.Tensor) -> None:
+        if self.out is None:
+            self.out = x.new_empty((len(self.steps), *x.shape))
+        self.out[self.i] = x
+        self.i += 1
+
+    def take_batch_last(self, p: torch.Tensor, g: torch.Tensor) -> None:  # p [r, K, 2, N]
+        n = torch.arange(p.shape[-1], device=p.device)
+        self._store(p[self.target, self.unit, :, n])  # [N, 2]
+
+    def finish_batch_last(self, c, s) -> None:
+        pass
+
+    def take(self, p_a, p_b, g_u, g_v, c_a, c_b, s) -> None:  # p_* [N, r, K]
+        n = torch.arange(p_a.shape[0], device=p_a.device)
+        self._store(torch.stack([p_a[n, self.target, self.unit], p_b[n, self.target, self.unit]], -1))
+
+
+def simulate_knockouts(cfg: LowRankConfig, seed: torch.Tensor, unit: torch.Tensor, step: torch.Tensor,
+                       watch_target: torch.Tensor, watch_unit: torch.Tensor,
+                       state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Replay seeds of ``cfg`` with one unit knocked out, many instances in one batch.
+
+    Instance i replays seed ``seed[i]`` (an index into ``cfg``'s seeds, so the same
+    initial vectors and targets) with unit ``unit[i]`` removed from step ``step[i]`` on
+    (-1: none), and records only the inner products of learned unit ``watch_unit[i]``
+    with target ``watch_target[i]``. Returns [T, n_instances, 2] (side 0: aᵀã, 1: bᵀb̃)
+    at :func:`record_steps`. ``state`` may pass ``initial_state(cfg)`` to avoid redrawing.
+    """
+    cfg.validate()
+    seed = torch.as_tensor(seed).long()
+    n = int(seed.shape[0])
+    if n == 0:
+        raise BumpsError("simulate_knockouts needs at least one instance")
+    if ((seed < 0) | (seed >= cfg.seeds)).any():
+        raise BumpsError(f"knockout seeds must index the config's {cfg.seeds} seeds")
+    st = initial_state(cfg) if state is None else state
+    st = {k: (x if k == "s" else x[seed.to(x.device)]) for k, x in st.items()}
+    icfg = replace(cfg, seeds=n)
+    knock = Knockouts(torch.as_tensor(unit).long(), torch.as_tensor(step).long()).check(
+        n, cfg.n_learned, cfg.steps)
+    wt, wu = torch.as_tensor(watch_target).long(), torch.as_tensor(watch_unit).long()
+    if wt.shape != (n,) or wu.shape != (n,) or ((wt < 0) | (wt >= cfg.rank)).any() or (
+            (wu < 0) | (wu >= cfg.n_learned)).any():
+        raise BumpsError("watch_target/watch_unit need one valid target and unit per instance")
+    dev = st["U"].device
+    rec = _WatchRecorder(icfg, wt.to(dev), wu.to(dev))
+    run_path = _run_gd if cfg.optimizer == "gd" else _run_adam
+    with torch.no_grad():
+        run_path(icfg, st, rec, None, knock)
+    return rec.out.cpu()
+
+
+# ---------------------------------------------------------------------------
 # The obvious implementation: per-seed autograd on the full d×d loss.
 
 
-def simulate_reference(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
+def simulate_reference(cfg: LowRankConfig, knockouts: Knockouts | None = None) -> dict[str, torch.Tensor]:
     """Per-seed loop, autograd through ½‖A − UVᵀ‖², torch.optim updates.
 
     The baseline for benchmarks and the ground truth for tests; returns the same
-    record arrays as :func:`simulate`.
+    record arrays as :func:`simulate`. A knockout zeroes the unit's columns of U, V
+    and of torch.optim's state (exp_avg, exp_avg_sq) before that step is recorded.
     """
     cfg.validate()
+    if knockouts is not None:
+        knockouts = knockouts.check(cfg.seeds, cfg.n_learned, cfg.steps)
     st = initial_state(cfg)
     steps = set(record_steps(cfg))
     per_seed = []
@@ -355,6 +486,14 @@ def simulate_reference(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
                       weight_decay=cfg.weight_decay)
         rows = []
         for step in range(cfg.steps + 1):
+            if knockouts is not None and knockouts.unit[i] >= 0 and step == knockouts.step[i]:
+                k = int(knockouts.unit[i])
+                with torch.no_grad():
+                    for param in (u, v):
+                        param[:, k] = 0
+                        for buf in opt.state.get(param, {}).values():
+                            if buf.ndim == 2:
+                                buf[:, k] = 0
             loss = 0.5 * (target - u @ v.T).pow(2).sum()
             if step in steps:
                 with torch.no_grad():

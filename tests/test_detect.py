@@ -160,3 +160,64 @@ def test_about_the_same_bumps_when_the_cadence_changes(center, width, slope, eve
     coarse = find_bumps(x[::every], steps[::every])
     assert len(fine) == len(coarse) == 1
     assert abs(steps[fine[0].peak] - steps[::every][coarse[0].peak]) <= every
+
+
+# ---------------------------------------------------------------------------
+# Cadence: the noise floor must not grow with the record spacing on smooth curves.
+
+
+def _old_floor(x):
+    """The second-difference estimate used before (independent re-implementation, for the control)."""
+    return 1.4826 * np.median(np.abs(np.diff(x, n=2))) / np.sqrt(6.0)
+
+
+def _curved(steps, center, rate, quad, bump_at, bump_width, bump_height):
+    t = steps / 3000.0
+    background = 1 / (1 + np.exp(-rate * (t - center))) + quad * t**2
+    return background + bump_height * np.exp(-(((t - bump_at) / bump_width) ** 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(center=st.floats(0.2, 0.8), rate=st.floats(2, 12), quad=st.floats(-0.5, 0.5),
+       bump_at=st.floats(0.3, 0.7), bump_width=st.floats(0.05, 0.12), bump_height=st.floats(0.3, 1.0))
+def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_at, bump_width,
+                                                       bump_height):
+    # Records every 5, 10, 25 and 50 steps over 3000 steps; the bump spans >= 150 steps,
+    # i.e. >= 3 records per width at the coarsest cadence (the README's stated condition).
+    from bumps.detect import noise_sigma
+
+    found, floors, old = [], [], []
+    for h in (5, 10, 25, 50):
+        steps = np.arange(0, 3001, h)
+        x = _curved(steps, center, rate, quad, bump_at, bump_width, bump_height)
+        span = x.max() - x.min()
+        floors.append(8 * noise_sigma(x[:, None])[0] / span)
+        old.append(8 * _old_floor(x) / span)
+        found.append([steps[b.peak] for b in find_bumps(x, steps)])
+    assert all(f < 0.02 for f in floors), floors  # never near the 0.1·range thresholds
+    assert all(len(f) == len(found[0]) for f in found), found
+    for f in found[1:]:
+        assert all(abs(p - q) <= 50 for p, q in zip(f, found[0], strict=True))
+    # control: the second-difference floor grows ~ h² (x100 from h = 5 to 50)
+    assert old[-1] > 30 * old[0]
+
+
+@pytest.mark.parametrize("h", [1, 10, 50])
+def test_noise_estimate_is_sigma_for_white_noise_on_a_curve_at_any_cadence(h):
+    from bumps.detect import noise_sigma
+
+    steps = np.arange(0, 20001, h)
+    rng = np.random.default_rng(h)
+    x = 0.5 * np.tanh(steps / 5000.0 - 2) + 0.01 * rng.standard_normal(steps.size)
+    assert noise_sigma(x[:, None])[0] == pytest.approx(0.01, rel=0.2)
+
+
+def test_where_the_floor_is_not_cadence_independent():
+    # Stated limit: when five consecutive records span a feature, h⁴·|x''''| is no longer small.
+    from bumps.detect import noise_sigma
+
+    fine = np.arange(0, 3001, 10)
+    coarse = np.arange(0, 3001, 250)
+    f = lambda s: _curved(s, 0.4, 10, 0.0, 0.6, 0.08, 0.3)  # noqa: E731
+    assert 8 * noise_sigma(f(fine)[:, None])[0] < 1e-5
+    assert 8 * noise_sigma(f(coarse)[:, None])[0] > 0.1  # 13 records: the floor bites

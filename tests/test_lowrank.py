@@ -153,3 +153,88 @@ def test_float32_records_are_the_float64_records_rounded():
     assert small["inner_a_final"].dtype == torch.float64  # only the recorded series change
     with pytest.raises(BumpsError, match="--record-dtype"):
         cast_records(run, "float16")
+
+
+# ---------------------------------------------------------------------------
+# Knockouts
+
+
+def _autograd_run(a, b, s, u, v, steps, lr, optimizer="gd", wd=0.0):
+    """Independent reference: one seed, autograd on ½‖A − UVᵀ‖², torch.optim; returns aᵀU per step."""
+    u, v = u.clone().requires_grad_(True), v.clone().requires_grad_(True)
+    target = (a * s) @ b.T
+    opt = (torch.optim.SGD([u, v], lr=lr, weight_decay=wd) if optimizer == "gd"
+           else torch.optim.Adam([u, v], lr=lr, weight_decay=wd))
+    rows = []
+    for _ in range(steps + 1):
+        rows.append((a.T @ u).detach().clone())
+        opt.zero_grad()
+        (0.5 * (target - u @ v.T).pow(2).sum()).backward()
+        opt.step()
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_knockout_at_step_0_equals_a_run_with_k_minus_1_units(optimizer):
+    from bumps.lowrank import Knockouts, initial_state
+
+    cfg = LowRankConfig(rank=3, learned=4, dim=16, seeds=3, steps=120, lr=0.03, init_scale=0.3,
+                        record_every=1, optimizer=optimizer)
+    knocked = simulate(cfg, knockouts=Knockouts(torch.tensor([1, 3, 0]), torch.tensor([0, 0, 0])))
+    st0 = initial_state(cfg)
+    for i, unit in enumerate([1, 3, 0]):
+        keep = [k for k in range(4) if k != unit]
+        ref = _autograd_run(st0["a"][i], st0["b"][i], st0["s"], st0["U"][i][:, keep], st0["V"][i][:, keep],
+                            cfg.steps, cfg.lr, optimizer)
+        got = knocked["inner_a"][:, i]
+        assert (got[:, :, keep] - ref).abs().max() < 1e-9
+        assert got[:, :, unit].abs().max() == 0  # the removed unit stays exactly zero
+
+
+@pytest.mark.parametrize("optimizer,wd", [("gd", 0.0), ("gd", 0.05), ("adam", 0.0), ("adamw", 0.1)])
+def test_knockout_mid_run_equals_autograd_reference_with_the_same_knockout(optimizer, wd):
+    from bumps.lowrank import Knockouts
+
+    cfg = LowRankConfig(rank=3, learned=4, dim=12, seeds=4, steps=120, lr=0.05, init_scale=0.3,
+                        record_every=7, optimizer=optimizer, weight_decay=wd)
+    ko = Knockouts(torch.tensor([2, -1, 0, 3]), torch.tensor([56, 50, 7, 120]))
+    fast, ref = simulate(cfg, knockouts=ko), simulate_reference(cfg, knockouts=ko)
+    tol = 1e-10 if optimizer == "gd" else 1e-9
+    for key in KEYS:
+        assert (fast[key] - ref[key]).abs().max() < tol, key
+    plain = simulate(cfg)
+    # the knockout changes the dynamics after its step, not before (control)
+    before = fast["step"] < 56
+    assert torch.equal(fast["inner_a"][before, 0], plain["inner_a"][before, 0])
+    assert (fast["inner_a"][-1, 0] - plain["inner_a"][-1, 0]).abs().max() > 1e-3
+    assert torch.equal(fast["inner_a"][:, 1], plain["inner_a"][:, 1])  # unit -1: no knockout
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adamw"])
+def test_batched_knockout_instances_equal_one_seed_runs(optimizer):
+    from bumps.lowrank import Knockouts, simulate_knockouts
+
+    cfg = LowRankConfig(rank=2, learned=3, dim=12, seeds=3, steps=200, lr=0.03, init_scale=0.3,
+                        record_every=10, optimizer=optimizer, weight_decay=0.01)
+    seed, unit, step = torch.tensor([2, 0, 2, 1]), torch.tensor([0, 2, -1, 1]), torch.tensor([50, 0, 0, 200])
+    wt, wu = torch.tensor([1, 0, 1, 0]), torch.tensor([2, 1, 0, 2])
+    got = simulate_knockouts(cfg, seed, unit, step, wt, wu)
+    assert got.shape == (21, 4, 2)
+    for i in range(4):
+        ko = Knockouts(torch.full((3,), int(unit[i])), torch.full((3,), int(step[i])))
+        full = simulate(cfg, knockouts=ko)
+        s = int(seed[i])
+        assert torch.allclose(got[:, i, 0], full["inner_a"][:, s, wt[i], wu[i]], atol=1e-12)
+        assert torch.allclose(got[:, i, 1], full["inner_b"][:, s, wt[i], wu[i]], atol=1e-12)
+
+
+def test_bad_knockouts_are_refused():
+    from bumps.lowrank import Knockouts
+
+    cfg = LowRankConfig(rank=2, dim=8, seeds=2, steps=10)
+    with pytest.raises(BumpsError, match="units must be in"):
+        simulate(cfg, knockouts=Knockouts(torch.tensor([0, 5]), torch.tensor([0, 0])))
+    with pytest.raises(BumpsError, match="steps must be in"):
+        simulate(cfg, knockouts=Knockouts(torch.tensor([0, 1]), torch.tensor([0, 11])))
+    with pytest.raises(BumpsError, match="one unit and one step per instance"):
+        simulate(cfg, knockouts=Knockouts(torch.tensor([0]), torch.tensor([0])))

@@ -1,0 +1,186 @@
+"""The knockout test of every bump: does removing the competitor undo the bump?
+
+For each bump on (loser L, target m) in ``inner_a`` or ``inner_b`` (detected on the
+curves oriented by their peak, :func:`bumps.detect.orient_by_peak`):
+
+* the **competitor** W ≠ L is the unit whose (oriented) curve on m gains most over
+  the loser's fall [peak, end] (ties: the larger gain over the whole bump, then the
+  larger final value — never the unit's number);
+* the **controls** are every other unit C ∉ {L, W};
+* each is knocked out (both vectors and optimizer state zeroed, :mod:`bumps.lowrank`)
+  at the bump's peak step, and in a second row at its start step, replaying the same
+  seed; only L's curve on m is recorded.
+
+Outcomes per intervention: ``persists`` — the bump detector, with the same thresholds,
+still finds a bump on (L, m) whose peak lies inside the original [start, end]; and
+``drop_ratio`` — the largest fall of L's curve on m between the intervention and the
+original end, over the original drop (1: unchanged fall; 0: no fall). Competition
+predicts that removing W (not a control) stops the fall: low persistence, low ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bumps.detect import Bump, BumpParams, find_bumps, orient_by_peak
+from bumps.lowrank import LowRankConfig, initial_state, simulate_knockouts
+
+SERIES_SIDE = {"inner_a": 0, "inner_b": 1}
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One knockout instance; positions are samples, ``step`` the knock step."""
+
+    series: str
+    seed: int
+    loser: int
+    target: int
+    unit: int
+    role: str  # "competitor" | "control"
+    at: str  # "peak" | "start"
+    bump: int  # index of the bump this belongs to (for pairing)
+    start: int
+    peak: int
+    end: int
+    drop: float  # the original bump's drop
+    sign: float  # orientation of the original curve
+
+
+def _largest_fall(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """max over lo ≤ t1 ≤ t2 ≤ hi of y[t1] − y[t2], per column of y [T, M]."""
+    t = np.arange(y.shape[0])[:, None]
+    inside = (t >= lo) & (t <= hi)
+    run_max = np.maximum.accumulate(np.where(inside, y, -np.inf), axis=0)
+    return np.where(inside, run_max - y, -np.inf).max(0)
+
+
+def competitor(x: np.ndarray, bump: Bump) -> int:
+    """The unit ≠ loser that gains most on the bump's target over [peak, end]; x [T, K] (oriented)."""
+    loser = bump.index[-1]
+    gain_fall = x[bump.end] - x[bump.peak]
+    gain_all = x[bump.end] - x[bump.start]
+    order = sorted((k for k in range(x.shape[1]) if k != loser),
+                   key=lambda k: (gain_fall[k], gain_all[k], x[-1, k]), reverse=True)
+    return order[0]
+
+
+def plan(run: dict, params: BumpParams | None = None, max_bumps: int | None = None,
+         rng_seed: int = 0, series: tuple[str, ...] = ("inner_a", "inner_b")) -> list[Intervention]:
+    """Every intervention of the knockout test for a lowrank run (needs K ≥ 2).
+
+    ``max_bumps`` draws that many bumps uniformly (fixed ``rng_seed``) when there are more.
+    """
+    step = np.asarray(run["step"])
+    out: list[Intervention] = []
+    bumps_all = []
+    oriented = {}
+    for name in series:
+        raw = np.asarray(run[name], dtype=np.float64)  # [T, N, r, K]
+        x = orient_by_peak(raw)
+        sign = np.sign(np.take_along_axis(raw, np.abs(raw).argmax(0)[None], 0)[0])
+        oriented[name] = (x, np.where(sign == 0, 1.0, sign))
+        bumps_all += [(name, b) for b in find_bumps(x, step, params, name=name)]
+    if max_bumps is not None and len(bumps_all) > max_bumps:
+        keep = np.sort(np.random.default_rng(rng_seed).choice(len(bumps_all), max_bumps, replace=False))
+        bumps_all = [bumps_all[i] for i in keep]
+    for i, (name, b) in enumerate(bumps_all):
+        x, sign = oriented[name]
+        n, m, loser = b.index
+        k = x.shape[-1]
+        if k < 2:
+            continue
+        w = competitor(x[:, n, m, :], b)
+        s = float(sign[n, m, loser])
+        for at in ("peak", "start"):
+            for unit in [w] + [c for c in range(k) if c not in (loser, w)]:
+                out.append(Intervention(name, n, loser, m, unit, "competitor" if unit == w else "control", at,
+                                        i, b.start, b.peak, b.end, b.drop, s))
+    return out
+
+
+def run_plan(cfg: LowRankConfig, step: np.ndarray, items: list[Intervention],
+             params: BumpParams | None = None, batch: int = 4096, progress=None) -> list[dict]:
+    """Simulate every intervention (batched) and score ``persists`` and ``drop_ratio``."""
+    if not items:
+        return []
+    state = initial_state(cfg)
+    records = []
+    for lo in range(0, len(items), batch):
+        chunk = items[lo:lo + batch]
+        col = lambda f, c=chunk: torch.tensor([f(it) for it in c])  # noqa: E731
+        knock_pos = np.array([it.peak if it.at == "peak" else it.start for it in chunk])
+        curves = simulate_knockouts(cfg, col(lambda it: it.seed), col(lambda it: it.unit),
+                                    torch.as_tensor(step[knock_pos]), col(lambda it: it.target),
+                                    col(lambda it: it.loser), state=state).numpy()  # [T, I, 2]
+        side = np.array([SERIES_SIDE[it.series] for it in chunk])
+        y = curves[:, np.arange(len(chunk)), side] * np.array([it.sign for it in chunk])
+        found = find_bumps(y, step, params, name="knockout")
+        start, end = np.array([it.start for it in chunk]), np.array([it.end for it in chunk])
+        persists = np.zeros(len(chunk), bool)
+        for b in found:
+            j = b.index[0]
+            persists[j] |= start[j] <= b.peak <= end[j]
+        fall = _largest_fall(y, knock_pos[None], end[None])
+        for j, it in enumerate(chunk):
+            records.append({
+                "series": it.series, "seed": it.seed, "loser": it.loser, "target": it.target,
+                "unit": it.unit, "role": it.role, "at": it.at, "step": int(step[knock_pos[j]]),
+                "start_step": int(step[it.start]), "peak_step": int(step[it.peak]),
+                "end_step": int(step[it.end]), "persists": bool(persists[j]),
+                "drop_ratio": float(max(fall[j], 0.0) / it.drop), "bump": it.bump,
+            })
+        if progress:
+            progress(min(lo + batch, len(items)))
+    return records
+
+
+def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dict:
+    """Competitor vs control per ``at``, paired by bump, with seed-bootstrap 95% CIs.
+
+    Per bump: the competitor's persists / drop_ratio, and the mean persists / median
+    drop_ratio over its controls. Statistics over bumps that have ≥ 1 control: the
+    persistence rates, their difference (control − competitor), and the median drop
+    ratios. CIs: percentile bootstrap resampling seeds (clusters) with replacement.
+    """
+    out = {}
+    for at in ("peak", "start"):
+        rows: dict[int, dict] = {}
+        for r in records:
+            if r["at"] != at:
+                continue
+            d = rows.setdefault(r["bump"], {"seed": r["seed"], "ctl_p": [], "ctl_d": []})
+            if r["role"] == "competitor":
+                d["comp_p"], d["comp_d"] = r["persists"], r["drop_ratio"]
+            else:
+                d["ctl_p"].append(r["persists"])
+                d["ctl_d"].append(r["drop_ratio"])
+        use = [d for d in rows.values() if d["ctl_p"] and "comp_p" in d]
+        if not use:
+            out[at] = {"bumps": 0}
+            continue
+        seed = np.array([d["seed"] for d in use])
+        cp = np.array([d["comp_p"] for d in use], float)
+        kp = np.array([np.mean(d["ctl_p"]) for d in use])
+        cd = np.array([d["comp_d"] for d in use])
+        kd = np.array([np.median(d["ctl_d"]) for d in use])
+        def stats(idx, cp=cp, kp=kp, cd=cd, kd=kd):
+            return (cp[idx].mean(), kp[idx].mean(), kp[idx].mean() - cp[idx].mean(), np.median(cd[idx]),
+                    np.median(kd[idx]))
+
+        names = ("competitor_persists", "control_persists", "persist_gap", "competitor_drop_ratio",
+                 "control_drop_ratio")
+        point = stats(np.arange(len(use)))
+        seeds = np.unique(seed)
+        members = [np.flatnonzero(seed == s) for s in seeds]
+        rng = np.random.default_rng(rng_seed)
+        boot = np.array([stats(np.concatenate([members[i] for i in rng.integers(0, len(seeds), len(seeds))]))
+                         for _ in range(n_boot)])
+        lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+        out[at] = {"bumps": len(use), "seeds": len(seeds),
+                   **{n: {"value": float(v), "ci_low": float(a), "ci_high": float(b)}
+                      for n, v, a, b in zip(names, point, lo, hi, strict=True)}}
+    return out
