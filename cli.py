@@ -311,9 +311,15 @@ def claims(
     out: Path = typer.Option(Path("reports"), help="Folder for claims.md and claims.json."),
     figures_dir: Path = typer.Option(Path("figures"), "--figures", help="Folder for claims_knockouts.png."),
     cache: Path = typer.Option(Path("runs/claims_cache"), help="Per-configuration results (resume after Ctrl-C)."),
+    modadd_runs: str | None = typer.Option(
+        None, help="Mod-add run files for the mod-add section (a glob; default runs/modadd5/nanda_seed*.pt if any)."),
+    modadd_knockouts: int = typer.Option(0, help="Mod-add knockout events per run (clearest neuron and frequency "
+                                             "bumps; continuations cached in runs/modadd_knockouts/)."),
+    modadd_neurons: int = typer.Option(8, help="Competitor (and matched control) neurons per neuron knockout."),
 ) -> None:
     """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write reports/claims.*"""
     from bumps.claims import render_markdown, run_claims, write_report
+    from bumps.errors import BumpsError
     from bumps.runfile import check_writable
 
     for path in (out / "claims.md", out / "claims.json", figures_dir / "claims_knockouts.png"):
@@ -324,9 +330,16 @@ def claims(
         def progress(i, n, name):
             bar.update(bar.task_ids[0], total=n, completed=i, name=name)
 
+        import glob
+
+        pattern = modadd_runs or "runs/modadd5/nanda_seed*.pt"
+        paths = sorted(glob.glob(pattern))
+        if modadd_runs and not paths:
+            raise BumpsError(f"--modadd-runs {modadd_runs} matches no file; train with bumps grok --seeds ...")
         report = run_claims(seeds=seeds, quick=quick, configs=split(configs), claims=split(only),
                             max_knockout_bumps=max_knockout_bumps, cache=cache, progress=progress,
-                            seeds_full_rank=seeds_full_rank)
+                            seeds_full_rank=seeds_full_rank, modadd_runs=paths, modadd_knockouts=modadd_knockouts,
+                            modadd_neurons=modadd_neurons)
     written = write_report(report, out, figures_dir)
     typer.echo(render_markdown(report).split("\n## Knockouts")[0])
     for path in written:

@@ -375,11 +375,15 @@ def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] |
 def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None = None,
                claims: list[str] | None = None, max_knockout_bumps: int = 150, params: BumpParams | None = None,
                cache: Path | None = Path("runs/claims_cache"), progress: Callable[[int, int, str], None] | None = None,
-               seeds_full_rank: int = 16) -> dict:
+               seeds_full_rank: int = 16, modadd_runs: list[str] | None = None, modadd_knockouts: int = 0,
+               modadd_neurons: int = 8) -> dict:
     """Measure the grid (resuming from ``cache``), evaluate the claims, return the JSON-ready report.
 
     ``configs`` restricts the grid to those names (claims whose configurations are
-    missing are left out); ``claims`` restricts the reported claim ids.
+    missing are left out); ``claims`` restricts the reported claim ids. ``modadd_runs`` adds the
+    mod-add section from those run files, with ``modadd_knockouts`` knockout events per run
+    (:mod:`bumps.modadd_knockout`, ``modadd_neurons`` competitor and control neurons each;
+    continuations are cached in runs/modadd_knockouts/).
     """
     if seeds <= 0:
         raise BumpsError(f"--seeds must be >= 1 (got {seeds})")
@@ -436,11 +440,36 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
                                  "frame": "per-unit" if key in PER_UNIT_SERIES else "invariant",
                                  "bumps": c["bumps"], "seeds_with_bumps": c["seeds_with_bumps"],
                                  "seeds": measured[name]["seeds"]})
-    return {"claims": [asdict(r) for r in rows], "knockouts": knockouts, "knockout_summary": ko_summary,
+    modadd = None
+    if modadd_runs:
+        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons)
+    return {"modadd": modadd, "claims": [asdict(r) for r in rows], "knockouts": knockouts,
+            "knockout_summary": ko_summary,
             "series_bumps": series_bumps, "grid": {n: _config_dict(c) for n, c in grid.items()},
             "grid_design": "one factor at a time around GD rank 4 (see bumps.claims)",
             "params": asdict(params), "seeds": seeds, "seeds_full_rank": min(seeds, seeds_full_rank),
             "quick": quick, "versions": versions()}
+
+
+def _modadd_section(paths: list[str], events: int, neurons: int) -> dict:
+    """Mod-add claims from run files, with the clearest neuron and frequency bumps knocked out."""
+    from bumps.modadd_bumps import classify_bumps
+    from bumps.modadd_claims import modadd_claims
+    from bumps.modadd_knockout import clearest_events, plan_frequency, plan_neuron, run_knockouts
+    from bumps.runfile import load_run
+
+    records = None
+    if events > 0:
+        plans = []
+        for path in paths:
+            run = load_run(path, kind="modadd")
+            rows = classify_bumps(run)
+            for ev in clearest_events(rows, "neuron_freq", events):
+                plans += plan_neuron(str(path), run, ev, neurons)
+            for ev in clearest_events(rows, "freq_norm", events):
+                plans += plan_frequency(str(path), run, ev)
+        records = run_knockouts(plans, Path("runs/modadd_knockouts")) if plans else []
+    return modadd_claims(paths, records)
 
 
 def _fmt(x) -> str:
@@ -485,6 +514,10 @@ def render_markdown(report: dict, figures: list[str] | None = None) -> str:
             f"{row[k]['bumps']} ({row[k]['seeds_with_bumps']}/{row[k]['seeds']})" for k in keys) + " |")
     if figures:
         lines += ["", "Figures: " + ", ".join(f"`{f}`" for f in figures)]
+    if report.get("modadd"):
+        from bumps.modadd_claims import render_modadd
+
+        lines += render_modadd(report["modadd"])
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,48 @@
+"""The mod-add section of `bumps claims` from planted run files and knockout records."""
+
+import pytest
+import torch
+
+from bumps.errors import BumpsError
+from bumps.modadd_claims import modadd_claims, render_modadd
+from bumps.runfile import atomic_save
+from test_modadd_bumps import planted_run
+
+
+def _records(gap_persists: bool):
+    out = []
+    for i in range(4):
+        base = {"run": f"r{i}.pt", "series": "neuron_freq", "freq": 3, "unit": 2, "peak_step": 2000,
+                "neurons": [], "freqs": [], "from_epoch": 2000, "start_step": 0, "end_step": 4600}
+        out.append({**base, "role": "competitor", "persists": not gap_persists, "drop_ratio": 0.1})
+        out.append({**base, "role": "control", "persists": True, "drop_ratio": 1.0})
+    return out
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    paths = []
+    for seed in range(3):
+        run = planted_run()
+        run["config"] = {**run["config"], "seed": seed}
+        paths.append(atomic_save(run, tmp_path / f"seed{seed}.pt"))
+    return paths
+
+
+def test_section_rows_and_verdicts(run_files):
+    section = modadd_claims(run_files, _records(gap_persists=True))
+    claims = {c["id"]: c for c in section["claims"]}
+    assert [s["seed"] for s in section["seeds"]] == [0, 1, 2]
+    assert claims["M1"]["value"] == 1.0 and claims["M1"]["verdict"] == "supported"
+    assert claims["M2"]["value"] == 0.5 and claims["M2"]["verdict"] == "inconclusive"  # 1 trivial of 2 per series
+    assert claims["M4"]["value"] == 1.0 and claims["M4"]["verdict"] == "supported"
+    # the control of the knockout claim: when competitor knockouts leave the bump, it is not supported
+    flat = {c["id"]: c for c in modadd_claims(run_files, _records(gap_persists=False))["claims"]}
+    assert flat["M4"]["value"] == 0.0 and flat["M4"]["verdict"] == "not supported"
+    text = "\n".join(render_modadd(section))
+    assert "| M4 |" in text and "| 0 | 3300 |" in text
+
+
+def test_no_runs_is_a_clear_error():
+    with pytest.raises(BumpsError, match="no mod-add run files"):
+        modadd_claims([])
