@@ -1,12 +1,11 @@
 """The mod-add section of `bumps claims` from planted run files and knockout records."""
 
 import pytest
-import torch
+from test_modadd_bumps import planted_run
 
 from bumps.errors import BumpsError
 from bumps.modadd_claims import modadd_claims, render_modadd
 from bumps.runfile import atomic_save
-from test_modadd_bumps import planted_run
 
 
 def _records(gap_persists: bool):
