@@ -176,7 +176,10 @@ def main() -> None:
     ap.add_argument("--baseline-epochs", type=int, default=30)
     ap.add_argument("--ensembles", default="1,4,8", help="ensemble sizes M for the throughput table ('' to skip)")
     ap.add_argument("--ensemble-epochs", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for every loop timed (0: default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = ModAddConfig.from_preset("nanda")
     peak = gemm_gflops()
     ours = time_ours(cfg, args.epochs)
