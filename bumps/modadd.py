@@ -144,18 +144,41 @@ def split_indices(cfg: ModAddConfig) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------------------- model
 
 
+# Parameter order in which TransformerLens's HookedTransformer (1 layer, no LayerNorm) registers its weights, so
+# the order in which ``init_weights`` draws them: embed, pos_embed, attn (W_Q, W_O, then W_K, W_V), mlp, unembed.
+TL_WEIGHT_ORDER = ("W_E", "W_pos", "W_Q", "W_O", "W_K", "W_V", "W_in", "W_out", "W_U")
+INITS = ("nanda", "tl-demo", "tl-demo-v1")
+
+
 def init_params(cfg: ModAddConfig) -> dict[str, torch.Tensor]:
-    """Parameters as the preset's reference code initialises them."""
+    """Parameters as the preset's reference code initialises them.
+
+    ``init``:
+      * ``nanda``: randn/√d_model for every weight, W_U randn/√d_vocab_out (drawn W_E, W_pos, W_Q, W_K, W_V,
+        W_O, W_in, W_out, W_U from ``torch.Generator().manual_seed(seed)``).
+      * ``tl-demo``: exactly HookedTransformer's weights on CPU for ``HookedTransformerConfig(seed=seed)``:
+        ``init_weights`` calls ``torch.manual_seed(seed)`` and then ``nn.init.normal_(W, std=0.8/√d_model)``
+        for every ``W_*`` parameter in registration order (:data:`TL_WEIGHT_ORDER`); biases are zero and
+        consume no random numbers. A fresh generator with the same seed yields the same stream, so the
+        global RNG is left alone. Tested equal to TransformerLens where it is installed.
+      * ``tl-demo-v1``: this project's earlier tl-demo draw (same distribution, the ``nanda`` order and
+        ``randn * std``), kept so runs made with it can be reproduced.
+    """
     g = torch.Generator().manual_seed(cfg.seed)
     d, h, dh, m, v_in, v_out = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.p + 1, cfg.d_vocab_out
-    if cfg.init == "nanda":
-        std = {"W_E": d**-0.5, "W_pos": d**-0.5, "W_Q": d**-0.5, "W_K": d**-0.5, "W_V": d**-0.5,
-               "W_O": d**-0.5, "W_in": d**-0.5, "W_out": d**-0.5, "W_U": v_out**-0.5}
-    else:
-        std = dict.fromkeys(("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U"), 0.8 / d**0.5)
     shapes = {"W_E": (v_in, d), "W_pos": (3, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh),
               "W_O": (h, dh, d), "W_in": (d, m), "W_out": (m, d), "W_U": (d, v_out)}
-    params = {k: torch.randn(shape, generator=g) * std[k] for k, shape in shapes.items()}
+    if cfg.init == "nanda":
+        std = {**dict.fromkeys(shapes, d**-0.5), "W_U": v_out**-0.5}
+        params = {k: torch.randn(shape, generator=g) * std[k] for k, shape in shapes.items()}
+    elif cfg.init == "tl-demo-v1":
+        params = {k: torch.randn(shape, generator=g) * (0.8 / d**0.5) for k, shape in shapes.items()}
+    elif cfg.init == "tl-demo":
+        std = 0.8 / math.sqrt(d)  # HookedTransformerConfig's initializer_range for init_mode "gpt2"
+        drawn = {k: torch.empty(shapes[k]).normal_(0.0, std, generator=g) for k in TL_WEIGHT_ORDER}
+        params = {k: drawn[k] for k in shapes}
+    else:
+        raise BumpsError(f"init must be one of {', '.join(INITS)} (got {cfg.init!r})")
     if cfg.biases == "mlp":  # trained (and weight-decayed) MLP biases, zero at init
         params["b_in"] = torch.zeros(m)
         params["b_out"] = torch.zeros(d)
