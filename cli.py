@@ -196,6 +196,61 @@ def figures(
         typer.echo(f"wrote {path}")
 
 
+@app.command("probe-ablation")
+def probe_ablation(
+    preset: str = typer.Option("tl-demo", help="Base configuration (tl-demo: seed 001's setup)."),
+    p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
+    seeds: str = typer.Option("0,1,2,3,4", help="Seed indices; index s trains model seed (preset seed + s)."),
+    variants: str = typer.Option(",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full",
+                                           "frozen", "hidden-l2", "wd2")),
+                                 help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
+                                      "hidden-l2 wdX."),
+    epochs: int | None = typer.Option(None, help="Epoch budget per run (preset: 25000); early stop at grok."),
+    probe_weight: float = typer.Option(0.1, help="λ for the probe variants and hidden-l2."),
+    train_frac: float | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_model: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    lr: float | None = typer.Option(None, help="Override for every run (small tests)."),
+    device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    out_dir: Path | None = typer.Option(None, help="Run files (default runs/probe_ablation/{preset}_p{p}); "
+                                                   "finished runs there are reused, unfinished ones resumed."),
+    report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
+) -> None:
+    """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
+    import shlex
+
+    from bumps.ablation import ablation_configs, collect, parse_list, run_ablation, summarize, write_report
+    from bumps.runfile import check_writable, versions
+
+    seed_list = parse_list(seeds, "seeds", int)
+    variant_list = parse_list(variants, "variants")
+    configs = ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
+                               d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
+    first = next(iter(configs.values()))
+    out_dir = out_dir or Path("runs") / "probe_ablation" / f"{preset}_p{first.p}"
+    for path in (report.with_suffix(".md"), report.with_suffix(".json"), out_dir / "probe"):
+        check_writable(path)
+    total = sum(c.epochs for c in configs.values())
+    bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
+    with bar:
+        runs = run_ablation(configs, out_dir, progress=lambda done, _total: advance(done))
+    grok, budget = collect(runs)
+    summary = summarize(grok, budget)
+    given = dict(preset=preset, p=p, seeds=seeds, variants=variants, epochs=epochs, probe_weight=probe_weight,
+                 train_frac=train_frac, d_model=d_model, d_mlp=d_mlp, lr=lr)
+    command = "bumps probe-ablation " + " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+                                                 for k, v in given.items() if v is not None)
+    meta = dict(command=command,
+                preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
+                model_seeds=[configs[("baseline", s)].seed for s in seed_list], data_seed=first.data_seed,
+                configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions())
+    for path in write_report(summary, meta, report):
+        typer.echo(f"wrote {path}")
+    for v, r in summary.items():
+        sp = "" if v == "baseline" or r["speedup"] is None else f", speedup {r['speedup']:.2f}x"
+        typer.echo(f"{v}: grok epochs {r['grok_epochs']}{sp}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     from bumps.errors import BumpsError
