@@ -105,3 +105,53 @@ def test_variants_and_lists():
         with pytest.raises(BumpsError, match="--seeds"):
             parse_list(bad, "seeds", int)
     assert math.isnan(sign_flip_p(np.array([])))
+
+
+SMALL = ["--preset", "tl-demo", "--p", "31", "--train-frac", "0.6", "--d-model", "32", "--d-mlp", "128",
+         "--lr", "0.01", "--epochs", "600", "--seeds", "0,1", "--variants", "baseline,k0"]
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    import cli
+
+    return CliRunner().invoke(cli.app, args)
+
+
+def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
+    from bumps.runfile import load_run
+
+    args = SMALL + ["--out-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "rep" / "probe_ablation")]
+    res = _cli(args)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "rep" / "probe_ablation.json").read_text())
+    for v in ("baseline", "k0"):
+        for s, e in zip(data["variants"][v]["seeds"], data["variants"][v]["grok_epochs"], strict=True):
+            run = load_run(tmp_path / "runs" / f"{v}_seed{s}.pt")
+            assert e == (None if run["grok_epoch"] < 0 else run["grok_epoch"])
+            assert run["config"]["seed"] == 999 + s and run["config"]["eval_every"] == 10
+            assert tuple(run["config"]["probe_stencil"]) == ((0,) if v == "k0" else ())
+            if run["grok_epoch"] > 0:  # early stop: no training long past grok
+                assert run["config"]["epochs_done"] < 600
+    assert all(e is not None for e in data["variants"]["baseline"]["grok_epochs"])  # this config groks in ~200
+    # rerun: finished runs are reused, not retrained; the report is the same
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.pt")}
+    assert _cli(args).exit_code == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.pt")} == before
+    assert json.loads((tmp_path / "rep" / "probe_ablation.json").read_text())["variants"] == data["variants"]
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--variants", "baseline,k2"], "unknown variant"), (["--variants", "k0"], "must include baseline"),
+    (["--seeds", "0,0"], "twice"), (["--seeds", "-1"], ">= 0"), (["--probe-weight", "-1"], "--probe-weight"),
+])
+def test_ablation_bad_input_is_one_line_exit_2(tmp_path, extra, match):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "cli.py", "probe-ablation", *SMALL, *extra, "--out-dir", str(tmp_path),
+                          "--report", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert match in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not list(tmp_path.iterdir())
