@@ -72,6 +72,7 @@ def ablation_configs(preset: str, p: int | None, variants: list[str], seeds: lis
                      probe_weight: float = 0.1, **overrides) -> dict[tuple[str, int], object]:
     """The ModAddConfig of every (variant, seed index); ``overrides`` go to every run (e.g. d_model)."""
     from bumps.modadd import PRESETS, ModAddConfig
+    from bumps.probe import check_probe_settings
 
     if preset not in PRESETS:
         raise BumpsError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
@@ -87,7 +88,9 @@ def ablation_configs(preset: str, p: int | None, variants: list[str], seeds: lis
             values = dict(p=p, epochs=epochs, eval_every=10, checkpoint_every=0, stop_after_grok=0,
                           seed=base_seed + s, **overrides)
             values.update(vo)
-            out[(v, s)] = ModAddConfig.from_preset(preset, **values)
+            cfg = ModAddConfig.from_preset(preset, **values)
+            check_probe_settings(cfg.probe_stencil, cfg.probe_weight, cfg.probe_hidden, cfg.probe_lr, cfg.probe_kind)
+            out[(v, s)] = cfg
     return out
 
 
