@@ -315,10 +315,12 @@ class ProbeSet:
             prev_in = self.prev_in if self.prev_in is not None else x_now  # placeholder when no buffer yet
             prev_h = self.prev_hidden if self.prev_hidden is not None else h_now
             ready = (off == 0) | self.has_prev[pm]  # [P]
-            row_w = mask[pm] / denom[pm, None]  # [P, B]: the MSE's mean over real rows and d_mlp
+            # [P, B]: the MSE is a mean over real rows and d_mlp
+            row_w = mask.index_select(0, pm) / denom.index_select(0, pm)[:, None]
 
             def gather(now, prev, from_prev):  # [P, B, d]: member pm's activations, now or from the buffer
-                return torch.where(from_prev.view(-1, 1, 1), prev[pm], now[pm])
+                # one index_select on [now; prev] (its backward is an index_add; fancy indexing's is slow)
+                return torch.cat([now, prev]).index_select(0, pm + M * from_prev.long())
 
             def mse(params, x, y):  # [P]
                 return (((self._probe(params, x) - y) ** 2).sum(-1) * row_w).sum(-1)
