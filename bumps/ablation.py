@@ -224,6 +224,8 @@ def render_markdown(summary: dict, meta: dict) -> str:
              "", "Speedup = geometric mean over seeds of baseline/variant grok epoch (paired by seed), bootstrap "
              "95% CI over seeds, exact two-sided sign-flip p-value (with n seeds the smallest possible p is "
              "2/2ⁿ). `>N`: never grokked within the budget (censored; excluded from the speedup and counted).",
+             *([] if (meta["p"], meta["preset"]) == (113, "tl-demo") else
+               ["", "The page's numbers are for tl-demo at p = 113; at this configuration they are not comparable."]),
              "", "| variant | what | grok epoch per seed | median | speedup [95% CI] | p | page claims | claim in CI |",
              "|---|---|---|---|---|---|---|---|"]
     for v, r in summary.items():
@@ -245,7 +247,7 @@ def render_markdown(summary: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_summary(summary: dict, path: str | Path, title: str) -> Path:
+def plot_summary(summary: dict, path: str | Path, title: str, show_claims: bool = True) -> Path:
     """Grok epoch per variant, a dot per seed (censored: open triangle at the budget), page claim as ×."""
     import matplotlib
 
@@ -267,7 +269,7 @@ def plot_summary(summary: dict, path: str | Path, title: str) -> Path:
             ax.plot([x - 0.25, x + 0.25], [r["median"]] * 2, color="k", lw=1.5)
         claim = PAGE_BASELINE_EPOCH if v == "baseline" else (PAGE_BASELINE_EPOCH / PAGE_SPEEDUP[v]
                                                              if v in PAGE_SPEEDUP else None)
-        if claim is not None:
+        if claim is not None and show_claims:
             ax.plot(x, claim, marker="x", color="C1", ms=9, ls="none")
     ax.set_xticks(range(len(summary)), list(summary), rotation=30)
     ax.set_ylabel("grok epoch (train & test acc ≥ 99%)")
@@ -275,7 +277,8 @@ def plot_summary(summary: dict, path: str | Path, title: str) -> Path:
     ax.plot([], [], "o", color="C0", label="seed")
     ax.plot([], [], "-", color="k", label="median")
     ax.plot([], [], "^", mfc="none", color="C3", label="not grokked (budget)")
-    ax.plot([], [], "x", color="C1", label="seed 001 claim (p=113)")
+    if show_claims:
+        ax.plot([], [], "x", color="C1", label="seed 001 claim (p=113)")
     ax.legend(fontsize=7, loc="best")
     return save_png(fig, path)
 
@@ -287,7 +290,8 @@ def write_report(summary: dict, meta: dict, report: str | Path) -> list[Path]:
     report = Path(report)
     png, md, js = report.with_suffix(".png"), report.with_suffix(".md"), report.with_suffix(".json")
     meta = {**meta, "figure": png.name}
-    plot_summary(summary, png, f"{meta['preset']} p={meta['p']}: grok epoch per variant")
+    plot_summary(summary, png, f"{meta['preset']} p={meta['p']}: grok epoch per variant",
+                 show_claims=meta["p"] == 113 and meta["preset"] == "tl-demo")
     atomic_write(md, lambda fh: fh.write(render_markdown(summary, meta).encode()))
     payload = {"meta": meta, "variants": summary}
     atomic_write(js, lambda fh: fh.write((json.dumps(payload, indent=1) + "\n").encode()))
