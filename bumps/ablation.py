@@ -113,7 +113,7 @@ def run_ablation(configs: dict, out_dir: str | Path, progress: Callable[[int, in
     done_before = 0
     runs = {}
     for chunk in chunks:
-        def report(done, _total, base=done_before):
+        def report(done, _total, base=done_before, **_fields):
             if progress:
                 progress(base + done, total)
 

@@ -183,9 +183,13 @@ class ProbeSet:
         return [(j, int(k)) for j, (m, k) in enumerate(zip(self.pair_member.tolist(), self.pair_offset.tolist(),
                                                             strict=True)) if m == i]
 
-    def member_state(self, i: int) -> dict:
-        """Member i's probe weights, probe-optimizer state and previous-epoch buffer (CPU tensors)."""
+    def member_state(self, i: int) -> dict | None:
+        """Member i's probe weights, probe-optimizer state and previous-epoch buffer (CPU tensors).
+
+        None for a member without probe or penalty (a baseline packed into a probe ensemble)."""
         s = self.settings[i]
+        if not s["active"]:
+            return None
         h = s["hidden"]
 
         def cut(t, j, name):
@@ -209,7 +213,7 @@ class ProbeSet:
         buffer = None
         if i in self.pending:
             buffer = self.pending[i]
-        elif self.prev_in is not None and bool(self.has_prev[i]):
+        elif self.prev_in is not None and bool(self.has_prev[i]) and any(k != 0 for k in s["stencil"]):
             rows = self.last_mask[i] > 0
             buffer = {"mlp_in": self.prev_in[i][rows].cpu().clone(),
                       "mlp_hidden": self.prev_hidden[i][rows].cpu().clone()}
