@@ -188,7 +188,7 @@ def grok(
     data_seed: int | None = typer.Option(None, help="Train/test split seed (nanda 0, tl-demo 598)."),
     data_seeds: str | None = typer.Option(None, help="Split seed per ensemble member (default: the preset's)."),
     loss_dtype: str | None = typer.Option(None, help="float64 (default) | float32 (log_softmax artefact)."),
-    init: str | None = typer.Option(None, help="Weight init: nanda | tl-demo (preset's)."),
+    init: str | None = typer.Option(None, help="nanda | tl-demo (TL's exact draw) | tl-demo-v1 (earlier)."),
     biases: str | None = typer.Option(None, help="mlp (trained MLP biases) | frozen-zero (preset's)."),
     out_vocab: str | None = typer.Option(None, help="Unembed width: p+1 (includes '=') | p (preset's)."),
     warmup: int | None = typer.Option(None, help="Linear lr warmup epochs, lr·min(epoch/N, 1) (nanda 10, tl-demo 0)."),
@@ -198,6 +198,7 @@ def grok(
         None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."),
     stop_after_grok: int | None = typer.Option(
         None, help="Stop N epochs after grokking (train and test acc >= 99%) and after test loss < 1e-6."),
+    stop_on: str | None = typer.Option(None, help="What --stop-after-grok waits for: grok+loss (default) | grok."),
     probe_stencil: str | None = typer.Option(None, help="Seed 001's probe offsets, e.g. -1,0,1 (default: no probe)."),
     probe_weight: float | None = typer.Option(None, help="Probe penalty weight lambda (0.1 when a stencil is given)."),
     probe_hidden: int | None = typer.Option(None, help="Probe hidden width (64)."),
@@ -238,7 +239,7 @@ def grok(
     common = dict(p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
                   d_mlp=d_mlp, n_heads=n_heads, loss_dtype=loss_dtype, init=init, biases=biases,
                   out_vocab=out_vocab, warmup=warmup, split=split, eval_every=eval_every,
-                  checkpoint_every=checkpoint_every, stop_after_grok=stop_after_grok,
+                  checkpoint_every=checkpoint_every, stop_after_grok=stop_after_grok, stop_on=stop_on,
                   probe_stencil=tuple(stencil) if stencil is not None else None, probe_weight=probe_weight,
                   probe_hidden=probe_hidden, probe_lr=probe_lr, probe_kind=probe_kind, device=device)
     models = seed_list if seed_list is not None else [seed]
@@ -351,6 +352,61 @@ def claims(
     typer.echo(render_markdown(report).split("\n## Knockouts")[0])
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@app.command("probe-ablation")
+def probe_ablation(
+    preset: str = typer.Option("tl-demo", help="Base configuration (tl-demo: seed 001's setup)."),
+    p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
+    seeds: str = typer.Option("0,1,2,3,4", help="Seed indices; index s trains model seed (preset seed + s)."),
+    variants: str = typer.Option(",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full",
+                                           "frozen", "hidden-l2", "wd2")),
+                                 help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
+                                      "hidden-l2 wdX."),
+    epochs: int | None = typer.Option(None, help="Epoch budget per run (preset: 25000); early stop at grok."),
+    probe_weight: float = typer.Option(0.1, help="λ for the probe variants and hidden-l2."),
+    train_frac: float | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_model: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    lr: float | None = typer.Option(None, help="Override for every run (small tests)."),
+    device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    out_dir: Path | None = typer.Option(None, help="Run files (default runs/probe_ablation/{preset}_p{p}); "
+                                                   "finished runs there are reused, unfinished ones resumed."),
+    report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
+) -> None:
+    """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
+    import shlex
+
+    from bumps.ablation import ablation_configs, collect, parse_list, run_ablation, summarize, write_report
+    from bumps.runfile import check_writable, versions
+
+    seed_list = parse_list(seeds, "seeds", int)
+    variant_list = parse_list(variants, "variants")
+    configs = ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
+                               d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
+    first = next(iter(configs.values()))
+    out_dir = out_dir or Path("runs") / "probe_ablation" / f"{preset}_p{first.p}"
+    for path in (report.with_suffix(".md"), report.with_suffix(".json"), out_dir / "probe"):
+        check_writable(path)
+    total = sum(c.epochs for c in configs.values())
+    bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
+    with bar:
+        runs = run_ablation(configs, out_dir, progress=lambda done, _total: advance(done))
+    grok, budget = collect(runs)
+    summary = summarize(grok, budget)
+    given = dict(preset=preset, p=p, seeds=seeds, variants=variants, epochs=epochs, probe_weight=probe_weight,
+                 train_frac=train_frac, d_model=d_model, d_mlp=d_mlp, lr=lr)
+    command = "bumps probe-ablation " + " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+                                                 for k, v in given.items() if v is not None)
+    meta = dict(command=command,
+                preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
+                model_seeds=[configs[("baseline", s)].seed for s in seed_list], data_seed=first.data_seed,
+                configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions())
+    for path in write_report(summary, meta, report):
+        typer.echo(f"wrote {path}")
+    for v, r in summary.items():
+        sp = "" if v == "baseline" or r["speedup"] is None else f", speedup {r['speedup']:.2f}x"
+        typer.echo(f"{v}: grok epochs {r['grok_epochs']}{sp}")
 
 
 def _exit_now(code: int) -> None:

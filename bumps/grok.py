@@ -50,7 +50,7 @@ SERIES_KEYS = ("train_loss", "test_loss", "train_acc", "test_acc", "freq_norm", 
                "gini_embed", "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
                "sum_sq_weights", "neuron_freq")
 # Config fields that may differ between a run and its resumption.
-RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok"}
+RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok", "stop_on"}
 PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U", "b_in", "b_out")
 
 
@@ -239,8 +239,11 @@ class _Member:
         if self.epoch >= self.cfg.epochs:
             return "epochs"
         n = self.cfg.stop_after_grok
-        if n is not None and self.grok_at >= 0 and self.below_at >= 0 and self.epoch >= max(self.grok_at,
-                                                                                             self.below_at) + n:
+        if n is None or self.grok_at < 0:
+            return None
+        if self.cfg.stop_on == "grok":
+            return "stop-after-grok" if self.epoch >= self.grok_at + n else None
+        if self.below_at >= 0 and self.epoch >= max(self.grok_at, self.below_at) + n:
             return "stop-after-grok"
         return None
 
@@ -554,6 +557,10 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
                         "train_loss_every_epoch: the trained loss over all d_vocab_out outputs"}
     resume = {"params": params, "optimizer": opt_state, "epoch": m.epoch,
               "records": {k: list(v) for k, v in records.items()}}
+    if cfg.has_probe:
+        from bumps.probe import CHOICES
+
+        config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.probe pins it
     if probe_state is not None:
         resume["probe"] = probe_state
     run = new_run("modadd", config, step=step, **stack,

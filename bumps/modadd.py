@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from bumps.errors import BumpsError
 
-INITS = ("nanda", "tl-demo")
+INITS = ("nanda", "tl-demo", "tl-demo-v1")  # tl-demo-v1: the earlier tl-demo draw, see init_params
 BIASES = ("mlp", "frozen-zero")
 OUT_VOCABS = ("p+1", "p")
 SPLITS = ("python-random", "torch-randperm")
@@ -71,6 +71,7 @@ class ModAddConfig:
     device: str = "cpu"
     dtype: str = "float32"  # parameter dtype; float64 for exactness tests and precision studies
     stop_after_grok: int | None = None  # stop N epochs after max(grok epoch, first test loss < 1e-6)
+    stop_on: str = "grok+loss"  # what stop_after_grok waits for: grok+loss (both) | grok (accuracy only)
     probe_stencil: tuple[int, ...] = ()  # seed 001's probe offsets from {-1, 0, 1}; () = no probe
     probe_weight: float = 0.0  # lambda
     probe_hidden: int = 64
@@ -126,6 +127,8 @@ class ModAddConfig:
                 bad(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
         if self.warmup < 0:
             bad(f"--warmup must be >= 0 (got {self.warmup})")
+        if self.stop_on not in ("grok+loss", "grok"):
+            bad(f"--stop-on must be grok+loss or grok (got {self.stop_on!r})")
         if self.stop_after_grok is not None and self.stop_after_grok < 0:
             bad(f"--stop-after-grok must be >= 0 (got {self.stop_after_grok})")
         self.probe_stencil = tuple(int(k) for k in self.probe_stencil)
@@ -192,18 +195,40 @@ def split_indices(cfg: ModAddConfig) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------------------- model
 
 
+# Parameter order in which TransformerLens's HookedTransformer (1 layer, no LayerNorm) registers its weights, so
+# the order in which ``init_weights`` draws them: embed, pos_embed, attn (W_Q, W_O, then W_K, W_V), mlp, unembed.
+TL_WEIGHT_ORDER = ("W_E", "W_pos", "W_Q", "W_O", "W_K", "W_V", "W_in", "W_out", "W_U")
+
+
 def init_params(cfg: ModAddConfig) -> dict[str, torch.Tensor]:
-    """Parameters as the preset's reference code initialises them."""
+    """Parameters as the preset's reference code initialises them.
+
+    ``init``:
+      * ``nanda``: randn/√d_model for every weight, W_U randn/√d_vocab_out (drawn W_E, W_pos, W_Q, W_K, W_V,
+        W_O, W_in, W_out, W_U from ``torch.Generator().manual_seed(seed)``).
+      * ``tl-demo``: exactly HookedTransformer's weights on CPU for ``HookedTransformerConfig(seed=seed)``:
+        ``init_weights`` calls ``torch.manual_seed(seed)`` and then ``nn.init.normal_(W, std=0.8/√d_model)``
+        for every ``W_*`` parameter in registration order (:data:`TL_WEIGHT_ORDER`); biases are zero and
+        consume no random numbers. A fresh generator with the same seed yields the same stream, so the
+        global RNG is left alone. Tested equal to TransformerLens where it is installed.
+      * ``tl-demo-v1``: this project's earlier tl-demo draw (same distribution, the ``nanda`` order and
+        ``randn * std``), kept so runs made with it can be reproduced.
+    """
     g = torch.Generator().manual_seed(cfg.seed)
     d, h, dh, m, v_in, v_out = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.p + 1, cfg.d_vocab_out
-    if cfg.init == "nanda":
-        std = {"W_E": d**-0.5, "W_pos": d**-0.5, "W_Q": d**-0.5, "W_K": d**-0.5, "W_V": d**-0.5,
-               "W_O": d**-0.5, "W_in": d**-0.5, "W_out": d**-0.5, "W_U": v_out**-0.5}
-    else:
-        std = dict.fromkeys(("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U"), 0.8 / d**0.5)
     shapes = {"W_E": (v_in, d), "W_pos": (3, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh),
               "W_O": (h, dh, d), "W_in": (d, m), "W_out": (m, d), "W_U": (d, v_out)}
-    params = {k: torch.randn(shape, generator=g) * std[k] for k, shape in shapes.items()}
+    if cfg.init == "nanda":
+        std = {**dict.fromkeys(shapes, d**-0.5), "W_U": v_out**-0.5}
+        params = {k: torch.randn(shape, generator=g) * std[k] for k, shape in shapes.items()}
+    elif cfg.init == "tl-demo-v1":
+        params = {k: torch.randn(shape, generator=g) * (0.8 / d**0.5) for k, shape in shapes.items()}
+    elif cfg.init == "tl-demo":
+        std = 0.8 / math.sqrt(d)  # HookedTransformerConfig's initializer_range for init_mode "gpt2"
+        drawn = {k: torch.empty(shapes[k]).normal_(0.0, std, generator=g) for k in TL_WEIGHT_ORDER}
+        params = {k: drawn[k] for k in shapes}
+    else:
+        raise BumpsError(f"init must be one of {', '.join(INITS)} (got {cfg.init!r})")
     if cfg.biases == "mlp":  # trained (and weight-decayed) MLP biases, zero at init
         params["b_in"] = torch.zeros(m)
         params["b_out"] = torch.zeros(d)
@@ -324,9 +349,9 @@ def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False)
     # value·W_O rows: (pos 0, token v, head h), (pos 1, v, h), (pos 2 '=', h): R = (2V + 1)·H per model
     vo = torch.einsum("mvd,mhdf->mvhf", torch.cat([x01, x_eq[:, None]], 1), w_ov).reshape(n_models, -1, d)
     w_u = params["W_U"]
-    parts = [vo @ params["W_in"], vo @ w_u] + ([vo] if mlp_in else [])
-    table = torch.cat(parts, -1)  # [M, R, d_mlp + d_vocab_out (+ d)]
-    mixed = _WeightedRows.apply(weights.reshape(*a.shape, 3 * heads), table, a, b, vocab)
+    table = torch.cat([vo @ params["W_in"], vo @ w_u], -1)  # [M, R, d_mlp + d_vocab_out]
+    weights = weights.reshape(*a.shape, 3 * heads)
+    mixed = _WeightedRows.apply(weights, table, a, b, vocab)
     d_mlp, d_out = params["W_in"].shape[-1], w_u.shape[-1]
     pre_const = x_eq[:, None] @ params["W_in"]  # [M, 1, d_mlp]
     out_const = x_eq[:, None] @ w_u  # [M, 1, d_out]
@@ -337,8 +362,8 @@ def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False)
     hidden = torch.relu(mixed[..., :d_mlp] + pre_const)
     logits = mixed[..., d_mlp:d_mlp + d_out] + out_const + hidden @ (params["W_out"] @ w_u)
     out = {"logits": logits, "hidden": hidden}
-    if mlp_in:
-        out["mlp_in"] = mixed[..., d_mlp + d_out:] + x_eq[:, None]
+    if mlp_in:  # its own gather, so asking for it leaves the logits' numbers untouched
+        out["mlp_in"] = _WeightedRows.apply(weights, vo, a, b, vocab) + x_eq[:, None]
     return out
 
 

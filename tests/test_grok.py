@@ -161,6 +161,11 @@ def test_early_stop_rule():
     assert m.should_stop() is None
     m.epoch = 350
     assert m.should_stop() == "stop-after-grok"
+    m.cfg.stop_on = "grok"  # accuracy only: 50 epochs after the grok epoch
+    m.epoch = 249
+    assert m.should_stop() is None
+    m.epoch = 250
+    assert m.should_stop() == "stop-after-grok"
 
 
 def test_early_stop_in_training_and_runs_that_never_grok(grokked, tmp_path):
