@@ -319,8 +319,9 @@ def pack(keys: list, max_per_group: int) -> list[list[int]]:
     groups = []
     for members in by_key.values():
         n_chunks = math.ceil(len(members) / max_per_group)
-        size = math.ceil(len(members) / n_chunks)
-        groups += [members[i:i + size] for i in range(0, len(members), size)]
+        sizes = [len(members) // n_chunks + (i < len(members) % n_chunks) for i in range(n_chunks)]
+        starts = list(itertools.accumulate(sizes, initial=0))
+        groups += [members[a:b] for a, b in zip(starts, starts[1:], strict=False)]
     return groups
 
 
