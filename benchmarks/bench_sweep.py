@@ -1,0 +1,81 @@
+"""Sweep wall time: a small grid run one `bumps` command after another vs `bumps sweep`.
+
+Modes, all timed in this run on the same grid (whole processes, startup included):
+  sequential   one `bumps simulate|grok` command per run, one after another (what a user does by hand)
+  inline       `bumps sweep --executor inline`: every run in one process, one after another
+  local-jN     `bumps sweep --executor local --jobs N` (submitit LocalExecutor; N concurrent jobs)
+Grok adds `local-j1-ensemble`: all runs in one job as one `train_many` ensemble (--models-per-job = runs).
+
+    .venv/bin/python benchmarks/bench_sweep.py                    # simulate grid (8 runs)
+    .venv/bin/python benchmarks/bench_sweep.py --command grok     # grok grid (4 seeds, p = 31)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SIMULATE = {"base": {"rank": 4, "dim": 100, "seeds": 16, "steps": 500, "optimizer": "adam"},
+            "grid": {"seed": list(range(8))}}
+GROK = {"base": {"p": 31, "d_model": 32, "d_mlp": 128, "n_heads": 4, "epochs": 1000, "eval_every": 100,
+                 "checkpoint_every": 0}, "grid": {"seed": [0, 1, 2, 3]}}
+
+
+def toml(command: str, spec: dict) -> str:
+    lines = [f'command = "{command}"', "[base]"]
+    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in spec["base"].items()]
+    lines += ["[grid]"] + [f"{k} = {v!r}" for k, v in spec["grid"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--command", choices=("simulate", "grok"), default="simulate")
+    ap.add_argument("--jobs", default="1,2", help="comma-separated --jobs values for the local executor")
+    args = ap.parse_args()
+    spec = SIMULATE if args.command == "simulate" else GROK
+    (axis, values), = spec["grid"].items()
+    n = len(values)
+    cli = [sys.executable, str(ROOT / "cli.py")]
+    load = os.getloadavg()[0]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "spec.toml").write_text(toml(args.command, spec))
+        t = 0.0
+        for v in values:
+            flags = [f"--{k.replace('_', '-')}={x}" for k, x in {**spec["base"], axis: v}.items()]
+            t += timed([*cli, args.command, *flags, "--out", str(tmp / f"seq_{v}.pt")])
+        results["sequential"] = t
+        results["inline"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "inline"),
+                                   "--executor", "inline"])
+        for j in map(int, args.jobs.split(",")):
+            results[f"local-j{j}"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / f"j{j}"),
+                                            "--jobs", str(j), "--models-per-job", "1"])
+        if args.command == "grok":
+            results["local-j1-ensemble"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "ens"),
+                                                  "--jobs", "1", "--models-per-job", str(n)])
+    print(f"{args.command} grid: {n} runs, base {spec['base']}; {os.cpu_count()} cores; "
+          f"load average before {load:.1f} (shared machine: compare ratios within one run)")
+    print(f"{'mode':<20} {'wall s':>8} {'vs sequential':>14}")
+    for mode, t in results.items():
+        print(f"{mode:<20} {t:8.1f} {results['sequential'] / t:13.2f}x")
+
+
+if __name__ == "__main__":
+    main()
