@@ -530,7 +530,7 @@ def _run_simulate(out: Path, items, device: str, ident: dict) -> dict[str, str]:
             if path.exists():  # written by a job killed before it could say so
                 run = load_run(path, kind="lowrank")
             else:
-                cfg = config_from_dict("simulate", d, device)
+                cfg = config_from_dict("simulate", d, device).validate()  # the device, here
                 report = _StatusProgress(out, [rid], ident)
                 run = simulate(cfg, progress=lambda step, cfg=cfg, report=report: report(step, cfg.steps))
                 atomic_save(run, path)
@@ -560,7 +560,7 @@ def _run_grok(out: Path, items, device: str, ident: dict) -> dict[str, str]:
     for rid in ids:
         write_status(out, rid, "running", progress=0.0, **ident)
     try:
-        cfgs = [config_from_dict("grok", d, device) for _, d in items]
+        cfgs = [config_from_dict("grok", d, device).validate() for _, d in items]  # the device, here
         runs = train_many(cfgs, [out / "runs" / f"{rid}.pt" for rid in ids], resume="auto",
                           progress=_StatusProgress(out, ids, ident))
     except BaseException as exc:

@@ -366,6 +366,14 @@ def test_slurm_where_there_is_none_is_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_unavailable_device_is_one_line_before_anything_is_written(tmp_path):
+    spec = write_spec(tmp_path / "s.toml", TINY + "[grid]\nseed = [0]\n")
+    with pytest.raises(BumpsError, match="--device 'cuda' is not available here"):
+        run_sweep(spec, tmp_path / "o", SweepOptions(executor="inline", device="cuda"))
+    assert not (tmp_path / "o").exists()
+
+
 def test_spec_and_sweep_types():
     spec = Spec("simulate", {"rank": 2}, {"seed": [0, 1]})
     assert spec.fingerprint() == Spec("simulate", {"rank": 2, "device": "cuda"}, {"seed": [0, 1]}).fingerprint()
