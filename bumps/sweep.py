@@ -393,6 +393,9 @@ class _Liveness:
     def __init__(self, ttl: float = 3.0):
         self.ttl, self._slurm_at, self._slurm = ttl, -1e9, set()
 
+    def refresh(self) -> None:
+        self._slurm_at = -1e9
+
     def slurm_jobs(self) -> set[str]:
         if time.monotonic() - self._slurm_at > self.ttl:
             try:
@@ -808,10 +811,7 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
     alive = _Liveness()
     by_id = {r.id: r for r in runs}
 
-    def statuses() -> dict[str, dict]:
-        return {r.id: read_status(out, r.id) for r in runs if r.config is not None}
-
-    st = statuses()
+    st = {r.id: read_status(out, r.id) for r in runs if r.config is not None}
     todo, adopted = [], set()
     for r in runs:
         if r.config is None:
@@ -866,6 +866,7 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
                 _mark_queued(out, [rid for rid, _ in g], "slurm", str(job.job_id), None, since)
                 in_flight.append((job, [rid for rid, _ in g]))
             queue = []
+            alive.refresh()  # the next squeue must see the new jobs
         while queue or in_flight or adopted:
             while queue and len(in_flight) < n_jobs:
                 g = queue.pop(0)
@@ -877,8 +878,10 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
                     continue
                 since = time.time()
                 job = executor.submit(out, command, [g])[0]
-                _mark_queued(out, ids, "local", str(job.job_id), int(job.job_id), since)
+                local = opts.executor == "local"
+                _mark_queued(out, ids, opts.executor, str(job.job_id), int(job.job_id) if local else None, since)
                 in_flight.append((job, ids))
+                alive.refresh()
             still = []
             for job, ids in in_flight:
                 if _job_running(job, opts.executor, alive):

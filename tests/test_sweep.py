@@ -409,6 +409,23 @@ def test_sweep_on_a_single_node_slurm(tmp_path):
             assert torch.equal(run["loss"], ref["loss"])
         assert_one_line_error(bumps("sweep", spec, "--out", out, "--executor", "slurm", "--partition", "nope"),
                               "--partition 'nope' does not exist")
+        # the driver dies after submitting: its array keeps running; a rerun follows it, submits nothing new
+        out2 = tmp_path / "out2"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "sweep", str(spec), "--out", str(out2),
+                                 "--executor", "slurm", "--partition", "debug", "--jobs", "1", "--models-per-job", "2"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(list(out2.glob("status/*.json"))) < 6:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        rerun = bumps("sweep", spec, "--out", out2, "--executor", "slurm", "--partition", "debug")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        m = manifest(out2)
+        assert m["counts"]["done"] == 6
+        assert len({e["job"].split("_")[0] for e in m["runs"]}) == 1  # all from the first array
+        assert len(list((out2 / "jobs").glob("*_submission.sh"))) == 1
     finally:
         if not was_up:
             subprocess.run([script, "stop"], check=True, timeout=120)
