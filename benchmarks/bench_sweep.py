@@ -3,7 +3,9 @@
 Modes, all timed in this run on the same grid (whole processes, startup included):
   sequential   one `bumps simulate|grok` command per run, one after another (what a user does by hand)
   inline       `bumps sweep --executor inline`: every run in one process, one after another
-  local-jN     `bumps sweep --executor local --jobs N` (submitit LocalExecutor; N concurrent jobs)
+               (torch threads = cores; inline-1-thread: --cpus-per-job 1)
+  local-jN     `bumps sweep --executor local --jobs N --models-per-job 1` (submitit LocalExecutor; N concurrent
+               jobs of one run each, torch threads = cores / N)
 Grok adds `local-j1-ensemble`: all runs in one job as one `train_many` ensemble (--models-per-job = runs).
 
     .venv/bin/python benchmarks/bench_sweep.py                    # simulate grid (8 runs)
@@ -64,6 +66,8 @@ def main() -> None:
         results["sequential"] = t
         results["inline"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "inline"),
                                    "--executor", "inline"])
+        results["inline-1-thread"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "inline1"),
+                                            "--executor", "inline", "--cpus-per-job", "1"])
         for j in map(int, args.jobs.split(",")):
             results[f"local-j{j}"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / f"j{j}"),
                                             "--jobs", str(j), "--models-per-job", "1"])
