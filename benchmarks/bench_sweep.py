@@ -1,11 +1,12 @@
 """Sweep wall time: a small grid run one `bumps` command after another vs `bumps sweep`.
 
 Modes, all timed in this run on the same grid (whole processes, startup included):
-  sequential   one `bumps simulate|grok` command per run, one after another (what a user does by hand)
+  sequential   one `bumps simulate|grok` command per run, one after another (what a user does by hand);
+               -1-thread: with OMP_NUM_THREADS=1
   inline       `bumps sweep --executor inline`: every run in one process, one after another
                (torch threads = cores; inline-1-thread: --cpus-per-job 1)
-  local-jN     `bumps sweep --executor local --jobs N --models-per-job 1` (submitit LocalExecutor; N concurrent
-               jobs of one run each, torch threads = cores / N)
+  local-jN     `bumps sweep --jobs N` (submitit LocalExecutor, N concurrent jobs, torch threads = cores / N,
+               default packing: runs / N per job); -m1: --models-per-job 1 (one process per run)
 Grok adds `local-j1-ensemble`: all runs in one job as one `train_many` ensemble (--models-per-job = runs).
 
     .venv/bin/python benchmarks/bench_sweep.py                    # simulate grid (8 runs)
@@ -37,9 +38,9 @@ def toml(command: str, spec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict | None = None) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t0
@@ -48,7 +49,7 @@ def timed(cmd: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--command", choices=("simulate", "grok"), default="simulate")
-    ap.add_argument("--jobs", default="1,2", help="comma-separated --jobs values for the local executor")
+    ap.add_argument("--jobs", default="2", help="comma-separated --jobs values for the local executor")
     args = ap.parse_args()
     spec = SIMULATE if args.command == "simulate" else GROK
     (axis, values), = spec["grid"].items()
@@ -59,21 +60,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "spec.toml").write_text(toml(args.command, spec))
-        t = 0.0
-        for v in values:
-            flags = [f"--{k.replace('_', '-')}={x}" for k, x in {**spec["base"], axis: v}.items()]
-            t += timed([*cli, args.command, *flags, "--out", str(tmp / f"seq_{v}.pt")])
-        results["sequential"] = t
-        results["inline"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "inline"),
-                                   "--executor", "inline"])
-        results["inline-1-thread"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "inline1"),
-                                            "--executor", "inline", "--cpus-per-job", "1"])
+        for mode, env in (("sequential", {}), ("sequential-1-thread", {"OMP_NUM_THREADS": "1"})):
+            t = 0.0
+            for v in values:
+                flags = [f"--{k.replace('_', '-')}={x}" for k, x in {**spec["base"], axis: v}.items()]
+                t += timed([*cli, args.command, *flags, "--out", str(tmp / f"{mode}_{v}.pt")], env)
+            results[mode] = t
+        sweep = [*cli, "sweep", str(tmp / "spec.toml")]
+        results["inline"] = timed([*sweep, "--out", str(tmp / "inline"), "--executor", "inline"])
+        results["inline-1-thread"] = timed([*sweep, "--out", str(tmp / "inline1"), "--executor", "inline",
+                                            "--cpus-per-job", "1"])
         for j in map(int, args.jobs.split(",")):
-            results[f"local-j{j}"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / f"j{j}"),
-                                            "--jobs", str(j), "--models-per-job", "1"])
+            results[f"local-j{j}"] = timed([*sweep, "--out", str(tmp / f"j{j}"), "--jobs", str(j)])
+            results[f"local-j{j}-m1"] = timed([*sweep, "--out", str(tmp / f"j{j}m1"), "--jobs", str(j),
+                                               "--models-per-job", "1"])
         if args.command == "grok":
-            results["local-j1-ensemble"] = timed([*cli, "sweep", str(tmp / "spec.toml"), "--out", str(tmp / "ens"),
-                                                  "--jobs", "1", "--models-per-job", str(n)])
+            results["local-j1-ensemble"] = timed([*sweep, "--out", str(tmp / "ens"), "--jobs", "1",
+                                                  "--models-per-job", str(n)])
     print(f"{args.command} grid: {n} runs, base {spec['base']}; {os.cpu_count()} cores; "
           f"load average before {load:.1f} (shared machine: compare ratios within one run)")
     print(f"{'mode':<20} {'wall s':>8} {'vs sequential':>14}")
