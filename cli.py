@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def _root() -> None:
     """Find transient bumps and competition in training curves."""
 
 
+SMALL_STEP_ELEMENTS = 1 << 18
+
+
+def _simulate_threads(cfg) -> int:
+    """1 where every per-step tensor is small: torch splits ops over >= 32k elements across threads,
+    and for ops this small the hand-off costs more than it saves (on a busy machine, 10-100x more)."""
+    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
+    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
+    if cfg.device == "cpu" and per_step < SMALL_STEP_ELEMENTS:
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 @app.command()
 def simulate(
     rank: int = typer.Option(4, help="Target rank r."),
@@ -62,10 +78,17 @@ def simulate(
     out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
+    record_dtype: str = typer.Option(
+        "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."),
+    threads: int = typer.Option(
+        0, help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
+                "than they save there), else torch's default."),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
+    import torch
+
     from bumps.errors import BumpsError
-    from bumps.lowrank import LowRankConfig
+    from bumps.lowrank import LowRankConfig, cast_records
     from bumps.lowrank import simulate as run_simulation
     from bumps.runfile import atomic_save, check_writable
 
@@ -77,11 +100,18 @@ def simulate(
                         init_scale=init_scale, optimizer=optimizer, weight_decay=weight_decay,
                         targets=targets, singular_values=sv, record_every=record_every,
                         seed=seed, device=device, dtype=dtype).validate()
+    if record_dtype not in ("float64", "float32"):
+        raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
+    if threads < 0:
+        raise BumpsError(f"--threads must be >= 0 (got {threads})")
     out = out or Path("runs") / f"lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt"
     check_writable(out)
+    torch.set_num_threads(threads or _simulate_threads(cfg))
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
+    if record_dtype != "float64":
+        run = cast_records(run, record_dtype)
     atomic_save(run, out)
     final = run["loss"][-1]
     typer.echo(f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
@@ -90,7 +120,8 @@ def simulate(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Run file (any kind) or array file (.npy, .npz with one array, .pt tensor)."),
+    path: Path = typer.Argument(
+        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
@@ -104,6 +135,8 @@ def detect(
     min_gain: float = typer.Option(0.05, help="Competition: gains ≥ this fraction of max |alignment|."),
     competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
     rows: int = typer.Option(15, help="Bump rows shown in the table."),
+    step_column: str | None = typer.Option(
+        None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."),
 ) -> None:
     """Find bumps and competition events in a run file or an array of curves."""
     from bumps.analysis import analyze, load_source
@@ -112,7 +145,7 @@ def detect(
     params = BumpParams(min_rise=min_rise, min_drop=min_drop, min_drop_of_rise=min_drop_of_rise,
                         min_height=min_height, noise_factor=noise_factor,
                         min_duration=min_duration, reference=reference).validate()
-    source = load_source(path, competition_axes=competition)
+    source = load_source(path, competition_axes=competition, step_column=step_column)
     result = analyze(source, params, sign=sign, min_gain=min_gain)
     if plot is not None:
         from bumps.plots import plot_detection
@@ -128,6 +161,17 @@ def detect(
     print_report(result, path, rows=rows, plot=plot)
 
 
+def _int_list(text: str | None, flag: str) -> list[int] | None:
+    from bumps.errors import BumpsError
+
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BumpsError(f"{flag} must be comma-separated integers (got {text!r})") from None
+
+
 @app.command()
 def grok(
     preset: str = typer.Option("nanda", help="nanda (paper's code) | tl-demo (TransformerLens demo)."),
@@ -140,35 +184,94 @@ def grok(
     d_mlp: int | None = typer.Option(None, help="MLP width (512)."),
     n_heads: int | None = typer.Option(None, help="Attention heads (4)."),
     seed: int | None = typer.Option(None, help="Model-init seed (nanda 0, tl-demo 999)."),
+    seeds: str | None = typer.Option(None, help="Train an ensemble, one model per seed: e.g. 0,1,2,3."),
     data_seed: int | None = typer.Option(None, help="Train/test split seed (nanda 0, tl-demo 598)."),
+    data_seeds: str | None = typer.Option(None, help="Split seed per ensemble member (default: the preset's)."),
     loss_dtype: str | None = typer.Option(None, help="float64 (default) | float32 (log_softmax artefact)."),
+    init: str | None = typer.Option(None, help="Weight init: nanda | tl-demo (preset's)."),
+    biases: str | None = typer.Option(None, help="mlp (trained MLP biases) | frozen-zero (preset's)."),
+    out_vocab: str | None = typer.Option(None, help="Unembed width: p+1 (includes '=') | p (preset's)."),
+    warmup: int | None = typer.Option(None, help="Linear lr warmup epochs, lr·min(epoch/N, 1) (nanda 10, tl-demo 0)."),
+    split: str | None = typer.Option(None, help="python-random (official) | torch-randperm (TL demo) (preset's)."),
     eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
     checkpoint_every: int | None = typer.Option(
-        None, help="Weight checkpoints every N epochs to OUT_ckpt/ (500; 0: none); for restricted/excluded loss."),
+        None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."),
+    stop_after_grok: int | None = typer.Option(
+        None, help="Stop N epochs after grokking (train and test acc >= 99%) and after test loss < 1e-6."),
+    probe_stencil: str | None = typer.Option(None, help="Seed 001's probe offsets, e.g. -1,0,1 (default: no probe)."),
+    probe_weight: float | None = typer.Option(None, help="Probe penalty weight lambda (0.1 when a stencil is given)."),
+    probe_hidden: int | None = typer.Option(None, help="Probe hidden width (64)."),
+    probe_lr: float | None = typer.Option(None, help="Probe Adam learning rate (1e-3)."),
+    probe_kind: str | None = typer.Option(None, help="learned | frozen (random, untrained) | hidden-l2 (control)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}.pt)."),
+    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
+                                    "with --seeds, {seed} in the name is replaced per member)."),
     resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),
 ) -> None:
-    """Train the mod-add transformer to grokking, recording Fourier progress measures."""
-    import torch
-
-    from bumps.grok import train
+    """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
+    from bumps.errors import BumpsError
+    from bumps.grok import train_many
     from bumps.modadd import ModAddConfig
 
-    cfg = ModAddConfig.from_preset(
-        preset, p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
-        d_mlp=d_mlp, n_heads=n_heads, seed=seed, data_seed=data_seed, loss_dtype=loss_dtype,
-        eval_every=eval_every, checkpoint_every=checkpoint_every, device=device)
-    out = out or resume or Path("runs") / f"modadd_{preset}.pt"
-    torch.set_num_threads(torch.get_num_threads())
-    bar, advance = _progress(cfg.epochs, "grok", "train {task.fields[train_loss]:.2e} test "
+    seed_list = _int_list(seeds, "--seeds")
+    data_list = _int_list(data_seeds, "--data-seeds")
+    stencil = _int_list(probe_stencil, "--probe-stencil")
+    if seed_list is not None and seed is not None:
+        raise BumpsError("give --seed or --seeds, not both")
+    if seed_list is not None and not seed_list:
+        raise BumpsError("--seeds is empty; give comma-separated integers such as 0,1,2")
+    if data_list is not None and data_seed is not None:
+        raise BumpsError("give --data-seed or --data-seeds, not both")
+    if data_list is not None and len(data_list) != len(seed_list or [seed]):
+        raise BumpsError(f"--data-seeds needs one value per model ({len(seed_list or [seed])}), got {len(data_list)}")
+    if seed_list is not None and resume is not None:
+        raise BumpsError("--resume continues one run; rerun an ensemble with the same --seeds and --out to continue it")
+    if stencil and probe_weight is None:
+        probe_weight = 0.1
+    common = dict(p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
+                  d_mlp=d_mlp, n_heads=n_heads, loss_dtype=loss_dtype, init=init, biases=biases,
+                  out_vocab=out_vocab, warmup=warmup, split=split, eval_every=eval_every,
+                  checkpoint_every=checkpoint_every, stop_after_grok=stop_after_grok,
+                  probe_stencil=tuple(stencil) if stencil is not None else None, probe_weight=probe_weight,
+                  probe_hidden=probe_hidden, probe_lr=probe_lr, probe_kind=probe_kind, device=device)
+    models = seed_list if seed_list is not None else [seed]
+    configs = [ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed),
+                                        **common) for i, s in enumerate(models)]
+    if seed_list is None:
+        outs = [out or resume or Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
+    else:
+        pattern = str(out) if out is not None else f"runs/modadd_{preset}_seed{{seed}}.pt"
+        if "{seed}" not in pattern:
+            raise BumpsError(f"--out {pattern} must contain {{seed}} with --seeds, e.g. runs/grok_seed{{seed}}.pt")
+        outs = [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+    total = sum(c.epochs for c in configs)
+    bar, advance = _progress(total, "grok", "train {task.fields[train_loss]:.2e} test "
                              "{task.fields[test_loss]:.2e}", train_loss=float("nan"), test_loss=float("nan"))
     with bar:
-        run = train(cfg, out, resume=resume, progress=advance)
-    typer.echo(f"wrote {out}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
-               f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
-               f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
-               f"{run['config']['train_seconds']:.0f} s")
+        runs = train_many(configs, outs, resume=[resume] if resume is not None else
+                          ("auto" if seed_list is not None else "never"),
+                          progress=lambda done, _total, **kw: advance(done, **kw))
+    for run, path in zip(runs, outs, strict=True):
+        typer.echo(f"wrote {path}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
+                   f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
+                   f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
+                   f"stopped: {run['config'].get('stop_reason')}, {run['config']['train_seconds']:.0f} s")
+
+
+@app.command()
+def export(
+    path: Path = typer.Argument(..., help="Run file (a sweep folder for csv/parquet: one table, one row set per run)."),
+    out: Path = typer.Argument(..., help="Output file."),
+    to: str = typer.Option(..., "--to", help="transformer-lens (mod-add runs) | csv | parquet (needs pyarrow)."),
+    epoch: int | None = typer.Option(None, help="transformer-lens: weights of this checkpoint epoch (default: final)."),
+    dtype: str | None = typer.Option(None, help="transformer-lens: float32 | float64 (default: as trained)."),
+) -> None:
+    """Export a mod-add model to TransformerLens, or every recorded series as a tidy CSV/parquet table."""
+    from bumps.export import export as run_export
+
+    written = run_export(path, to, out, epoch=epoch, dtype=dtype,
+                         progress_factory=lambda total: _progress(total, "export"))
+    typer.echo(f"wrote {written}")
 
 
 @app.command()
@@ -250,7 +353,7 @@ def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
     modadd_run: Path | None = typer.Option(
-        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda.pt if present)."),
+        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda_seed0.pt if present)."),
 ) -> None:
     """Regenerate the post's and the paper's figures into figures/."""
     from bumps.errors import BumpsError
@@ -270,15 +373,38 @@ def figures(
         typer.echo(f"wrote {path}")
 
 
+def _exit_now(code: int) -> None:
+    """Flush and leave without interpreter teardown.
+
+    With torch loaded, Python's finalisation takes 0.5-1.2 s on this machine and does nothing a
+    finished command needs: every output is written atomically and closed before a command returns.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    Ends the process (see :func:`_exit_now`): call it only as the program, never from other code.
+    """
     from bumps.errors import BumpsError
 
     try:
         app()
+        code = 0
     except BumpsError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(130 if type(exc).__name__ == "Interrupted" else 2)
+        code = 130 if type(exc).__name__ == "Interrupted" else 2
+    except SystemExit as exc:  # click ends every command this way
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
+    _exit_now(code)
 
 
 if __name__ == "__main__":

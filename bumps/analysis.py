@@ -9,7 +9,7 @@ signed series are detected after :func:`bumps.detect.orient_by_peak` by default.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +56,18 @@ SERIES: dict[str, list[SeriesSpec]] = {
 
 @dataclass
 class Source:
-    """What `bumps detect` reads: series arrays, the steps, and the run (None for arrays)."""
+    """What `bumps detect` reads: series arrays, the steps, and the run (None for arrays).
+
+    ``own_steps`` gives a series its own steps (CSV curves with empty cells); others use ``step``.
+    """
 
     series: list[tuple[SeriesSpec, np.ndarray]]
     step: np.ndarray
     run: dict | None
+    own_steps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step_for(self, key: str) -> np.ndarray:
+        return self.own_steps.get(key, self.step)
 
 
 def _as_array(obj, path) -> np.ndarray:
@@ -71,14 +78,18 @@ def _as_array(obj, path) -> np.ndarray:
     raise BumpsError(f"{path} holds a {type(obj).__name__}, not a bumps run or a single array")
 
 
-def load_source(path: str | Path, competition_axes: bool = False) -> Source:
-    """Load a run file (any kind) or a plain array file (.npy, .npz with one array, .pt tensor)."""
+def load_source(path: str | Path, competition_axes: bool = False, step_column: str | None = None) -> Source:
+    """Load a run file (any kind), a plain array file (.npy, .npz with one array, .pt tensor) or a CSV."""
     path = Path(path)
     if not path.exists():
         raise BumpsError(f"no such file: {path}")
     if path.is_dir():
         raise BumpsError(f"{path} is a directory; give a run file or an array file")
     suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _csv_source(path, step_column, competition_axes)
+    if step_column is not None:
+        raise BumpsError(f"--step-column applies to CSV input only; {path} is not a .csv file")
     if suffix in (".npy", ".npz"):
         try:
             obj = np.load(path, allow_pickle=False)
@@ -109,6 +120,20 @@ def load_source(path: str | Path, competition_axes: bool = False) -> Source:
                              f"{tuple(x.shape)}")
         spec = SeriesSpec("array", ("unit", "target"), unit_axis=0, target_axis=1)
     return Source([(spec, x)], step, None)
+
+
+def _csv_source(path: Path, step_column: str | None, competition_axes: bool) -> Source:
+    """Each CSV column is its own one-curve series, detected on the steps where it has values."""
+    from bumps.curves_csv import read_curves_csv
+
+    if competition_axes:
+        raise BumpsError("--competition needs a [T, units, targets] array; a CSV holds separate curves")
+    table = read_curves_csv(path, step_column)
+    series, own = [], {}
+    for name, (steps, values) in table.curves.items():
+        series.append((SeriesSpec(name, ()), values))
+        own[name] = steps
+    return Source(series, table.step, None, own)
 
 
 def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
@@ -161,6 +186,7 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
         decay_end = norm_decay_end(norms, step)  # [N]
     out_bumps, out_events, per_series = [], [], {}
     for spec, values in source.series:
+        step = source.step_for(spec.key)
         x = prepare(spec, values, sign)
         bumps = find_bumps(x, step, params, name=spec.key)
         events, chance = [], None

@@ -77,8 +77,10 @@ class Bump:
         out = asdict(self)
         out["index"] = list(self.index)
         if step is not None:
+            integral = np.issubdtype(np.asarray(step).dtype, np.integer)  # CSV steps may be fractional epochs
             for k in ("start", "peak", "end"):
-                out[f"{k}_step"] = int(step[getattr(self, k)])
+                v = step[getattr(self, k)]
+                out[f"{k}_step"] = int(v) if integral else float(v)
         return out
 
 

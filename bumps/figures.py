@@ -247,11 +247,11 @@ def fig_modadd_bumps(path: Path, out: Path) -> Path:
 
 
 def make_modadd_figures(out: str | Path = "figures", run_path: str | Path | None = None) -> list[Path]:
-    """Figures from an existing mod-add run (default runs/modadd_nanda.pt); trains one if missing."""
+    """Figures from an existing mod-add run (default runs/modadd_nanda_seed0.pt); trains one if missing."""
     from bumps.runfile import load_run
 
     out = Path(out)
-    path = Path(run_path or "runs/modadd_nanda.pt")
+    path = Path(run_path or "runs/modadd_nanda_seed0.pt")
     if not path.exists():
         if run_path is not None:
             from bumps.errors import BumpsError

@@ -1,21 +1,37 @@
-"""Train the mod-add transformer to grokking and record Fourier progress measures.
+"""Train mod-add transformers to grokking and record Fourier progress measures.
 
-One optimizer step per epoch (full batch). Every ``eval_every`` epochs (and at
-epochs 0 and the last) one forward over all p² inputs gives train/test loss and
-accuracy, the MLP activations for the per-neuron frequency fractions, and the
-weight-based measures. Restricted and excluded loss need the *final* key
-frequencies, so they are computed after training from the weight checkpoints
-(``checkpoint_every``) and the final weights, on the checkpoint cadence.
+One optimizer step per epoch (full batch). :func:`train_many` trains M models of equal
+shapes (:func:`bumps.modadd.shape_key`) in one process: every parameter carries a leading
+model axis, one forward (:func:`bumps.modadd.forward_many`) serves all of them and one
+stacked AdamW (:mod:`bumps.adamw`) updates them, so model i follows exactly the equations of
+its own single run. Models may differ in seed, data seed, lr, weight decay, warmup, train
+fraction (each model's own split; padded rows are masked out of the loss), loss dtype,
+epochs, early stop, probe settings and interventions.
+
+Every ``eval_every`` epochs (and at epoch 0 and the last) one forward over all p² inputs
+gives train/test loss and accuracy, the MLP activations for the per-neuron frequency
+fractions, and the weight-based measures. Restricted and excluded loss need the *final* key
+frequencies, so they are computed after training from the run's weight checkpoints.
+
+Losses, to be precise: ``train_loss``/``test_loss`` (on the eval cadence) are cross-entropies
+over the p classes 0..p−1, as the paper's analysis reports them; ``train_loss_every_epoch`` is
+the loss actually trained on, over all ``d_vocab_out`` outputs (114 for the nanda preset,
+whose unembed includes '=').
 """
 
 from __future__ import annotations
 
+import shutil
+import signal
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from bumps.adamw import AdamWState, adamw_step
 from bumps.errors import BumpsError
 from bumps.fourier import (
     ce,
@@ -27,17 +43,37 @@ from bumps.fourier import (
     restricted_excluded_logits,
     sum_directions,
 )
-from bumps.modadd import ModAddConfig, all_pairs, cross_entropy, forward_last, init_params, split_indices
-from bumps.runfile import atomic_save, check_writable, load_run, new_run, versions
+from bumps.modadd import ModAddConfig, all_pairs, forward_last, forward_many, init_params, shape_key, split_indices
+from bumps.runfile import atomic_save, check_writable, load_run, new_run, safe_load, versions
 
 SERIES_KEYS = ("train_loss", "test_loss", "train_acc", "test_acc", "freq_norm", "freq_norm_wl",
-               "gini_embed", "gini_neuron_logit", "sum_sq_weights", "neuron_freq")
+               "gini_embed", "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
+               "sum_sq_weights", "neuron_freq")
 # Config fields that may differ between a run and its resumption.
-RESUMABLE_CHANGES = {"epochs", "device"}
+RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok"}
+PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U", "b_in", "b_out")
 
 
 class Interrupted(BumpsError):
-    """Training was stopped (Ctrl-C); a resumable run file was written."""
+    """Training was stopped (Ctrl-C); resumable run files were written."""
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """Knock part of a model out from ``epoch`` on (applied before that epoch's step).
+
+    ``neurons``: their W_in columns, b_in entries, W_out rows and AdamW moments are zeroed
+    once; gradients through a ReLU at exactly 0 are 0, so they then stay exactly zero.
+    ``freqs`` (1-based): the cos and sin components of these frequencies are projected out of
+    W_E's number rows, and again after every step, so they stay removed.
+    """
+
+    epoch: int
+    neurons: tuple[int, ...] = ()
+    freqs: tuple[int, ...] = ()
+
+
+# ---------------------------------------------------------------------------- measures
 
 
 def neuron_logit_map(params, p: int) -> torch.Tensor:
@@ -45,21 +81,29 @@ def neuron_logit_map(params, p: int) -> torch.Tensor:
     return (params["W_out"] @ params["W_U"][:, :p]).T
 
 
+def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, dtype: str) -> torch.Tensor:
+    """Per-row cross-entropy with log_softmax in ``dtype`` (float32 reproduces the rounding artefact)."""
+    logp = logits.to(getattr(torch, dtype)).log_softmax(-1)
+    return -logp.gather(-1, labels[..., None])[..., 0]
+
+
 @torch.no_grad()
 def measure(params, cfg: ModAddConfig, tokens, labels, train_idx, test_idx, basis) -> dict:
-    """All per-eval progress measures from one forward over every input."""
+    """All per-eval progress measures of one model from one forward over every input."""
     p = cfg.p
     logits, acts = forward_last(params, tokens, return_acts=True)
     logits = logits[:, :p]  # the analysis drops the '=' class
     out = {}
     for name, idx in (("train", train_idx), ("test", test_idx)):
-        out[f"{name}_loss"] = cross_entropy(logits[idx], labels[idx], cfg.loss_dtype).item()
+        out[f"{name}_loss"] = cross_entropy_rows(logits[idx], labels[idx], cfg.loss_dtype).mean().item()
         out[f"{name}_acc"] = (logits[idx].argmax(-1) == labels[idx]).float().mean().item()
     w_e, w_l = params["W_E"][:p], neuron_logit_map(params, p)
     out["freq_norm"] = freq_norms(w_e, basis)
     out["freq_norm_wl"] = freq_norms(w_l, basis)
-    out["gini_embed"] = gini(component_norms(w_e, basis)).item()
+    out["gini_embed"] = gini(component_norms(w_e, basis)).item()  # all p components, constant included
     out["gini_neuron_logit"] = gini(component_norms(w_l, basis)).item()
+    out["gini_freq_embed"] = gini(out["freq_norm"]).item()  # the (p−1)/2 frequency norms only
+    out["gini_freq_neuron_logit"] = gini(out["freq_norm_wl"]).item()
     out["sum_sq_weights"] = sum(t.pow(2).sum() for t in params.values()).item()
     out["neuron_freq"] = neuron_freq_fraction(acts.reshape(p, p, -1), basis)
     return out
@@ -76,6 +120,11 @@ def key_frequencies(neuron_freq: torch.Tensor, threshold: float = 0.85, min_shar
     return [int(k) + 1 for k in torch.nonzero(counts >= need).flatten()]
 
 
+def key_frequencies_official(neuron_freq: torch.Tensor) -> list[int]:
+    """The official code's rule: the set of every neuron's best frequency, unthresholded (1-based)."""
+    return sorted({int(k) + 1 for k in neuron_freq.argmax(1)})
+
+
 @torch.no_grad()
 def restricted_excluded(params, cfg, tokens, labels, train_idx, freqs) -> tuple[float, float]:
     """Restricted loss (all inputs) and excluded loss (train set) for the key frequencies."""
@@ -85,145 +134,429 @@ def restricted_excluded(params, cfg, tokens, labels, train_idx, freqs) -> tuple[
     return ce(restricted, labels).item(), ce(excluded[train_idx], labels[train_idx]).item()
 
 
-def _ckpt_dir(out: Path) -> Path:
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def ckpt_dir(out: str | Path) -> Path:
+    """Where the weight checkpoints of the run at ``out`` live: ``<stem>_ckpt/``."""
+    out = Path(out)
     return out.with_name(out.stem + "_ckpt")
+
+
+def checkpoints(out: str | Path, run_id: str) -> list[Path]:
+    """The run's own checkpoint files (other runs' stale files in the folder are ignored), by epoch."""
+    found = []
+    for f in sorted(ckpt_dir(out).glob("epoch_*.pt")):
+        if safe_load(f).get("run_id") == run_id:
+            found.append(f)
+    return found
+
+
+def _clear_stale_checkpoints(out: Path, run_id: str) -> None:
+    """A fresh run at ``out`` replaces the old run file, so that run's checkpoints go with it."""
+    for f in ckpt_dir(out).glob("epoch_*.pt"):
+        try:
+            if safe_load(f).get("run_id") != run_id:
+                f.unlink()
+        except BumpsError:
+            f.unlink()
+
+
+# ---------------------------------------------------------------------------- one member
+
+
+class _Member:
+    """Bookkeeping of one model of an ensemble: config, output, records, epoch, stop state."""
+
+    def __init__(self, cfg: ModAddConfig, out: Path, intervention: Intervention | None):
+        self.cfg, self.out, self.intervention = cfg, out, intervention
+        self.records: dict[str, list] = {k: [] for k in ("step", *SERIES_KEYS)}
+        self.epoch_loss: list[float] = []
+        self.epoch, self.elapsed, self.run_id = 0, 0.0, uuid.uuid4().hex
+        self.params: dict[str, torch.Tensor] = {}
+        self.opt: dict | None = None
+        self.probe_state: dict | None = None
+        self.grok_at = self.below_at = -1
+        self.stop_reason: str | None = None
+        self.run: dict | None = None  # set when finished
+
+    def start_fresh(self) -> None:
+        self.params = {k: v.to(getattr(torch, self.cfg.dtype)) for k, v in init_params(self.cfg).items()}
+        if self.cfg.checkpoint_every:
+            ckpt_dir(self.out).mkdir(parents=True, exist_ok=True)
+            _clear_stale_checkpoints(self.out, self.run_id)
+
+    def start_from_run(self, path: Path, state: dict) -> None:
+        _check_resume(self.cfg, state, path)
+        res = state["resume"]
+        self.params = {k: v.clone() for k, v in res["params"].items()}
+        self.opt = _member_optimizer(res["optimizer"], self.params)
+        self.epoch, self.elapsed = int(res["epoch"]), float(state["config"].get("train_seconds", 0.0))
+        self.records = {k: list(res["records"].get(k, [])) for k in self.records}
+        if len(self.records["gini_freq_embed"]) != len(self.records["step"]):
+            raise BumpsError(f"--resume {path} was written by an older bumps without every series; start a new run")
+        self.epoch_loss = state["train_loss_every_epoch"].tolist()
+        self.run_id = state["config"].get("run_id", self.run_id)
+        self.probe_state = res.get("probe")
+        self._refresh_stop_state()
+        if Path(path).resolve() != self.out.resolve() and self.cfg.checkpoint_every:
+            dest = ckpt_dir(self.out)
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in checkpoints(path, self.run_id):  # the continued run keeps its history
+                shutil.copy2(f, dest / f.name)
+
+    def _refresh_stop_state(self) -> None:
+        r = self.records
+        for i, e in enumerate(r["step"]):
+            if self.grok_at < 0 and r["train_acc"][i] >= 0.99 and r["test_acc"][i] >= 0.99:
+                self.grok_at = e
+            if self.below_at < 0 and r["test_loss"][i] < 1e-6:
+                self.below_at = e
+
+    def record(self, m: dict, epoch: int) -> None:
+        self.records["step"].append(epoch)
+        for k in SERIES_KEYS:
+            self.records[k].append(m[k].cpu() if isinstance(m[k], torch.Tensor) else m[k])
+        self._refresh_stop_state()
+
+    def should_stop(self) -> str | None:
+        if self.epoch >= self.cfg.epochs:
+            return "epochs"
+        n = self.cfg.stop_after_grok
+        if n is not None and self.grok_at >= 0 and self.below_at >= 0 and self.epoch >= max(self.grok_at,
+                                                                                             self.below_at) + n:
+            return "stop-after-grok"
+        return None
+
+
+def _member_optimizer(opt: dict, params: dict) -> dict:
+    """AdamW state of one model; also reads the torch.optim state_dict of runs from bumps <= 0.1."""
+    if "exp_avg" in opt:
+        return opt
+    names = [k for k in PARAM_ORDER if k in params]
+    state = opt["state"]
+    return {"step": float(state[0]["step"]),
+            "exp_avg": {k: state[i]["exp_avg"] for i, k in enumerate(names)},
+            "exp_avg_sq": {k: state[i]["exp_avg_sq"] for i, k in enumerate(names)}}
 
 
 def _check_resume(cfg: ModAddConfig, state: dict, path) -> None:
     stored = state["config"]
-    diff = [k for k, v in cfg.as_dict().items() if k not in RESUMABLE_CHANGES and stored.get(k) != v]
+    mine, default = cfg.as_dict(), ModAddConfig().as_dict()
+    # a key missing from an older run file had its default value then
+    diff = [k for k, v in mine.items() if k not in RESUMABLE_CHANGES and stored.get(k, default[k]) != v]
     if diff:
         k = diff[0]
-        raise BumpsError(f"--resume {path} was trained with {k}={stored.get(k)!r}, not {getattr(cfg, k)!r} "
+        raise BumpsError(f"--resume {path} was trained with {k}={stored.get(k, default[k])!r}, not {mine[k]!r} "
                          f"({len(diff)} setting(s) differ); use the same settings or a new --out")
     if "resume" not in state:
         raise BumpsError(f"--resume {path} holds no training state to continue from")
 
 
+def _is_finished(state: dict) -> bool:
+    c = state["config"]
+    return bool(c.get("final", c.get("epochs_done", -1) >= c.get("epochs", 0)))
+
+
+# ---------------------------------------------------------------------------- training
+
+
+class _StopFlag:
+    """Ctrl-C sets a flag that the loop checks between steps (a second Ctrl-C stops at once)."""
+
+    def __init__(self):
+        self.hit, self._old = False, None
+
+    def _handle(self, signum, frame):
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no handler, Ctrl-C is not ours to catch
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def train(cfg: ModAddConfig, out: str | Path, resume: str | Path | None = None,
           progress: Callable[..., None] | None = None, autosave_every: int = 2000,
-          stop_at: int | None = None) -> dict:
-    """Train (or continue) a run and write it to ``out``; returns the run dict.
+          stop_at: int | None = None, intervention: Intervention | None = None) -> dict:
+    """Train (or continue the run in ``resume``) one model and write it to ``out``; returns the run dict."""
+    return train_many([cfg], [out], resume=[resume] if resume is not None else "never", progress=progress,
+                      autosave_every=autosave_every, stop_at=stop_at,
+                      interventions=[intervention] if intervention else None)[0]
 
-    ``progress(epoch, train_loss=..., test_loss=...)`` is called after every
-    step. ``stop_at`` simulates an interruption after that epoch (for tests).
-    A KeyboardInterrupt saves a resumable run and raises :class:`Interrupted`.
+
+def train_many(configs: list[ModAddConfig], outs: list[str | Path], *, resume: str | list = "never",
+               progress: Callable[..., None] | None = None, autosave_every: int = 2000,
+               interventions: list[Intervention | None] | None = None,
+               stop_at: int | None = None) -> list[dict]:
+    """Train M models of equal :func:`shape_key` together; write one run file per model to ``outs[i]``.
+
+    ``resume``: "never" (fresh runs; stale checkpoints at an ``out`` are removed), "auto" (a
+    finished run at ``out`` is loaded and skipped, a resumable one continues, else fresh), or a
+    list with, per model, a run file to continue from (or None). ``progress(done, total, **fields)``
+    is called after every step with epochs summed over models. ``stop_at`` simulates a Ctrl-C
+    after that epoch (tests). Ctrl-C saves every unfinished model at a step boundary and raises
+    :class:`Interrupted`. Returns the run dicts in input order.
     """
-    cfg.validate()
-    out = check_writable(out)
-    torch.manual_seed(cfg.seed)
-    dev = cfg.device
-    tokens = all_pairs(cfg.p).to(dev)
-    labels = (tokens[:, 0] + tokens[:, 1]) % cfg.p
-    train_idx, test_idx = (i.to(dev) for i in split_indices(cfg))
-    train_tokens, train_labels = tokens[train_idx], labels[train_idx]
-    basis = fourier_basis(cfg.p, device=dev)
+    if len(configs) != len(outs) or not configs:
+        raise BumpsError(f"train_many needs one out per config (got {len(configs)} configs, {len(outs)} outs)")
+    for c in configs:
+        c.validate()
+    key = shape_key(configs[0])
+    for c in configs[1:]:
+        if shape_key(c) != key:
+            raise BumpsError(f"an ensemble needs equal shapes; {shape_key(c)} differs from {key}")
+    outs = [check_writable(o) for o in outs]
+    if len({o.resolve() for o in outs}) != len(outs):
+        raise BumpsError("two ensemble members write the same --out; give each its own file")
+    ivs = list(interventions) if interventions is not None else [None] * len(configs)
+    members = [_Member(c, o, iv) for c, o, iv in zip(configs, outs, ivs, strict=True)]
+    for i, m in enumerate(members):
+        source = resume[i] if isinstance(resume, list) else (m.out if resume == "auto" and m.out.exists() else None)
+        if source is None:
+            m.start_fresh()
+            continue
+        state = load_run(source, kind="modadd")
+        if resume == "auto" and _is_finished(state):
+            m.run = state
+            continue
+        m.start_from_run(Path(source), state)
+    _Trainer([m for m in members if m.run is None], progress, autosave_every, stop_at).run()
+    return [m.run for m in members]
 
-    params = {k: v.requires_grad_(True) for k, v in init_params(cfg).items()}
-    opt = torch.optim.AdamW(list(params.values()), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                            weight_decay=cfg.weight_decay)
-    records: dict[str, list] = {k: [] for k in ("step", *SERIES_KEYS)}
-    epoch_loss: list[float] = []
-    epoch, elapsed = 0, 0.0
-    if resume is not None:
-        state = load_run(resume, kind="modadd")
-        _check_resume(cfg, state, resume)
-        with torch.no_grad():
-            for k, v in state["resume"]["params"].items():
-                params[k].copy_(v)
-        opt.load_state_dict(state["resume"]["optimizer"])
-        epoch, elapsed = int(state["resume"]["epoch"]), float(state["config"].get("train_seconds", 0.0))
-        records = {k: list(state["resume"]["records"][k]) for k in records}
-        epoch_loss = state["train_loss_every_epoch"].tolist()
 
-    def record(e: int) -> None:
-        m = measure(params, cfg, tokens, labels, train_idx, test_idx, basis)
-        records["step"].append(e)
-        for k in SERIES_KEYS:
-            records[k].append(m[k].cpu() if isinstance(m[k], torch.Tensor) else m[k])
+class _Trainer:
+    """The stacked training loop over the unfinished members."""
 
-    def snapshot() -> dict:
-        return {k: v.detach().cpu().clone() for k, v in params.items()}
+    def __init__(self, members: list[_Member], progress, autosave_every: int, stop_at: int | None):
+        self.members, self.progress, self.autosave_every, self.stop_at = members, progress, autosave_every, stop_at
+        if not members:
+            return
+        cfg = members[0].cfg
+        self.cfg0, self.dev = cfg, torch.device(cfg.device)
+        self.tokens = all_pairs(cfg.p).to(self.dev)
+        self.labels = (self.tokens[:, 0] + self.tokens[:, 1]) % cfg.p
+        self.basis = fourier_basis(cfg.p, dtype=getattr(torch, cfg.dtype), device=self.dev)
+        self.splits = [tuple(i.to(self.dev) for i in split_indices(m.cfg)) for m in members]
+        self.params = {k: torch.stack([m.params[k] for m in members]).to(self.dev) for k in members[0].params}
+        fresh = [m.opt is None for m in members]
+        zero = AdamWState.zeros(self.params)
+        self.opt = AdamWState.stack([zero.member(i) if f else m.opt for i, (m, f) in enumerate(zip(members, fresh,
+                                                                                                  strict=True))],
+                                    self.dev)
+        self.active = list(range(len(members)))  # member indices, in stack order
+        self._build_batch()
+        self.probes = None
+        if any(m.cfg.has_probe for m in members):
+            from bumps.probe import ProbeSet
 
-    def save(final: bool) -> dict:
-        run = _assemble(cfg, records, epoch_loss, snapshot(), opt.state_dict(), epoch, elapsed, final,
-                        tokens, labels, train_idx, out)
-        atomic_save(run, out)
+            d_model, d_mlp = cfg.d_model, cfg.d_mlp
+            self.probes = ProbeSet.restore([m.cfg for m in members], [m.probe_state for m in members], d_model,
+                                           d_mlp, self.dev)
+
+    def _build_batch(self) -> None:
+        """Each active model's training rows, padded to the longest split and masked."""
+        rows = [self.splits[i][0] for i in self.active]
+        width = max(len(r) for r in rows)
+        idx = torch.stack([torch.cat([r, r.new_zeros(width - len(r))]) for r in rows])  # [M, B]
+        self.mask = torch.stack([torch.arange(width, device=self.dev) < len(r) for r in rows]).float()
+        self.n_rows = self.mask.sum(1).double()
+        self.a, self.b = self.tokens[idx, 0], self.tokens[idx, 1]
+        self.y = self.labels[idx]
+        self.dtype_groups: dict[str, torch.Tensor] = {}
+        for j, i in enumerate(self.active):
+            self.dtype_groups.setdefault(self.members[i].cfg.loss_dtype, []).append(j)
+        self.dtype_groups = {k: torch.tensor(v, device=self.dev) for k, v in self.dtype_groups.items()}
+
+    # -- per-member helpers
+    def _member_params(self, j: int) -> dict[str, torch.Tensor]:
+        return {k: v[j].detach() for k, v in self.params.items()}
+
+    def _evaluate(self, j: int) -> None:
+        m = self.members[self.active[j]]
+        train_idx, test_idx = self.splits[self.active[j]]
+        m.record(measure(self._member_params(j), m.cfg, self.tokens, self.labels, train_idx, test_idx, self.basis),
+                 m.epoch)
+
+    def _checkpoint(self, j: int) -> None:
+        m = self.members[self.active[j]]
+        if m.cfg.checkpoint_every and m.epoch % m.cfg.checkpoint_every == 0:
+            snap = {"epoch": m.epoch, "run_id": m.run_id, "params": self._snapshot(j), "optimizer": self.opt.member(j)}
+            atomic_save(snap, ckpt_dir(m.out) / f"epoch_{m.epoch:06d}.pt")
+
+    def _snapshot(self, j: int) -> dict[str, torch.Tensor]:
+        return {k: v[j].detach().cpu().clone() for k, v in self.params.items()}
+
+    def _save(self, j: int, final: bool) -> dict:
+        m = self.members[self.active[j]]
+        run = _assemble(m, self._snapshot(j), self.opt.member(j), final,
+                        self.probes.member_state(j) if self.probes is not None else None,
+                        self.tokens, self.labels, self.splits[self.active[j]][0])
+        atomic_save(run, m.out)
         return run
 
-    if cfg.checkpoint_every:
-        _ckpt_dir(out).mkdir(parents=True, exist_ok=True)
-    if not records["step"]:
-        record(0)
-        if cfg.checkpoint_every:
-            atomic_save({"epoch": 0, "params": snapshot()}, _ckpt_dir(out) / "epoch_000000.pt")
-    t0 = time.perf_counter() - elapsed
-    try:
-        while epoch < cfg.epochs:
-            if cfg.warmup:  # official LambdaLR: lr · min(step / warmup, 1), first step lr 0
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * min(epoch / cfg.warmup, 1.0)
-            loss = cross_entropy(forward_last(params, train_tokens)[:, : cfg.d_vocab_out], train_labels,
-                                 cfg.loss_dtype)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            epoch += 1
-            epoch_loss.append(loss.item())
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                record(epoch)
-            if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-                atomic_save({"epoch": epoch, "params": snapshot()}, _ckpt_dir(out) / f"epoch_{epoch:06d}.pt")
-            elapsed = time.perf_counter() - t0
-            if progress:
-                progress(epoch, train_loss=epoch_loss[-1], test_loss=records["test_loss"][-1])
-            if autosave_every and epoch % autosave_every == 0 and epoch < cfg.epochs:
-                save(final=False)
-            if stop_at is not None and epoch >= stop_at and epoch < cfg.epochs:
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        save(final=False)
-        raise Interrupted(f"interrupted at epoch {epoch}; saved {out}; continue with --resume {out}") from None
-    return save(final=True)
+    # -- interventions
+    def _intervene(self, j: int, m: _Member) -> None:
+        iv = m.intervention
+        if iv is None or m.epoch < iv.epoch:
+            return
+        with torch.no_grad():
+            if m.epoch == iv.epoch and iv.neurons:
+                n = torch.tensor(iv.neurons, device=self.dev)
+                for store in (self.params, self.opt.exp_avg, self.opt.exp_avg_sq):
+                    store["W_in"][j][:, n] = 0
+                    store["W_out"][j][n] = 0
+                    if "b_in" in store:
+                        store["b_in"][j][n] = 0
+            if iv.freqs:
+                rows = torch.tensor([r for k in iv.freqs for r in (2 * k - 1, 2 * k)], device=self.dev)
+                f = self.basis[rows]  # [2k, p], orthonormal rows
+                w = self.params["W_E"][j][: m.cfg.p]
+                w -= f.T @ (f @ w)
+
+    def _select(self, keep_positions: list[int]) -> None:
+        keep = torch.tensor(keep_positions, device=self.dev, dtype=torch.long)
+        self.params = {k: v.detach()[keep].clone() for k, v in self.params.items()}
+        self.opt = self.opt.select(keep)
+        if self.probes is not None:
+            self.probes.select(keep)
+        self.active = [self.active[j] for j in keep_positions]
+        if self.active:
+            self._build_batch()
+
+    # -- the loop
+    def run(self) -> None:
+        if not self.members:
+            return
+        for j, i in enumerate(self.active):
+            m = self.members[i]
+            if not m.records["step"]:
+                self._evaluate(j)
+                self._checkpoint(j)
+        total = sum(m.cfg.epochs for m in self.members)
+        t0 = {i: time.perf_counter() - self.members[i].elapsed for i in self.active}
+        with _StopFlag() as flag:
+            while True:
+                finished = [j for j, i in enumerate(self.active) if self.members[i].should_stop()]
+                for j in finished:
+                    m = self.members[self.active[j]]
+                    m.stop_reason = m.should_stop()
+                    m.run = self._save(j, final=True)
+                if finished:
+                    self._select([j for j in range(len(self.active)) if j not in finished])
+                if not self.active:
+                    return
+                self._step()
+                for j, i in enumerate(self.active):
+                    m = self.members[i]
+                    m.elapsed = time.perf_counter() - t0[i]
+                    if m.epoch % m.cfg.eval_every == 0 or m.epoch == m.cfg.epochs:
+                        self._evaluate(j)
+                    self._checkpoint(j)
+                    if self.autosave_every and m.epoch % self.autosave_every == 0 and not m.should_stop():
+                        self._save(j, final=False)
+                if self.progress:
+                    done = sum(m.cfg.epochs if m.run is not None else m.epoch for m in self.members)
+                    first = self.members[self.active[0]]
+                    self.progress(done, total, train_loss=first.epoch_loss[-1],
+                                  test_loss=first.records["test_loss"][-1])
+                stop_now = self.stop_at is not None and any(self.members[i].epoch >= self.stop_at for i in self.active)
+                if flag.hit or stop_now:
+                    epochs = sorted({self.members[i].epoch for i in self.active})
+                    for j in range(len(self.active)):
+                        if not self.members[self.active[j]].should_stop():
+                            self._save(j, final=False)
+                    outs = [str(self.members[i].out) for i in self.active]
+                    raise Interrupted(f"interrupted at epoch {epochs[-1]}; saved {', '.join(outs)}; "
+                                      f"continue with --resume {outs[0]}" + (" (and the others)" if len(outs) > 1
+                                                                              else ""))
+
+    def _step(self) -> None:
+        members = [self.members[i] for i in self.active]
+        for j, m in enumerate(members):
+            self._intervene(j, m)
+        for v in self.params.values():
+            v.requires_grad_(True)
+        fwd = forward_many(self.params, self.a, self.b, mlp_in=self.probes is not None)
+        logits = fwd["logits"]
+        losses = torch.empty(len(members), dtype=torch.float64, device=self.dev)
+        for dtype, group in self.dtype_groups.items():
+            whole = len(group) == len(members)
+            lg, y, mask = (logits, self.y, self.mask) if whole else (logits[group], self.y[group], self.mask[group])
+            nll = cross_entropy_rows(lg, y, dtype)
+            losses[group] = ((nll * mask).sum(1) / self.n_rows[group]).double()
+        total = losses.sum()
+        if self.probes is not None:
+            total = total + self.probes.penalty(fwd["mlp_in"], fwd["hidden"], self.mask).sum()
+        names = list(self.params)
+        grads = dict(zip(names, torch.autograd.grad(total, [self.params[k] for k in names]), strict=True))
+        for v in self.params.values():
+            v.requires_grad_(False)
+        lr = torch.tensor([m.cfg.lr * (min(m.epoch / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
+                          dtype=torch.float64, device=self.dev)
+        wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
+        adamw_step(self.params, grads, self.opt, lr, wd, self.cfg0.betas, self.cfg0.eps)
+        step_losses = losses.tolist()
+        for j, m in enumerate(members):
+            m.epoch += 1
+            m.epoch_loss.append(step_losses[j])
+            if m.intervention is not None and m.intervention.freqs and m.epoch > m.intervention.epoch:
+                self._intervene(j, m)
 
 
-def _assemble(cfg, records, epoch_loss, params, opt_state, epoch, elapsed, final, tokens, labels,
-              train_idx, out: Path) -> dict:
+# ---------------------------------------------------------------------------- the run file
+
+
+def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, labels, train_idx) -> dict:
     """The run dict: series stacked on the time axis, summary numbers, final analysis."""
+    cfg, records = m.cfg, m.records
     stack = {k: (torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.tensor(v, dtype=torch.float64))
              for k, v in records.items() if k != "step"}
     step = torch.tensor(records["step"], dtype=torch.int64)
-    both = (stack["train_acc"] >= 0.99) & (stack["test_acc"] >= 0.99)
-    below = stack["test_loss"] < 1e-6
-    config = {**cfg.as_dict(), "versions": versions(), "train_seconds": elapsed, "epochs_done": epoch}
+    config = {**cfg.as_dict(), "versions": versions(), "train_seconds": m.elapsed, "epochs_done": m.epoch,
+              "run_id": m.run_id, "final": final, "stop_reason": m.stop_reason if final else "interrupted",
+              "intervention": None if m.intervention is None else {
+                  "epoch": m.intervention.epoch, "neurons": list(m.intervention.neurons),
+                  "freqs": list(m.intervention.freqs)},
+              "losses": "train_loss/test_loss: over classes 0..p-1 on the eval cadence; "
+                        "train_loss_every_epoch: the trained loss over all d_vocab_out outputs"}
+    resume = {"params": params, "optimizer": opt_state, "epoch": m.epoch,
+              "records": {k: list(v) for k, v in records.items()}}
+    if probe_state is not None:
+        resume["probe"] = probe_state
     run = new_run("modadd", config, step=step, **stack,
-                  train_loss_every_epoch=torch.tensor(epoch_loss, dtype=torch.float64),
-                  grok_epoch=int(step[both.float().argmax()]) if both.any() else -1,
-                  test_loss_below_1e6_epoch=int(step[below.float().argmax()]) if below.any() else -1,
-                  final_params=params,
-                  resume={"params": params, "optimizer": opt_state, "epoch": epoch,
-                          "records": {k: list(v) for k, v in records.items()}})
+                  train_loss_every_epoch=torch.tensor(m.epoch_loss, dtype=torch.float64),
+                  grok_epoch=m.grok_at, test_loss_below_1e6_epoch=m.below_at,
+                  final_params=params, resume=resume)
+    if probe_state is not None:
+        run["probe"] = probe_state
     final_nf = stack["neuron_freq"][-1]
     keys = key_frequencies(final_nf)
     run["key_freqs"] = torch.tensor(keys, dtype=torch.int64)
+    run["key_freqs_official"] = torch.tensor(key_frequencies_official(final_nf), dtype=torch.int64)
     run["single_freq_neuron_fraction"] = float((final_nf.max(1).values >= 0.85).float().mean())
     if final and keys:
-        run.update(_restricted_excluded_series(cfg, params, epoch, keys, tokens, labels, train_idx, out))
+        run.update(_restricted_excluded_series(m, params, keys, tokens, labels, train_idx))
     return run
 
 
-def _restricted_excluded_series(cfg, final_params, epoch, keys, tokens, labels, train_idx, out: Path) -> dict:
+def _restricted_excluded_series(m: _Member, final_params, keys, tokens, labels, train_idx) -> dict:
     """Restricted/excluded loss on the checkpoint cadence, for the final key frequencies."""
-    snaps = []
-    ckpt = _ckpt_dir(out)
-    if cfg.checkpoint_every and ckpt.is_dir():
-        from bumps.runfile import safe_load
-
-        for f in sorted(ckpt.glob("epoch_*.pt")):
+    cfg, snaps = m.cfg, []
+    if cfg.checkpoint_every:
+        for f in checkpoints(m.out, m.run_id):
             s = safe_load(f)
-            if s["epoch"] < epoch:
+            if s["epoch"] < m.epoch:
                 snaps.append((s["epoch"], s["params"]))
-    snaps.append((epoch, final_params))
+    snaps.append((m.epoch, final_params))
     steps, restricted, excluded = [], [], []
     for e, prm in snaps:
         prm = {k: v.to(cfg.device) for k, v in prm.items()}

@@ -368,3 +368,24 @@ def simulate_reference(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
     names = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
     return {n: torch.stack(col, dim=1) for n, col in zip(names, zip(*per_seed, strict=True),
                                                           strict=True)}
+
+
+# ---------------------------------------------------------------------------
+# Storage precision of the records (opt-in; the simulation itself runs in cfg.dtype).
+
+RECORD_KEYS = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
+
+
+def cast_records(run: dict, record_dtype: str) -> dict:
+    """The run with its recorded series [T, ...] stored in ``record_dtype`` (config notes it).
+
+    float32 halves the run file (about 7 significant digits kept; losses below ~1e-38 become 0);
+    the default float64 stores exactly what was simulated.
+    """
+    if record_dtype not in DTYPES:
+        raise BumpsError(f"--record-dtype must be one of {', '.join(DTYPES)} (got {record_dtype!r})")
+    dt = DTYPES[record_dtype]
+    out = {**run, "config": {**run["config"], "record_dtype": record_dtype}}
+    for k in RECORD_KEYS:
+        out[k] = run[k].to(dt)
+    return out

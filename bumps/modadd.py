@@ -23,8 +23,15 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 
 from bumps.errors import BumpsError
+
+INITS = ("nanda", "tl-demo")
+BIASES = ("mlp", "frozen-zero")
+OUT_VOCABS = ("p+1", "p")
+SPLITS = ("python-random", "torch-randperm")
+PROBE_KINDS = ("learned", "frozen", "hidden-l2")
 
 PRESETS: dict[str, dict] = {
     # The paper's official code (progress-measures-paper: transformers.py / helpers.py).
@@ -62,6 +69,13 @@ class ModAddConfig:
     warmup: int = 10
     split: str = "python-random"
     device: str = "cpu"
+    dtype: str = "float32"  # parameter dtype; float64 for exactness tests and precision studies
+    stop_after_grok: int | None = None  # stop N epochs after max(grok epoch, first test loss < 1e-6)
+    probe_stencil: tuple[int, ...] = ()  # seed 001's probe offsets from {-1, 0, 1}; () = no probe
+    probe_weight: float = 0.0  # lambda
+    probe_hidden: int = 64
+    probe_lr: float = 1e-3
+    probe_kind: str = "learned"  # learned | frozen (random probe, never trained) | hidden-l2 (lambda·mean h²)
 
     @classmethod
     def from_preset(cls, preset: str = "nanda", **overrides) -> ModAddConfig:
@@ -99,21 +113,55 @@ class ModAddConfig:
             bad(f"--d-model {self.d_model} must be divisible by --n-heads {self.n_heads}")
         if self.checkpoint_every < 0:
             bad(f"--checkpoint-every must be >= 0 (got {self.checkpoint_every})")
+        if self.dtype not in ("float64", "float32"):
+            bad(f"--dtype must be float32 or float64 (got {self.dtype!r})")
         if self.loss_dtype not in ("float64", "float32"):
             bad(f"--loss-dtype must be float64 or float32 (got {self.loss_dtype!r})")
         n_train = int(self.train_frac * self.p * self.p)
         if n_train == 0 or n_train == self.p * self.p:
             bad(f"--train-frac {self.train_frac} leaves an empty train or test set at p={self.p}")
+        for name, allowed in (("init", INITS), ("biases", BIASES), ("out_vocab", OUT_VOCABS), ("split", SPLITS),
+                              ("probe_kind", PROBE_KINDS)):
+            if getattr(self, name) not in allowed:
+                bad(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
+        if self.warmup < 0:
+            bad(f"--warmup must be >= 0 (got {self.warmup})")
+        if self.stop_after_grok is not None and self.stop_after_grok < 0:
+            bad(f"--stop-after-grok must be >= 0 (got {self.stop_after_grok})")
+        self.probe_stencil = tuple(int(k) for k in self.probe_stencil)
+        if any(k not in (-1, 0, 1) for k in self.probe_stencil):
+            bad(f"--probe-stencil offsets must be -1, 0 or 1 (got {list(self.probe_stencil)})")
+        if len(set(self.probe_stencil)) != len(self.probe_stencil):
+            bad(f"--probe-stencil has duplicate offsets ({list(self.probe_stencil)}); list each once")
+        if not math.isfinite(self.probe_weight) or self.probe_weight < 0:
+            bad(f"--probe-weight must be finite and >= 0 (got {self.probe_weight})")
+        if self.probe_hidden <= 0:
+            bad(f"--probe-hidden must be >= 1 (got {self.probe_hidden})")
+        if not math.isfinite(self.probe_lr) or self.probe_lr <= 0:
+            bad(f"--probe-lr must be finite and > 0 (got {self.probe_lr})")
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError) as exc:
             bad(f"--device {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
         return self
 
+    @property
+    def has_probe(self) -> bool:
+        """Whether training adds a probe-stencil or hidden-activation penalty."""
+        return bool(self.probe_stencil) or self.probe_kind == "hidden-l2"
+
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["betas"] = list(self.betas)
+        out["probe_stencil"] = list(self.probe_stencil)
         return out
+
+
+def shape_key(cfg: ModAddConfig) -> tuple:
+    """Configs with equal keys can be trained together in one ensemble (same tensor shapes and
+    the same shared optimizer constants); everything else may differ per member."""
+    return (cfg.p, cfg.d_model, cfg.d_mlp, cfg.n_heads, cfg.biases, cfg.out_vocab, cfg.device, cfg.dtype,
+            tuple(cfg.betas), cfg.eps)
 
 
 # ---------------------------------------------------------------------------- data
@@ -162,49 +210,143 @@ def init_params(cfg: ModAddConfig) -> dict[str, torch.Tensor]:
     return {k: t.to(cfg.device) for k, t in params.items()}
 
 
-def _mlp_unembed(params, resid: torch.Tensor, return_acts: bool = False):
+def _mlp_unembed(params, resid: torch.Tensor) -> torch.Tensor:
+    """MLP and unembed on residuals [..., d_model] (used by :func:`forward_full`)."""
     pre = resid @ params["W_in"]
     if "b_in" in params:
         pre = pre + params["b_in"]
-    acts = torch.relu(pre)
-    out = acts @ params["W_out"]
+    out = torch.relu(pre) @ params["W_out"]
     if "b_out" in params:
         out = out + params["b_out"]
-    logits = (resid + out) @ params["W_U"]
-    return (logits, acts) if return_acts else logits
+    return (resid + out) @ params["W_U"]
 
 
-def attention_last(params, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Attention output at the last position, [B, d_model], from per-token tables.
+class _WeightedRows(torch.autograd.Function):
+    """``out[m, i] = Σ_j w[m, i, j] · table[m, row(i, j)]``: each input's softmax-weighted sum of
+    3·H table rows (position 0: token a's H rows, position 1: token b's, position 2: '=''s).
 
-    The query is fixed ('=' at position 2), so each head's score for (token, position)
-    and each value·W_O row are tables over the vocabulary; inputs only gather rows.
+    Forward is ``embedding_bag``. Its generic backward is slow on CPU, so the backward groups
+    inputs by token: for each token the gradients are small dense matrix products
+    ([H, n] @ [n, D] and [n, D] @ [D, H]), plus one product for the shared '=' rows.
     """
-    e, pos = params["W_E"], params["W_pos"]
-    dh = params["W_Q"].shape[-1]
-    x_eq = e[-1] + pos[2]  # the '=' token at position 2
-    q = torch.einsum("d,hde->he", x_eq, params["W_Q"]) / math.sqrt(dh)  # [H, dh]
-    w_qk = torch.einsum("hde,he->dh", params["W_K"], q)  # [d, H]: x ↦ score per head
-    w_ov = torch.einsum("hde,hef->hdf", params["W_V"], params["W_O"])  # [H, d, d]
-    x0, x1 = e + pos[0], e + pos[1]  # [V, d]: every token at positions 0 and 1
-    # index_select (not x[a]): its backward is a deterministic index_add, fancy indexing's is not
-    s0, s1, s2 = (x0 @ w_qk).index_select(0, a), (x1 @ w_qk).index_select(0, b), x_eq @ w_qk  # [B, H], [H]
-    m = torch.maximum(torch.maximum(s0, s1), s2).detach()
-    e0, e1, e2 = (s0 - m).exp(), (s1 - m).exp(), (s2 - m).exp()
-    z = e0 + e1 + e2
-    vo0 = torch.einsum("vd,hdf->vhf", x0, w_ov)  # [V, H, d]
-    vo1 = torch.einsum("vd,hdf->vhf", x1, w_ov)
-    vo2 = torch.einsum("d,hdf->hf", x_eq, w_ov)  # [H, d]
-    out = ((e0 / z)[:, :, None] * vo0.index_select(0, a)).sum(1)
-    out = out + ((e1 / z)[:, :, None] * vo1.index_select(0, b)).sum(1)
-    return out + (e2 / z) @ vo2
+
+    @staticmethod
+    def forward(ctx, w, table, a, b, vocab: int):
+        n_models, batch, k = w.shape
+        heads, n_rows, dim = k // 3, table.shape[1], table.shape[2]
+        hh = torch.arange(heads, device=w.device)
+        base = torch.arange(n_models, device=w.device)[:, None, None] * n_rows
+        idx = torch.cat([base + a[..., None] * heads + hh, base + (vocab + b[..., None]) * heads + hh,
+                         (base + 2 * vocab * heads + hh).expand(n_models, batch, heads)], -1)
+        out = F.embedding_bag(idx.reshape(-1, k), table.reshape(-1, dim), per_sample_weights=w.reshape(-1, k),
+                              mode="sum")
+        ctx.save_for_backward(w, table, a, b)
+        ctx.vocab = vocab
+        return out.view(n_models, batch, dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        w, table, a, b = ctx.saved_tensors
+        vocab = ctx.vocab
+        n_models, batch, k = w.shape
+        heads, dim = k // 3, table.shape[-1]
+        t = table.view(n_models, 2 * vocab + 1, heads, dim)
+        grad_w, grad_t = torch.empty_like(w), torch.empty_like(t)
+        flat_grad = grad.reshape(-1, dim)
+        for pos, tok in ((0, a), (1, b)):
+            where, slots = _token_layout(tok, vocab)
+            cols = slice(pos * heads, (pos + 1) * heads)
+            # padding slots read row 0: their weights are 0 and their outputs are dropped
+            g = flat_grad.index_select(0, slots.clamp_max(n_models * batch - 1)).view(n_models * vocab, -1, dim)
+            wp = torch.cat([w[..., cols].reshape(-1, heads), w.new_zeros(1, heads)])
+            wp = wp.index_select(0, slots).view(n_models * vocab, -1, heads)  # [M·V, n, H]
+            tp = t[:, pos * vocab:(pos + 1) * vocab].reshape(n_models * vocab, heads, dim)
+            grad_t[:, pos * vocab:(pos + 1) * vocab] = torch.bmm(wp.transpose(1, 2), g).view(n_models, vocab,
+                                                                                            heads, dim)
+            grad_w[..., cols] = torch.bmm(g, tp.transpose(1, 2)).view(-1, heads).index_select(0, where).view(
+                n_models, batch, heads)
+        grad_t[:, 2 * vocab] = w[..., 2 * heads:].transpose(1, 2) @ grad
+        grad_w[..., 2 * heads:] = grad @ t[:, 2 * vocab].transpose(1, 2)
+        return grad_w, grad_t.view_as(table), None, None, None
+
+
+def _token_layout(tok: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group each model's inputs by token into a padded [M, V, n_max] layout.
+
+    Returns ``where`` [M·B] (each input's slot in the layout) and ``slots`` [M·V·n_max] (the
+    input in each slot, or M·B for padding).
+    """
+    n_models, batch = tok.shape
+    order = torch.sort(tok, dim=1, stable=True).indices
+    tok_sorted = tok.gather(1, order)
+    counts = torch.zeros(n_models, vocab, dtype=torch.long, device=tok.device)
+    counts.scatter_add_(1, tok, torch.ones_like(tok))
+    n_max = int(counts.max())
+    rank = torch.arange(batch, device=tok.device)[None] - (counts.cumsum(1) - counts).gather(1, tok_sorted)
+    slot = torch.empty_like(tok).scatter_(1, order, tok_sorted * n_max + rank)
+    where = (torch.arange(n_models, device=tok.device)[:, None] * vocab * n_max + slot).reshape(-1)
+    slots = torch.full((n_models * vocab * n_max,), n_models * batch, dtype=torch.long, device=tok.device)
+    slots[where] = torch.arange(n_models * batch, device=tok.device)
+    return where, slots
+
+
+def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False) -> dict[str, torch.Tensor]:
+    """Last-position forward of M stacked models: every parameter has a leading model axis.
+
+    ``a``, ``b`` [M, B] are each model's input tokens. Returns ``logits`` [M, B, d_vocab_out],
+    ``hidden`` [M, B, d_mlp] (post-ReLU MLP activations) and, if asked, ``mlp_in`` [M, B, d_model]
+    (the residual the MLP reads).
+
+    The '=' query is the same for every input, so attention at the last position is a
+    softmax over three per-head scores read from token tables, and the attention output is
+    a weighted sum of 3·H rows of value·W_O tables. Everything linear in that output (the
+    MLP input projection ``W_in`` and the unembed) is applied to the tables once
+    (vocabulary × heads rows) and gathered with ``embedding_bag`` — a weighted sum of
+    table rows per input — instead of multiplying every input's residual. The only
+    per-input matrix product left is ``hidden @ (W_out W_U)``.
+    """
+    e, pos = params["W_E"], params["W_pos"]  # [M, V, d], [M, 3, d]
+    n_models, vocab, d = e.shape
+    heads, dh = params["W_Q"].shape[1], params["W_Q"].shape[-1]
+    x_eq = e[:, -1] + pos[:, 2]  # [M, d]: '=' at position 2, the query and the residual base
+    q = torch.einsum("md,mhde->mhe", x_eq, params["W_Q"]) / math.sqrt(dh)
+    w_qk = torch.einsum("mhde,mhe->mdh", params["W_K"], q)  # [M, d, H]: x -> score per head
+    w_ov = torch.einsum("mhde,mhef->mhdf", params["W_V"], params["W_O"])  # [M, H, d, d]
+    x01 = torch.cat([e + pos[:, 0:1], e + pos[:, 1:2]], 1)  # [M, 2V, d]: every token at positions 0, 1
+    scores = x01 @ w_qk  # [M, 2V, H]
+    s2 = (x_eq[:, None] @ w_qk)[:, 0]  # [M, H]
+    rows = torch.arange(n_models, device=a.device)[:, None] * (2 * vocab)
+    # index_select (not x[i]): its backward is a deterministic index_add
+    s0 = scores.reshape(-1, heads).index_select(0, (rows + a).reshape(-1)).view(*a.shape, heads)
+    s1 = scores.reshape(-1, heads).index_select(0, (rows + vocab + b).reshape(-1)).view(*a.shape, heads)
+    s2 = s2[:, None].expand_as(s0)
+    weights = torch.stack([s0, s1, s2], 2).softmax(2)  # [M, B, 3, H]
+    # value·W_O rows: (pos 0, token v, head h), (pos 1, v, h), (pos 2 '=', h): R = (2V + 1)·H per model
+    vo = torch.einsum("mvd,mhdf->mvhf", torch.cat([x01, x_eq[:, None]], 1), w_ov).reshape(n_models, -1, d)
+    w_u = params["W_U"]
+    parts = [vo @ params["W_in"], vo @ w_u] + ([vo] if mlp_in else [])
+    table = torch.cat(parts, -1)  # [M, R, d_mlp + d_vocab_out (+ d)]
+    mixed = _WeightedRows.apply(weights.reshape(*a.shape, 3 * heads), table, a, b, vocab)
+    d_mlp, d_out = params["W_in"].shape[-1], w_u.shape[-1]
+    pre_const = x_eq[:, None] @ params["W_in"]  # [M, 1, d_mlp]
+    out_const = x_eq[:, None] @ w_u  # [M, 1, d_out]
+    if "b_in" in params:
+        pre_const = pre_const + params["b_in"][:, None]
+    if "b_out" in params:
+        out_const = out_const + params["b_out"][:, None] @ w_u
+    hidden = torch.relu(mixed[..., :d_mlp] + pre_const)
+    logits = mixed[..., d_mlp:d_mlp + d_out] + out_const + hidden @ (params["W_out"] @ w_u)
+    out = {"logits": logits, "hidden": hidden}
+    if mlp_in:
+        out["mlp_in"] = mixed[..., d_mlp + d_out:] + x_eq[:, None]
+    return out
 
 
 def forward_last(params, tokens: torch.Tensor, return_acts: bool = False):
-    """Logits at the last position, [B, d_vocab_out] (and post-ReLU MLP acts if asked)."""
-    a, b = tokens[:, 0], tokens[:, 1]
-    resid = params["W_E"][-1] + params["W_pos"][2] + attention_last(params, a, b)
-    return _mlp_unembed(params, resid, return_acts)
+    """Logits at the last position of one model, [B, d_vocab_out] (and post-ReLU MLP acts if asked)."""
+    out = forward_many({k: v[None] for k, v in params.items()}, tokens[None, :, 0], tokens[None, :, 1])
+    logits = out["logits"][0]
+    return (logits, out["hidden"][0]) if return_acts else logits
 
 
 def forward_full(params, tokens: torch.Tensor) -> torch.Tensor:

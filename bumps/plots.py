@@ -62,6 +62,7 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
     n_panels = len(source.series) + (1 if result["competition"] else 0)
     fig, axes = _figure(n_panels)
     for ax, (spec, values) in zip(axes, source.series, strict=False):
+        step = source.step_for(spec.key)
         x = prepare(spec, values, sign)
         flat = x.reshape(x.shape[0], -1)
         shape = x.shape[1:]
@@ -88,6 +89,7 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
     if result["competition"]:
         ev = clearest_event(result["competition"])
         spec, values = next((s, v) for s, v in source.series if s.key == ev["series"])
+        step = source.step_for(spec.key)
         x = prepare(spec, values, sign)
         moved = np.moveaxis(x, [1 + spec.unit_axis, 1 + spec.target_axis], [-2, -1])
         sub = moved[(slice(None), *ev["index"])]

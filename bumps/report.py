@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -12,21 +13,32 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
+def _table(title: str) -> Table:
+    """Light borders and wrapping headers: the tables fit an 80-column terminal without '…'."""
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False,
+                 title_justify="left")
+
+
+def _column(table: Table, header: str, left: bool = False) -> None:
+    # fold, never ellipsize: a too-long series name or number wraps instead of losing characters
+    table.add_column(header, justify="left" if left else "right", overflow="fold",
+                     min_width=max(len(w) for w in header.split()))
+
+
 def print_report(result: dict, path, rows: int = 15, plot=None, console: Console | None = None
                  ) -> None:
+    """Summary table per series, the largest bumps, and one sentence per series (norm-decay counts there)."""
     console = console or Console()
     summary = result["summary"]
-    table = Table(title=f"bumps in {path}")
+    table = _table(f"bumps in {path}")
     cols = ["series", "curves", "bumps", "curves_with_bumps", "climb_back", "median_peak_height",
-            "competition_events", "explained_by_competition", "started_in_norm_decay",
-            "peaked_in_norm_decay"]
+            "competition_events", "explained_by_competition"]
     cols = [c for c in cols if c == "series" or any(c in s for s in summary.values())]
     short = {"curves_with_bumps": "with bumps", "climb_back": "climb back",
              "median_peak_height": "median peak", "competition_events": "events",
-             "explained_by_competition": "explained", "started_in_norm_decay": "start in decay",
-             "peaked_in_norm_decay": "peak in decay"}
+             "explained_by_competition": "explained"}
     for c in cols:
-        table.add_column(short.get(c, c), justify="left" if c == "series" else "right", no_wrap=c == "series")
+        _column(table, short.get(c, c), left=c == "series")
     for name, s in summary.items():
         table.add_row(name, *[_fmt(s.get(c)) for c in cols[1:]])
     console.print(table)
@@ -35,10 +47,10 @@ def print_report(result: dict, path, rows: int = 15, plot=None, console: Console
                   "competition: explained by a competition event)", style="dim")
     bumps = sorted(result["bumps"], key=lambda b: -b["drop"])[:rows]
     if bumps:
-        t = Table(title=f"largest bumps by drop ({len(bumps)} of {len(result['bumps'])})")
+        t = _table(f"largest bumps by drop ({len(bumps)} of {len(result['bumps'])})")
         for c in ("series", "index", "start", "peak", "end", "height", "rise", "drop", "back",
                   "competition"):
-            t.add_column(c, justify="right", no_wrap=c in ("series", "index"))
+            _column(t, c, left=c == "series")
         for b in bumps:
             t.add_row(b["series"], ",".join(map(str, b["index"])), str(b["start_step"]), str(b["peak_step"]),
                       str(b["end_step"]), _fmt(b["height"]), _fmt(b["rise"]), _fmt(b["drop"]),

@@ -29,16 +29,19 @@ VERSION = 1
 
 def versions() -> dict[str, str]:
     """Versions of everything that can change the numbers."""
+    import sys
+    from importlib.metadata import version
+
     import numpy
-    import scipy
 
     from bumps import __version__
 
+    scipy = sys.modules.get("scipy")  # not imported just for its version (`bumps simulate` never needs it)
     return {
         "bumps": __version__,
         "torch": str(torch.__version__),
         "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
+        "scipy": scipy.__version__ if scipy is not None else version("scipy"),
         "python": platform.python_version(),
     }
 

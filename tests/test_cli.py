@@ -127,3 +127,13 @@ def test_failed_run_does_not_touch_an_existing_file(tmp_path):
     out.write_bytes(b"precious")
     assert_one_line_error(bumps("simulate", "--lr", "-1", "--out", out), "--lr")
     assert out.read_bytes() == b"precious"
+
+
+def test_simulate_record_dtype_float32_is_opt_in(tmp_path):
+    out = tmp_path / "f32.pt"
+    proc = bumps("simulate", "--rank", 2, "--seeds", 2, "--steps", 50, "--record-dtype", "float32", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    run = torch.load(out, weights_only=True)
+    assert run["inner_a"].dtype == torch.float32 and run["config"]["record_dtype"] == "float32"
+    assert_one_line_error(bumps("simulate", "--record-dtype", "int8", "--out", tmp_path / "x.pt"), "--record-dtype")
+    assert not (tmp_path / "x.pt").exists()

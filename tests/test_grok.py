@@ -1,6 +1,7 @@
 """Training: the small configuration groks; interrupt + resume equals an uninterrupted run."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -80,3 +81,165 @@ def test_modadd_figures_from_a_run(grokked, tmp_path):
     assert all(p.stat().st_size > 10_000 for p in paths)
     phases = phase_boundaries(run)
     assert phases["memorisation_end"] < phases["cleanup_start"] <= phases["cleanup_end"]
+
+
+# ---------------------------------------------------------------------------- ensembles, early stop, knockouts
+
+from bumps.grok import Intervention, _Member, checkpoints, ckpt_dir, train_many  # noqa: E402
+from bumps.modadd import all_pairs, cross_entropy, forward_full, init_params, split_indices  # noqa: E402
+
+TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=20, checkpoint_every=0)
+
+
+def test_single_run_follows_the_plain_pytorch_reference(tmp_path):
+    """train() vs an independent loop: full-sequence forward, torch.optim.AdamW, LambdaLR warmup."""
+    cfg = ModAddConfig.from_preset("nanda", epochs=60, **TINY)
+    run = train(cfg, tmp_path / "r.pt")
+    params = {k: v.clone().requires_grad_(True) for k, v in init_params(cfg).items()}
+    opt = torch.optim.AdamW(list(params.values()), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / cfg.warmup, 1))
+    tokens = all_pairs(cfg.p)
+    labels = (tokens[:, 0] + tokens[:, 1]) % cfg.p
+    tr, _ = split_indices(cfg)
+    losses = []
+    for _ in range(cfg.epochs):
+        loss = cross_entropy(forward_full(params, tokens[tr]), labels[tr])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    torch.testing.assert_close(run["train_loss_every_epoch"], torch.tensor(losses, dtype=torch.float64),
+                               rtol=2e-4, atol=1e-6)
+    for k, v in params.items():
+        torch.testing.assert_close(run["final_params"][k], v.detach(), rtol=1e-3, atol=2e-5)
+
+
+def test_ensemble_members_equal_their_single_runs(tmp_path):
+    """Members differing in seed, data seed, lr, weight decay, train fraction and loss dtype.
+
+    In float64: in float32 both follow the same equations, but this small model's training
+    amplifies rounding differences (1e-9 at epoch 50 grows to 1e-4 by epoch 100), so a float32
+    comparison over hundreds of epochs tests chaos, not the code.
+    """
+    variants = [dict(seed=0), dict(seed=1, data_seed=5, lr=1e-3), dict(seed=2, weight_decay=0.3, train_frac=0.4),
+                dict(seed=3, loss_dtype="float32", warmup=0)]
+    configs = [ModAddConfig.from_preset("nanda", epochs=300, dtype="float64", **{**TINY, **v}) for v in variants]
+    runs = train_many(configs, [tmp_path / f"m{i}.pt" for i in range(len(configs))])
+    for i, cfg in enumerate(configs):
+        single = train(cfg, tmp_path / f"s{i}.pt")
+        # the float32 loss rounds at 1e-8 and the rounding is amplified the same way: compare its first half
+        upto, tol = (150, 1e-5) if cfg.loss_dtype == "float32" else (300, 1e-7)
+        torch.testing.assert_close(runs[i]["train_loss_every_epoch"][:upto], single["train_loss_every_epoch"][:upto],
+                                   rtol=tol, atol=1e-9)
+        for key in ("test_loss", "freq_norm", "neuron_freq"):
+            torch.testing.assert_close(runs[i][key][: upto // 20], single[key][: upto // 20], rtol=100 * tol,
+                                       atol=1e-8)
+    # members really differ
+    assert not torch.allclose(runs[0]["train_loss_every_epoch"], runs[2]["train_loss_every_epoch"])
+
+
+def test_ensemble_member_groks_at_the_same_epoch_as_its_single_run(grokked, tmp_path):
+    single, _ = grokked
+    cfg = ModAddConfig.from_preset("nanda", epochs=1200, **SMALL)
+    other = ModAddConfig.from_preset("nanda", epochs=1200, **{**SMALL, "seed": 1, "data_seed": 1})
+    runs = train_many([cfg, other], [tmp_path / "a.pt", tmp_path / "b.pt"])
+    assert runs[0]["grok_epoch"] == single["grok_epoch"] > 0
+    assert runs[0]["key_freqs"].tolist() == single["key_freqs"].tolist()
+
+
+def test_early_stop_rule():
+    m = _Member(ModAddConfig.from_preset("nanda", epochs=1000, stop_after_grok=50, **TINY), Path("x.pt"), None)
+    for epoch, acc, loss in ((100, 0.5, 1.0), (200, 0.995, 1e-3), (300, 1.0, 5e-7)):
+        m.record({"train_loss": loss, "test_loss": loss, "train_acc": 1.0, "test_acc": acc,
+                  **{k: 0.0 for k in ("freq_norm", "freq_norm_wl", "gini_embed", "gini_neuron_logit",
+                                      "gini_freq_embed", "gini_freq_neuron_logit", "sum_sq_weights",
+                                      "neuron_freq")}}, epoch)
+    assert (m.grok_at, m.below_at) == (200, 300)
+    m.epoch = 349
+    assert m.should_stop() is None
+    m.epoch = 350
+    assert m.should_stop() == "stop-after-grok"
+
+
+def test_early_stop_in_training_and_runs_that_never_grok(grokked, tmp_path):
+    """Continue the grokked small run (test loss ~4e-6 at epoch 1200) until 20 epochs after loss < 1e-6."""
+    _, path = grokked
+    more = ModAddConfig.from_preset("nanda", epochs=4000, stop_after_grok=20, **SMALL)
+    never = ModAddConfig.from_preset("nanda", epochs=60, stop_after_grok=20, **{**SMALL, "eval_every": 20})
+    a = train(more, tmp_path / "a.pt", resume=path)
+    b = train(never, tmp_path / "b.pt")
+    assert a["config"]["stop_reason"] == "stop-after-grok"
+    assert 1200 < a["test_loss_below_1e6_epoch"] and a["grok_epoch"] < 1200
+    assert a["config"]["epochs_done"] == a["test_loss_below_1e6_epoch"] + 20 < 4000
+    assert b["config"]["stop_reason"] == "epochs" and b["config"]["epochs_done"] == 60 and b["grok_epoch"] == -1
+
+
+def test_neuron_knockout_stays_exactly_dead_and_frequency_knockout_stays_removed(tmp_path):
+    from bumps.fourier import fourier_basis
+
+    cfg = ModAddConfig.from_preset("nanda", epochs=80, **TINY)
+    dead = (3, 10, 40)
+    run = train(cfg, tmp_path / "k.pt", intervention=Intervention(epoch=30, neurons=dead, freqs=(2, 5)))
+    final = run["final_params"]
+    n = list(dead)
+    assert (final["W_in"][:, n] == 0).all() and (final["W_out"][n] == 0).all() and (final["b_in"][n] == 0).all()
+    assert (run["neuron_freq"][-1][n] == 0).all()
+    f = fourier_basis(cfg.p)[[3, 4, 9, 10]]
+    assert (f @ final["W_E"][: cfg.p]).abs().max() < 1e-5
+    assert (f @ init_params(cfg)["W_E"][: cfg.p]).abs().max() > 0.05  # the control: they were there
+    assert run["config"]["intervention"] == {"epoch": 30, "neurons": n, "freqs": [2, 5]}
+    before = train(cfg, tmp_path / "plain.pt")
+    torch.testing.assert_close(run["train_loss_every_epoch"][:30], before["train_loss_every_epoch"][:30])
+    assert not torch.allclose(run["train_loss_every_epoch"][31:], before["train_loss_every_epoch"][31:])
+
+
+def test_checkpoints_belong_to_their_run(tmp_path):
+    cfg = ModAddConfig.from_preset("nanda", epochs=40, **{**TINY, "checkpoint_every": 10})
+    first = train(cfg, tmp_path / "r.pt")
+    longer = ModAddConfig.from_preset("nanda", epochs=60, **{**TINY, "checkpoint_every": 10, "seed": 4})
+    # a stale checkpoint that the next run will not overwrite
+    stale = ckpt_dir(tmp_path / "r.pt") / "epoch_000030.pt"
+    assert stale.exists()
+    second = train(ModAddConfig.from_preset("nanda", epochs=20, **{**TINY, "checkpoint_every": 10}),
+                   tmp_path / "r.pt")
+    assert not stale.exists() and first["config"]["run_id"] != second["config"]["run_id"]
+    files = sorted(ckpt_dir(tmp_path / "r.pt").glob("epoch_*.pt"))
+    assert [f.name for f in files] == ["epoch_000000.pt", "epoch_000010.pt", "epoch_000020.pt"]
+    assert checkpoints(tmp_path / "r.pt", second["config"]["run_id"]) == files
+    # --resume A --out B carries A's checkpoints
+    with pytest.raises(Interrupted):
+        train(longer, tmp_path / "a.pt", stop_at=25)
+    resumed = train(longer, tmp_path / "b.pt", resume=tmp_path / "a.pt")
+    carried = checkpoints(tmp_path / "b.pt", resumed["config"]["run_id"])
+    assert [torch.load(f, weights_only=True)["epoch"] for f in carried] == [0, 10, 20, 30, 40, 50, 60]
+    assert "optimizer" in torch.load(ckpt_dir(tmp_path / "b.pt") / "epoch_000010.pt", weights_only=True)
+
+
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "c.pt"
+    args = [sys.executable, str(root / "cli.py"), "grok", "--p", "23", "--d-model", "32", "--d-mlp", "64",
+            "--n-heads", "2", "--train-frac", "0.5", "--eval-every", "10", "--checkpoint-every", "10",
+            "--out", str(out)]
+    proc = subprocess.Popen([*args, "--epochs", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (ckpt_dir(out) / "epoch_000020.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err and "--resume" in err
+    saved = torch.load(out, weights_only=True)
+    done = saved["config"]["epochs_done"]
+    assert done >= 20 and len(saved["train_loss_every_epoch"]) == done
+    assert saved["resume"]["optimizer"]["step"] == done  # the optimizer state matches the saved weights
+    finish = subprocess.run([*args, "--epochs", str(done + 10), "--resume", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert finish.returncode == 0, finish.stderr
+    assert torch.load(out, weights_only=True)["config"]["epochs_done"] == done + 10

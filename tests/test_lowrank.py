@@ -124,3 +124,32 @@ def test_bad_rank_is_refused(rank):
 def test_bad_values_are_refused_with_the_flag_named(field, value, match):
     with pytest.raises(BumpsError, match=match):
         LowRankConfig(**{field: value}).validate()
+
+
+def test_thread_count_does_not_change_the_numbers():
+    """`bumps simulate` picks its intra-op threads; the records must not depend on the choice."""
+    cfg = LowRankConfig(rank=4, dim=30, seeds=512, steps=100, record_every=5)  # ops above torch's 32k grain
+    before = torch.get_num_threads()
+    try:
+        runs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            runs.append(simulate(cfg))
+    finally:
+        torch.set_num_threads(before)
+    for k in KEYS:
+        assert torch.equal(runs[0][k], runs[1][k]), k
+
+
+def test_float32_records_are_the_float64_records_rounded():
+    from bumps.lowrank import cast_records
+
+    run = simulate(LowRankConfig(rank=2, dim=10, seeds=4, steps=100))
+    small = cast_records(run, "float32")
+    assert small["config"]["record_dtype"] == "float32" and "record_dtype" not in run["config"]
+    for k in KEYS:
+        assert small[k].dtype == torch.float32 and run[k].dtype == torch.float64
+        assert torch.equal(small[k], run[k].float())
+    assert small["inner_a_final"].dtype == torch.float64  # only the recorded series change
+    with pytest.raises(BumpsError, match="--record-dtype"):
+        cast_records(run, "float16")
