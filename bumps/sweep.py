@@ -903,7 +903,9 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
             report()
             if queue or in_flight or adopted:
                 time.sleep(opts.poll)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C here, or (inline) the trainer's Interrupted
+        if not _interrupted(exc):
+            raise
         if opts.executor == "local":
             for job, _ in in_flight:
                 job.cancel(check=False)

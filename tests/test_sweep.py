@@ -36,6 +36,8 @@ from bumps.sweep import (
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 'command = "simulate"\n[base]\nrank = 2\ndim = 8\nseeds = 2\nsteps = 200\n'
+GROK = ('command = "grok"\n[base]\np = 7\nd-model = 16\nn_heads = 1\nepochs = 20\neval_every = 10\n'
+        'checkpoint_every = 0\n')
 
 
 def bumps(*args, env=None, **kw):
@@ -244,7 +246,8 @@ def _start_and_kill(spec, out, kill_group: bool):
     """Start a local sweep (one job running 3 runs in turn); SIGKILL it once the first run file exists:
     the whole process group (driver and job: a run dies mid-way), or the driver only (the job lives on)."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "sweep", str(spec), "--out", str(out),
-                             "--jobs", "1", "--models-per-job", "3"], cwd=ROOT, start_new_session=True,
+                             "--jobs", "1", "--models-per-job", "3", "--cpus-per-job", "1"], cwd=ROOT,
+                            start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob("runs/*.pt")):
@@ -266,7 +269,7 @@ def test_killed_sweep_finishes_on_rerun_and_keeps_finished_runs(tmp_path, kill_g
     if kill_group:
         assert 1 <= len(finished) < 3, "kill came too late to test resuming"
         assert manifest(out)["counts"]["done"] < 3
-    rerun = bumps("sweep", spec, "--out", out)
+    rerun = bumps("sweep", spec, "--out", out, "--cpus-per-job", 1)
     assert rerun.returncode == 0, rerun.stderr
     m = manifest(out)
     assert m["counts"]["done"] == 3
@@ -316,6 +319,94 @@ def test_rerun_waits_for_a_run_still_alive_in_an_old_job(tmp_path):
     assert [e["status"] for e in m["runs"]] == ["done", "done"]
     assert (out / "runs" / f"{rid}.pt").read_bytes() == b"written by the orphan"  # not run a second time
     assert m["runs"][1]["job"] == "orphan"
+
+
+# ----------------------------------------------------------------------------- grok: ensembles
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: one intra-op thread is fastest (and two are very slow on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def grok_config(**kw):
+    from bumps.modadd import ModAddConfig
+
+    return ModAddConfig.from_preset("nanda", p=7, d_model=16, n_heads=1, epochs=20, eval_every=10,
+                                    checkpoint_every=0, **kw)
+
+
+def test_grok_sweep_trains_equal_shapes_together_and_each_equals_its_single_run(tmp_path, one_thread):
+    from bumps.grok import train
+
+    spec = write_spec(tmp_path / "g.toml", GROK + "[grid]\nseed = [0, 1, 2]\nd_mlp = [32, 48]\n")
+    m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="local", jobs=2, models_per_job=3, cpus_per_job=1))
+    assert m["counts"]["done"] == 6
+    job_of = {}
+    for e in m["runs"]:
+        job_of.setdefault(e["grid"]["d_mlp"], set()).add(e["job"])
+    assert len(job_of[32]) == len(job_of[48]) == 1 and job_of[32] != job_of[48]  # one ensemble per shape
+    for e in m["runs"][:2]:  # a member of each ensemble against its own single run
+        run = torch.load(tmp_path / "out" / e["run_file"], weights_only=True)
+        single = train(grok_config(**e["grid"]), tmp_path / "single.pt")
+        assert run["config"]["seed"] == e["grid"]["seed"] and run["config"]["d_mlp"] == e["grid"]["d_mlp"]
+        torch.testing.assert_close(run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4,
+                                   atol=1e-7)
+        torch.testing.assert_close(run["test_loss"], single["test_loss"], rtol=1e-4, atol=1e-7)
+
+
+def test_grok_ensemble_failure_is_isolated_to_its_member(tmp_path, monkeypatch, one_thread):
+    import bumps.grok
+
+    real = bumps.grok.train_many
+    seen = []
+
+    def train_many(configs, outs, **kw):
+        seen.append(sorted(c.seed for c in configs))
+        if any(c.seed == 1 for c in configs):
+            raise FloatingPointError("loss is nan\ndetails")
+        return real(configs, outs, **kw)
+
+    monkeypatch.setattr(bumps.grok, "train_many", train_many)
+    spec = write_spec(tmp_path / "g.toml", GROK + "[grid]\nseed = [0, 1, 2]\n")
+    m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="inline", models_per_job=3, cpus_per_job=1))
+    assert seen == [[0, 1, 2], [0], [1], [2]]  # the ensemble, then each member alone
+    assert [e["status"] for e in m["runs"]] == ["done", "failed", "done"]
+    assert m["runs"][1]["error"] == "FloatingPointError: loss is nan"
+
+
+def test_interrupted_grok_runs_continue_from_their_autosave(tmp_path, monkeypatch, one_thread):
+    import bumps.grok
+    from bumps.grok import train
+    from bumps.sweep import Interrupted
+
+    real, started_from = bumps.grok.train_many, []
+    monkeypatch.setattr(bumps.grok, "train_many", lambda c, o, **kw: real(c, o, **kw, stop_at=10))
+    spec = write_spec(tmp_path / "g.toml", GROK + "d_mlp = 32\n[grid]\nseed = [0, 1]\n")
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted, match="0 of 2 runs done"):
+        run_sweep(spec, out, SweepOptions(executor="inline", models_per_job=2, cpus_per_job=1))
+    m = json.loads((out / "manifest.json").read_text())
+    assert [e["status"] for e in m["runs"]] == ["pending", "pending"]
+    assert all(torch.load(out / e["run_file"], weights_only=True)["config"]["epochs_done"] == 10 for e in m["runs"])
+
+    monkeypatch.setattr(bumps.grok, "train_many", real)
+    real_start = bumps.grok._Member.start_from_run
+    monkeypatch.setattr(bumps.grok._Member, "start_from_run",
+                        lambda self, path, state: started_from.append(Path(path).name) or real_start(self, path, state))
+    m = run_sweep(spec, out, SweepOptions(executor="inline", models_per_job=2, cpus_per_job=1))
+    assert [e["status"] for e in m["runs"]] == ["done", "done"]
+    assert sorted(started_from) == sorted(Path(e["run_file"]).name for e in m["runs"])  # continued, not restarted
+    for e in m["runs"]:
+        run = torch.load(out / e["run_file"], weights_only=True)
+        single = train(grok_config(d_mlp=32, **e["grid"]), tmp_path / "single.pt")
+        assert run["config"]["epochs_done"] == 20
+        torch.testing.assert_close(run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4,
+                                   atol=1e-7)
 
 
 # ----------------------------------------------------------------------------- bad input through the CLI
