@@ -276,7 +276,7 @@ def export(
 
 @app.command()
 def sweep(
-    target: Path = typer.Argument(..., help="Spec .toml (command, [base], [grid]); with --status: a sweep folder."),
+    target: Path = typer.Argument(..., help="Spec .toml (command, \\[base], \\[grid]); with --status: a sweep folder."),
     out: Path | None = typer.Option(None, help="Sweep folder (default runs/sweep_{spec name})."),
     status: bool = typer.Option(False, "--status", help="Print the run table of the sweep folder TARGET."),
     executor: str = typer.Option("local", help="local (this machine's cores) | slurm (job arrays) | inline."),
@@ -286,7 +286,7 @@ def sweep(
     gpus_per_job: int = typer.Option(0, help="GPUs per job (Slurm --gpus-per-node; local: visible GPUs)."),
     time: int | None = typer.Option(None, "--time", help="Per-job time limit in minutes (Slurm default 60)."),
     cpus_per_job: int | None = typer.Option(None, help="CPU threads per job (default: cores / jobs; Slurm 1)."),
-    device: str | None = typer.Option(None, help="torch device for every run (overrides [base] device)."),
+    device: str | None = typer.Option(None, help="torch device for every run (overrides \\[base] device)."),
 ) -> None:
     """Run a grid of grok or simulate runs as jobs (local or Slurm); resumable; --status shows the table."""
     from bumps.sweep import SweepOptions, run_sweep, sweep_status

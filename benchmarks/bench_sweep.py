@@ -7,7 +7,8 @@ Modes, all timed in this run on the same grid (whole processes, startup included
                (torch threads = cores; inline-1-thread: --cpus-per-job 1)
   local-jN     `bumps sweep --jobs N` (submitit LocalExecutor, N concurrent jobs, torch threads = cores / N,
                default packing: runs / N per job); -m1: --models-per-job 1 (one process per run)
-Grok adds `local-j1-ensemble`: all runs in one job as one `train_many` ensemble (--models-per-job = runs).
+Grok adds `local-j1-ensemble-1-thread`: all runs in one job, one `train_many` ensemble (--models-per-job = runs).
+--one-thread-only skips the modes with torch's default thread count.
 
     .venv/bin/python benchmarks/bench_sweep.py                    # simulate grid (8 runs)
     .venv/bin/python benchmarks/bench_sweep.py --command grok     # grok grid (4 seeds, p = 31)
@@ -50,6 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--command", choices=("simulate", "grok"), default="simulate")
     ap.add_argument("--jobs", default="2", help="comma-separated --jobs values for the local executor")
+    ap.add_argument("--one-thread-only", action="store_true",
+                    help="skip the modes with torch's default threads (very slow on a busy 2-core machine)")
     args = ap.parse_args()
     spec = SIMULATE if args.command == "simulate" else GROK
     (axis, values), = spec["grid"].items()
@@ -60,14 +63,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "spec.toml").write_text(toml(args.command, spec))
-        for mode, env in (("sequential", {}), ("sequential-1-thread", {"OMP_NUM_THREADS": "1"})):
+        seq_modes = (("sequential", {}), ("sequential-1-thread", {"OMP_NUM_THREADS": "1"}))
+        for mode, env in seq_modes[args.one_thread_only:]:
             t = 0.0
             for v in values:
                 flags = [f"--{k.replace('_', '-')}={x}" for k, x in {**spec["base"], axis: v}.items()]
                 t += timed([*cli, args.command, *flags, "--out", str(tmp / f"{mode}_{v}.pt")], env)
             results[mode] = t
         sweep = [*cli, "sweep", str(tmp / "spec.toml")]
-        results["inline"] = timed([*sweep, "--out", str(tmp / "inline"), "--executor", "inline"])
+        if not args.one_thread_only:
+            results["inline"] = timed([*sweep, "--out", str(tmp / "inline"), "--executor", "inline"])
         results["inline-1-thread"] = timed([*sweep, "--out", str(tmp / "inline1"), "--executor", "inline",
                                             "--cpus-per-job", "1"])
         for j in map(int, args.jobs.split(",")):
@@ -75,13 +80,14 @@ def main() -> None:
             results[f"local-j{j}-m1"] = timed([*sweep, "--out", str(tmp / f"j{j}m1"), "--jobs", str(j),
                                                "--models-per-job", "1"])
         if args.command == "grok":
-            results["local-j1-ensemble"] = timed([*sweep, "--out", str(tmp / "ens"), "--jobs", "1",
-                                                  "--models-per-job", str(n)])
+            results["local-j1-ensemble-1-thread"] = timed([*sweep, "--out", str(tmp / "ens"), "--jobs", "1",
+                                                           "--models-per-job", str(n), "--cpus-per-job", "1"])
     print(f"{args.command} grid: {n} runs, base {spec['base']}; {os.cpu_count()} cores; "
           f"load average before {load:.1f} (shared machine: compare ratios within one run)")
-    print(f"{'mode':<20} {'wall s':>8} {'vs sequential':>14}")
+    ref = "sequential" if "sequential" in results else "sequential-1-thread"
+    print(f"{'mode':<27} {'wall s':>8} {'vs ' + ref:>24}")
     for mode, t in results.items():
-        print(f"{mode:<20} {t:8.1f} {results['sequential'] / t:13.2f}x")
+        print(f"{mode:<27} {t:8.1f} {results[ref] / t:23.2f}x")
 
 
 if __name__ == "__main__":
