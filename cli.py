@@ -283,6 +283,80 @@ def export(
 
 
 @app.command()
+def sweep(
+    target: Path = typer.Argument(..., help="Spec .toml (command, \\[base], \\[grid]); with --status: a sweep folder."),
+    out: Path | None = typer.Option(None, help="Sweep folder (default runs/sweep_{spec name})."),
+    status: bool = typer.Option(False, "--status", help="Print the run table of the sweep folder TARGET."),
+    executor: str = typer.Option("local", help="local (this machine's cores) | slurm (job arrays) | inline."),
+    jobs: int | None = typer.Option(None, help="Concurrent jobs (local; default: cores) or array parallelism."),
+    models_per_job: int = typer.Option(0, help="Runs packed into one job (grok: one ensemble); 0: auto."),
+    partition: str | None = typer.Option(None, help="Slurm partition."),
+    gpus_per_job: int = typer.Option(0, help="GPUs per job (Slurm --gpus-per-node; local: visible GPUs)."),
+    time: int | None = typer.Option(None, "--time", help="Per-job time limit in minutes (Slurm default 60)."),
+    cpus_per_job: int | None = typer.Option(None, help="CPU threads per job (default: cores / jobs; Slurm 1)."),
+    device: str | None = typer.Option(None, help="torch device for every run (overrides \\[base] device)."),
+) -> None:
+    """Run a grid of grok or simulate runs as jobs (local or Slurm); resumable; --status shows the table."""
+    from bumps.sweep import SweepOptions, run_sweep, sweep_status
+
+    if status:
+        _print_sweep(target, sweep_status(target))
+        return
+    out = out or Path("runs") / f"sweep_{target.stem}"
+    opts = SweepOptions(executor=executor, jobs=jobs, models_per_job=models_per_job, partition=partition,
+                        gpus_per_job=gpus_per_job, time_min=time, cpus_per_job=cpus_per_job, device=device)
+    bar, advance = None, None
+
+    def progress(done, total, **counts):
+        nonlocal bar, advance
+        if bar is None:
+            bar, advance = _progress(total, "sweep", "{task.fields[running]} running, {task.fields[pending]} "
+                                     "pending, {task.fields[failed]} failed", running=0, pending=0, failed=0)
+            bar.start()
+        advance(done, **counts)
+
+    try:
+        manifest = run_sweep(target, out, opts, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    c = manifest["counts"]
+    typer.echo(f"sweep {out}: {c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} not finished "
+               f"of {len(manifest['runs'])} runs (manifest {out / 'manifest.json'})")
+    for e in manifest["runs"]:
+        if e["status"] == "failed":
+            typer.echo(f"  failed {e['id']} {e['grid']}: {e['error']}", err=True)
+    if c["failed"] or c["pending"] or c["running"]:
+        raise typer.Exit(1)
+
+
+def _print_sweep(folder: Path, manifest: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    runs = manifest["runs"]
+    axes = list(runs[0]["grid"]) if runs else []
+    table = Table(title=f"{folder}: {manifest['command']} sweep", title_justify="left")
+    for col in ("id", *axes, "status", "result / error"):
+        table.add_column(col, overflow="fold")
+    for e in runs:
+        s = e.get("summary") or {}
+        if e["status"] == "failed":
+            info = e["error"]
+        elif e["status"] == "running":
+            info = f"{100 * float(e.get('progress') or 0):.0f}% (job {e.get('job')})"
+        elif e["status"] == "done":
+            info = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
+                             if v is not None)
+        else:
+            info = e.get("note", "")
+        table.add_row(e["id"], *(str(e["grid"].get(a)) for a in axes), e["status"], info)
+    Console(width=max(120, Console().width)).print(table)
+    c = manifest["counts"]
+    typer.echo(", ".join(f"{c[k]} {k}" for k in ("done", "running", "pending", "failed")))
+
+
+@app.command()
 def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
