@@ -238,12 +238,59 @@ def fig_modadd_weights(run: dict, out: Path) -> Path:
 
 
 def fig_modadd_bumps(path: Path, out: Path) -> Path:
-    """`bumps detect` on the run's frequency norms and neuron alignments, drawn."""
-    from bumps.analysis import load_source
-    from bumps.plots import plot_detection
+    """The bumps that matter: key frequencies' W_E and W_L norms and the neurons' key-frequency shares.
 
-    source = load_source(path)
-    return plot_detection(source, analyze(source), out / "modadd_bumps.png")
+    Left, middle: every key frequency's norm with its bumps marked, non-key frequencies in grey
+    (their bumps are mostly the trivial memorise-then-clean-up shape, counted in the title).
+    Right: the neurons with the largest key-frequency bumps (per-unit), each bump's peak marked.
+    Classes from :func:`bumps.modadd_bumps.classify_bumps`.
+    """
+    from bumps.modadd_bumps import classify_bumps
+    from bumps.runfile import load_run
+
+    plt = _plt()
+    run = load_run(path, kind="modadd")
+    rows = classify_bumps(run)
+    step = run["step"].numpy()
+    keys = sorted(int(k) for k in run["key_freqs"])
+    phases = phase_boundaries(run)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
+    for ax, series, label in ((axes[0], "freq_norm", "‖W_E‖ per frequency"),
+                              (axes[1], "freq_norm_wl", "‖W_L‖ per frequency")):
+        x = run[series].numpy()
+        for k in range(x.shape[1]):
+            if k + 1 not in keys:
+                ax.plot(step, x[:, k], color="0.8", lw=0.5)
+        for c, k in enumerate(keys):
+            ax.plot(step, x[:, k - 1], color=f"C{c}", lw=2, label=f"k={k}")
+        mine = [r for r in rows if r["series"] == series]
+        for r in mine:
+            if r["key"]:
+                c = keys.index(r["freq"])
+                ax.plot(r["peak_step"], x[r["peak"], r["freq"] - 1], "v", color=f"C{c}", ms=9, mec="k")
+                ax.axvspan(r["start_step"], r["end_step"], color=f"C{c}", alpha=0.08)
+        _phases(ax, phases)
+        n_key = sum(r["key"] for r in mine)
+        n_triv = sum(r["trivial"] for r in mine)
+        ax.set_title(f"{label}: {n_key} key-frequency bumps (▼), {len(mine) - n_key} non-key "
+                     f"({n_triv} trivial memorise→clean-up)", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    nf = run["neuron_freq"].numpy()
+    neuron_rows = sorted((r for r in rows if r["series"] == "neuron_freq" and r["key"]),
+                         key=lambda r: -r["drop"])[:6]
+    for c, r in enumerate(neuron_rows):
+        axes[2].plot(step, nf[:, r["unit"], r["freq"] - 1], color=f"C{c}", lw=1.5,
+                     label=f"neuron {r['unit']}, k={r['freq']} ({r['phase']})")
+        axes[2].plot(r["peak_step"], nf[r["peak"], r["unit"], r["freq"] - 1], "v", color=f"C{c}", ms=8, mec="k")
+    _phases(axes[2], phases)
+    n_neuron = sum(r["series"] == "neuron_freq" and r["key"] for r in rows)
+    axes[2].set_title(f"neurons' share of a key frequency: {n_neuron} bumps (largest 6 drawn)", fontsize=8)
+    axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("fraction of the neuron's variance")
+    axes[2].legend(fontsize=6)
+    fig.suptitle(f"{Path(path).name}: key frequencies {keys}", fontsize=9)
+    return save_png(fig, out / "modadd_bumps.png")
 
 
 def make_modadd_figures(out: str | Path = "figures", run_path: str | Path | None = None) -> list[Path]:
