@@ -103,13 +103,16 @@ def render_modadd(section: dict) -> list[str]:
         lines.append(f"| {c['id']} | {c['statement']} | {c['statistic']} | {fmt(c['value'])} "
                      f"[{fmt(c['ci_low'])}, {fmt(c['ci_high'])}] | {c['n_seeds']} | {c['rule']} | "
                      f"**{c['verdict']}** |")
-    lines += ["", "| seed | grok epoch | test loss < 1e-6 | stopped at | key freqs (≥85% rule) | official rule "
+    lines += ["", "Grok epoch −1: not grokked by the epoch it stopped at (stop reason in brackets: `epochs` = the "
+              "budget, `interrupted` = an autosave of a run still in progress).", "",
+              "| seed | grok epoch | test loss < 1e-6 | stopped at | key freqs (≥85% rule) | official rule "
               "| single-freq neurons | phases (mem. end / cleanup start / end) | W_E+W_L bumps (key, trivial) "
               "| neuron bumps (key) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in section["seeds"]:
         ph = s["phases"]
         lines.append(
-            f"| {s['seed']} | {s['grok_epoch']} | {s['test_loss_below_1e6_epoch']} | {s['epochs_done']} | "
+            f"| {s['seed']} | {s['grok_epoch']} | {s['test_loss_below_1e6_epoch']} | {s['epochs_done']} "
+            f"({s['stop_reason']}) | "
             f"{s['key_freqs']} | {s['key_freqs_official'] if not s['key_rules_agree'] else 'same'} | "
             f"{100 * s['single_freq_neuron_fraction']:.0f}% | {ph.get('memorisation_end', '–')} / "
             f"{ph.get('cleanup_start', '–')} / {ph.get('cleanup_end', '–')} | {s['invariant_bumps']} "
