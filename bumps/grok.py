@@ -501,9 +501,9 @@ class _Trainer:
                         if not self.members[self.active[j]].should_stop():
                             self._save(j, final=False)
                     outs = [str(self.members[i].out) for i in self.active]
-                    raise Interrupted(f"interrupted at epoch {epochs[-1]}; saved {', '.join(outs)}; "
-                                      f"continue with --resume {outs[0]}" + (" (and the others)" if len(outs) > 1
-                                                                              else ""))
+                    how = (f"continue with --resume {outs[0]}" if len(outs) == 1 else
+                           "rerun the same command (or train_many(..., resume='auto')) to continue them")
+                    raise Interrupted(f"interrupted at epoch {epochs[-1]}; saved {', '.join(outs)}; {how}")
 
     def _step(self) -> None:
         members = [self.members[i] for i in self.active]
