@@ -376,7 +376,8 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
                claims: list[str] | None = None, max_knockout_bumps: int = 150, params: BumpParams | None = None,
                cache: Path | None = Path("runs/claims_cache"), progress: Callable[[int, int, str], None] | None = None,
                seeds_full_rank: int = 16, modadd_runs: list[str] | None = None, modadd_knockouts: int = 0,
-               modadd_neurons: int = 8) -> dict:
+               modadd_neurons: int = 8, modadd_kinds: tuple[str, ...] = ("neuron", "frequency"),
+               modadd_baseline: bool = True) -> dict:
     """Measure the grid (resuming from ``cache``), evaluate the claims, return the JSON-ready report.
 
     ``configs`` restricts the grid to those names (claims whose configurations are
@@ -442,7 +443,10 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
                                  "seeds": measured[name]["seeds"]})
     modadd = None
     if modadd_runs:
-        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons)
+        unknown = [k for k in modadd_kinds if k not in ("neuron", "frequency")]
+        if unknown:
+            raise BumpsError(f"unknown mod-add knockout kind {', '.join(unknown)}; known: neuron, frequency")
+        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline)
     return {"modadd": modadd, "claims": [asdict(r) for r in rows], "knockouts": knockouts,
             "knockout_summary": ko_summary,
             "series_bumps": series_bumps, "grid": {n: _config_dict(c) for n, c in grid.items()},
@@ -451,8 +455,10 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
             "quick": quick, "versions": versions()}
 
 
-def _modadd_section(paths: list[str], events: int, neurons: int) -> dict:
-    """Mod-add claims from run files, with the clearest neuron and frequency bumps knocked out."""
+def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[str, ...] = ("neuron", "frequency"),
+                    baseline: bool = True) -> dict:
+    """Mod-add claims from run files, with the clearest neuron and/or frequency bumps knocked out
+    (``baseline``: also the unintervened continuation from the same checkpoint)."""
     from bumps.modadd_bumps import classify_bumps
     from bumps.modadd_claims import modadd_claims
     from bumps.modadd_knockout import clearest_events, plan_frequency, plan_neuron, run_knockouts
@@ -464,10 +470,13 @@ def _modadd_section(paths: list[str], events: int, neurons: int) -> dict:
         for path in paths:
             run = load_run(path, kind="modadd")
             rows = classify_bumps(run)
-            for ev in clearest_events(rows, "neuron_freq", events):
-                plans += plan_neuron(str(path), run, ev, neurons)
-            for ev in clearest_events(rows, "freq_norm", events):
-                plans += plan_frequency(str(path), run, ev)
+            if "neuron" in kinds:
+                for ev in clearest_events(rows, "neuron_freq", events):
+                    plans += plan_neuron(str(path), run, ev, neurons)
+            if "frequency" in kinds:
+                for ev in clearest_events(rows, "freq_norm", events):
+                    plans += plan_frequency(str(path), run, ev)
+        plans = [p for p in plans if baseline or p.role != "none"]
         records = run_knockouts(plans, Path("runs/modadd_knockouts")) if plans else []
     return modadd_claims(paths, records)
 
