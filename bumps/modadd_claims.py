@@ -21,9 +21,14 @@ from bumps.runfile import load_run
 INVARIANT = ("freq_norm", "freq_norm_wl")
 
 
-def _per_seed(rows: list[dict]) -> dict:
+def _per_seed(rows: list[dict], n_keys: int, d_mlp: int) -> dict:
     inv = [r for r in rows if r["series"] in INVARIANT]
+    n_key_neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
+    n_key_inv = sum(r["key"] for r in inv)
     return {
+        # bumps per curve: d_mlp neuron curves and 2 norm curves (W_E, W_L) per key frequency
+        "neuron_key_rate": n_key_neuron / max(1, d_mlp * n_keys),
+        "invariant_key_rate": n_key_inv / max(1, 2 * n_keys),
         "invariant_key_bumps": sum(r["key"] for r in inv),
         "invariant_bumps": len(inv),
         "trivial_fraction": (sum(r["trivial"] for r in inv) / len(inv)) if inv else float("nan"),
@@ -56,13 +61,13 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
         rows = classify_bumps(run)
         s = seed_summary(run)
         s["run"] = str(path)
-        s.update(_per_seed(rows))
+        s.update(_per_seed(rows, len(s["key_freqs"]), int(run["neuron_freq"].shape[1])))
         seeds.append(s)
         per.append(s)
     n = len(per)
     has_key_bump = [float(s["invariant_key_bumps"] > 0) for s in per]
     trivial = [s["trivial_fraction"] for s in per]
-    diff = [s["neuron_key_bumps"] - s["invariant_key_bumps"] for s in per]
+    diff = [s["neuron_key_rate"] - s["invariant_key_rate"] for s in per]
     grokked = [float(s["grok_epoch"] >= 0) for s in per]
     claims: list[Claim] = [
         _claim("M0", "The nanda preset groks at p = 113 (train and test accuracy >= 99%)", "fraction of seeds",
@@ -77,7 +82,8 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
                "supported if CI low > 0.5; not supported if CI high < 0.5",
                boot(trivial)[1] > 0.5, boot(trivial)[2] < 0.5),
         _claim("M3", "Key-frequency bumps are more common per neuron (per-unit) than in the frame-invariant norms",
-               "mean per seed of (neuron key bumps − W_E/W_L key bumps)", boot(diff), n,
+               "mean per seed of (key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve)",
+               boot(diff), n,
                "supported if CI low > 0; not supported if CI high < 0", boot(diff)[1] > 0, boot(diff)[2] < 0),
     ]
     for series, cid, what in (("neuron_freq", "M4", "competitor neurons"), ("freq_norm", "M5", "another key "
