@@ -129,8 +129,8 @@ def test_transformer_lens_file_keeps_float32_and_the_trained_biases(modadd_runs,
     assert torch.equal(sd["blocks.0.mlp.b_in"], run["final_params"]["b_in"])
     assert torch.equal(sd["blocks.0.mlp.b_out"], run["final_params"]["b_out"])
     assert not sd["unembed.b_U"].any() and not sd["blocks.0.attn.b_O"].any()
-    demo = torch.load(export(modadd_runs["tl-demo"][1], "transformer-lens", tmp_path / "d.pt"),
-                      weights_only=True)
+    demo_path = export(modadd_runs["tl-demo"][1], "transformer-lens", tmp_path / "d.pt")
+    demo = torch.load(demo_path, weights_only=True)
     assert demo["cfg"]["d_vocab_out"] == 13 and not demo["state_dict"]["blocks.0.mlp.b_in"].any()
 
 
