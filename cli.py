@@ -400,6 +400,8 @@ def claims(
     modadd_neurons: int = typer.Option(8, help="Competitor (and matched control) neurons per neuron knockout."),
     modadd_knockout_kinds: str = typer.Option("neuron,frequency", help="Which mod-add knockouts: neuron, frequency."),
     modadd_baseline: bool = typer.Option(True, help="Also continue each event's checkpoint without intervention."),
+    modadd_train: bool = typer.Option(True, help="Train unfinished knockout continuations (--no-modadd-train: "
+                                      "report the finished ones only)."),
 ) -> None:
     """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write reports/claims.*"""
     from bumps.claims import render_markdown, run_claims, write_report
@@ -424,7 +426,7 @@ def claims(
                             max_knockout_bumps=max_knockout_bumps, cache=cache, progress=progress,
                             seeds_full_rank=seeds_full_rank, modadd_runs=paths, modadd_knockouts=modadd_knockouts,
                             modadd_neurons=modadd_neurons, modadd_kinds=tuple(split(modadd_knockout_kinds)),
-                            modadd_baseline=modadd_baseline)
+                            modadd_baseline=modadd_baseline, modadd_train=modadd_train)
     written = write_report(report, out, figures_dir)
     typer.echo(render_markdown(report).split("\n## Knockouts")[0])
     for path in written:

@@ -377,7 +377,7 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
                cache: Path | None = Path("runs/claims_cache"), progress: Callable[[int, int, str], None] | None = None,
                seeds_full_rank: int = 16, modadd_runs: list[str] | None = None, modadd_knockouts: int = 0,
                modadd_neurons: int = 8, modadd_kinds: tuple[str, ...] = ("neuron", "frequency"),
-               modadd_baseline: bool = True) -> dict:
+               modadd_baseline: bool = True, modadd_train: bool = True) -> dict:
     """Measure the grid (resuming from ``cache``), evaluate the claims, return the JSON-ready report.
 
     ``configs`` restricts the grid to those names (claims whose configurations are
@@ -446,7 +446,8 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
         unknown = [k for k in modadd_kinds if k not in ("neuron", "frequency")]
         if unknown:
             raise BumpsError(f"unknown mod-add knockout kind {', '.join(unknown)}; known: neuron, frequency")
-        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline)
+        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline,
+                                 modadd_train)
     return {"modadd": modadd, "claims": [asdict(r) for r in rows], "knockouts": knockouts,
             "knockout_summary": ko_summary,
             "series_bumps": series_bumps, "grid": {n: _config_dict(c) for n, c in grid.items()},
@@ -456,7 +457,7 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
 
 
 def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[str, ...] = ("neuron", "frequency"),
-                    baseline: bool = True) -> dict:
+                    baseline: bool = True, train: bool = True) -> dict:
     """Mod-add claims from run files, with the clearest neuron and/or frequency bumps knocked out
     (``baseline``: also the unintervened continuation from the same checkpoint)."""
     from bumps.modadd_bumps import classify_bumps
@@ -477,7 +478,7 @@ def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[st
                 for ev in clearest_events(rows, "freq_norm", events):
                     plans += plan_frequency(str(path), run, ev)
         plans = [p for p in plans if baseline or p.role != "none"]
-        records = run_knockouts(plans, Path("runs/modadd_knockouts")) if plans else []
+        records = run_knockouts(plans, Path("runs/modadd_knockouts"), train=train) if plans else []
     return modadd_claims(paths, records)
 
 

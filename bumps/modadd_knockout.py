@@ -124,10 +124,11 @@ def out_path(out_dir: Path, k: Knockout) -> Path:
     return out_dir / (name if len(name) < 200 else name[:150] + f"_{abs(hash(name)) % 10**8}.pt")
 
 
-def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None) -> list[dict]:
+def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None, train: bool = True) -> list[dict]:
     """Train every continuation (one ensemble per shape) and return one outcome record each.
 
     Rerunning skips continuations whose run file is finished and continues interrupted ones.
+    ``train=False`` trains nothing and returns records for the finished continuations only.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,9 +152,11 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None)
         sources.append(source)
         ivs.append(Intervention(start, neurons=k.neurons, freqs=k.freqs) if k.role != "none" else None)
         todo.append(k)
-    if configs:
+    if configs and train:
         train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
-    return [outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts]
+    unfinished = set(todo) if not train else set()
+    return [outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts
+            if k not in unfinished]
 
 
 def _config_fields(stored: dict) -> dict:

@@ -51,4 +51,5 @@ def test_continuations_reproduce_the_run_and_knockouts_hold(base, tmp_path):
     torch.testing.assert_close(none["neuron_freq"], run["neuron_freq"][10:], rtol=1e-8, atol=1e-10)
     # rerunning trains nothing and gives the same outcomes
     assert run_knockouts(plans, tmp_path) == results
+    assert run_knockouts(plans, tmp_path, train=False) == results
     assert outcome(run, plans[0], none) == baseline
