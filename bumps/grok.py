@@ -143,13 +143,15 @@ def ckpt_dir(out: str | Path) -> Path:
     return out.with_name(out.stem + "_ckpt")
 
 
+def load_checkpoints(out: str | Path, run_id: str) -> list[tuple[Path, dict]]:
+    """The run's own checkpoints, loaded, by epoch (other runs' stale files in the folder are ignored)."""
+    loaded = ((f, safe_load(f)) for f in sorted(ckpt_dir(out).glob("epoch_*.pt")))
+    return [(f, c) for f, c in loaded if c.get("run_id") == run_id]
+
+
 def checkpoints(out: str | Path, run_id: str) -> list[Path]:
-    """The run's own checkpoint files (other runs' stale files in the folder are ignored), by epoch."""
-    found = []
-    for f in sorted(ckpt_dir(out).glob("epoch_*.pt")):
-        if safe_load(f).get("run_id") == run_id:
-            found.append(f)
-    return found
+    """The run's own checkpoint files, by epoch."""
+    return [f for f, _ in load_checkpoints(out, run_id)]
 
 
 def _clear_stale_checkpoints(out: Path, run_id: str) -> None:
@@ -583,8 +585,7 @@ def _restricted_excluded_series(m: _Member, final_params, keys, tokens, labels, 
     """Restricted/excluded loss on the checkpoint cadence, for the final key frequencies."""
     cfg, snaps = m.cfg, []
     if cfg.checkpoint_every:
-        for f in checkpoints(m.out, m.run_id):
-            s = safe_load(f)
+        for _, s in load_checkpoints(m.out, m.run_id):
             if s["epoch"] < m.epoch:
                 snaps.append((s["epoch"], s["params"]))
     snaps.append((m.epoch, final_params))

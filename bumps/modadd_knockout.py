@@ -25,7 +25,7 @@ import numpy as np
 
 from bumps.detect import BumpParams, find_bumps
 from bumps.errors import BumpsError
-from bumps.grok import Intervention, checkpoints, train_many
+from bumps.grok import Intervention, load_checkpoints, train_many
 from bumps.modadd import ModAddConfig
 from bumps.runfile import load_run, safe_load
 
@@ -110,8 +110,9 @@ def clearest_events(rows: list[dict], series: str, count: int) -> list[Event]:
     return out
 
 
-def _start_checkpoint(run_path: str, run: dict, step: int) -> Path:
-    ckpts = [f for f in checkpoints(run_path, run["config"]["run_id"]) if safe_load(f)["epoch"] <= step]
+def _start_checkpoint(run_path: str, saved: list[tuple[Path, int]], step: int) -> tuple[Path, int]:
+    """The last of the run's checkpoints (path, epoch) at or before ``step``."""
+    ckpts = [(f, e) for f, e in saved if e <= step]
     if not ckpts:
         raise BumpsError(f"{run_path} has no checkpoint at or before epoch {step}; train with --checkpoint-every")
     return ckpts[-1]
@@ -133,11 +134,12 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = {k.run: load_run(k.run, kind="modadd") for k in knockouts}
+    saved = {path: [(f, int(c["epoch"])) for f, c in load_checkpoints(path, run["config"]["run_id"])]
+             for path, run in runs.items()}  # each run's checkpoints are read once
     configs, outs, sources, ivs, todo = [], [], [], [], []
     for k in knockouts:
         run = runs[k.run]
-        ckpt = _start_checkpoint(k.run, run, k.event.peak_step)
-        start = int(safe_load(ckpt)["epoch"])
+        ckpt, start = _start_checkpoint(k.run, saved[k.run], k.event.peak_step)
         cfg = ModAddConfig(**{**_config_fields(run["config"]), "epochs": k.event.end_step, "stop_after_grok": None})
         out = out_path(out_dir, k)
         if out.exists():
