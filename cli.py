@@ -441,7 +441,8 @@ def probe_ablation(
     variants: str = typer.Option(",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full",
                                            "frozen", "hidden-l2", "wd2")),
                                  help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
-                                      "hidden-l2 wdX."),
+                                      "hidden-l2 wdX. Speedups need baseline; without it the runs train "
+                                      "and the report lists grok epochs only."),
     epochs: int | None = typer.Option(None, help="Epoch budget per run (preset: 25000); early stop at grok."),
     probe_weight: float = typer.Option(0.1, help="λ for the probe variants and hidden-l2."),
     train_frac: float | None = typer.Option(None, help="Override for every run (small tests)."),
@@ -449,6 +450,8 @@ def probe_ablation(
     d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
     lr: float | None = typer.Option(None, help="Override for every run (small tests)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's). Two processes "
+                                                  "with --threads 1 and disjoint --variants share 2 cores well."),
     out_dir: Path | None = typer.Option(None, help="Run files (default runs/probe_ablation/{preset}_p{p}); "
                                                    "finished runs there are reused, unfinished ones resumed."),
     report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
@@ -456,11 +459,18 @@ def probe_ablation(
     """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
     import shlex
 
+    import torch
+
     from bumps.ablation import ablation_configs, collect, parse_list, run_ablation, summarize, write_report
+    from bumps.errors import BumpsError
     from bumps.runfile import check_writable, versions
 
     seed_list = parse_list(seeds, "seeds", int)
     variant_list = parse_list(variants, "variants")
+    if threads is not None:
+        if threads < 1:
+            raise BumpsError(f"--threads must be >= 1 (got {threads})")
+        torch.set_num_threads(threads)
     configs = ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
                                d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
     first = next(iter(configs.values()))
