@@ -143,7 +143,8 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
 
 
 @pytest.mark.parametrize("extra,match", [
-    (["--variants", "baseline,k2"], "unknown variant"), (["--seeds", "0,0"], "twice"), (["--seeds", "-1"], ">= 0"), (["--probe-weight", "-1"], "--probe-weight"),
+    (["--variants", "baseline,k2"], "unknown variant"),
+    (["--seeds", "0,0"], "twice"), (["--seeds", "-1"], ">= 0"), (["--probe-weight", "-1"], "--probe-weight"),
 ])
 def test_ablation_bad_input_is_one_line_exit_2(tmp_path, extra, match):
     import subprocess
