@@ -461,17 +461,17 @@ def probe_ablation(
 
     import torch
 
-    from bumps.ablation import ablation_configs, collect, parse_list, run_ablation, summarize, write_report
+    from bumps import ablation
     from bumps.errors import BumpsError
     from bumps.runfile import check_writable, versions
 
-    seed_list = parse_list(seeds, "seeds", int)
-    variant_list = parse_list(variants, "variants")
+    seed_list = ablation.parse_list(seeds, "seeds", int)
+    variant_list = ablation.parse_list(variants, "variants")
     if threads is not None:
         if threads < 1:
             raise BumpsError(f"--threads must be >= 1 (got {threads})")
         torch.set_num_threads(threads)
-    configs = ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
+    configs = ablation.ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
                                d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
     first = next(iter(configs.values()))
     out_dir = out_dir or Path("runs") / "probe_ablation" / f"{preset}_p{first.p}"
@@ -480,9 +480,9 @@ def probe_ablation(
     total = sum(c.epochs for c in configs.values())
     bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
     with bar:
-        runs = run_ablation(configs, out_dir, progress=lambda done, _total: advance(done))
-    grok, budget = collect(runs)
-    summary = summarize(grok, budget)
+        runs = ablation.run_ablation(configs, out_dir, progress=lambda done, _total: advance(done))
+    grok, budget = ablation.collect(runs)
+    summary = ablation.summarize(grok, budget)
     given = dict(preset=preset, p=p, seeds=seeds, variants=variants, epochs=epochs, probe_weight=probe_weight,
                  train_frac=train_frac, d_model=d_model, d_mlp=d_mlp, lr=lr)
     command = "bumps probe-ablation " + " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
@@ -490,8 +490,9 @@ def probe_ablation(
     meta = dict(command=command,
                 preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
                 model_seeds=[configs[("baseline", s)].seed for s in seed_list], data_seed=first.data_seed,
-                configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions())
-    for path in write_report(summary, meta, report):
+                configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions(),
+                compute=ablation.compute_used(runs))
+    for path in ablation.write_report(summary, meta, report):
         typer.echo(f"wrote {path}")
     for v, r in summary.items():
         sp = "" if v == "baseline" or r["speedup"] is None else f", speedup {r['speedup']:.2f}x"

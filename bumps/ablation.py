@@ -194,6 +194,15 @@ def collect(runs: dict[tuple[str, int], dict]) -> tuple[dict, dict]:
     return grok, budget
 
 
+def compute_used(runs: dict[tuple[str, int], dict]) -> dict:
+    """Model-epochs trained and each run's wall time (members of one ensemble share theirs)."""
+    cfgs = {k: r["config"] for k, r in runs.items()}
+    return {"model_epochs": sum(int(c["epochs_done"]) for c in cfgs.values()),
+            "train_seconds": {f"{v}_seed{s}": round(float(c.get("train_seconds", 0.0)), 1)
+                              for (v, s), c in cfgs.items()},
+            "devices": sorted({str(c["device"]) for c in cfgs.values()})}
+
+
 # ---------------------------------------------------------------------------- report
 
 
@@ -240,6 +249,12 @@ def render_markdown(summary: dict, meta: dict) -> str:
         inci = {None: "–", True: "yes", False: "no"}[r["page_claim_in_ci"]]
         lines.append(f"| {v} | {describe_variant(v)} | {per} | {med} | {sp} | {_fmt(r['p_value'], 3)} | {claim} "
                      f"| {inci} |")
+    if "compute" in meta:
+        c = meta["compute"]
+        secs = list(c["train_seconds"].values())
+        lines += ["", f"Compute: {c['model_epochs']:,} model-epochs on {', '.join(c['devices'])}; wall time per run "
+                      f"{min(secs) / 60:.0f}–{max(secs) / 60:.0f} min (the members of one ensemble share theirs; "
+                      "per run in the .json)."]
     lines += ["", f"![grok epoch per variant]({meta['figure']})", "",
               f"Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.", ""]
     return "\n".join(lines)

@@ -135,6 +135,9 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
             assert run["config"]["stop_reason"] in ("epochs", "stop-after-grok")
             assert run["config"]["stop_after_grok"] == 0 and run["config"]["epochs_done"] <= 40
             assert ("probe_choices" in run["config"]) == (v == "k0") and ("probe" in run) == (v == "k0")
+    done = [load_run(f)["config"]["epochs_done"] for f in (tmp_path / "runs").glob("*.pt")]
+    assert data["meta"]["compute"]["model_epochs"] == sum(done) and data["meta"]["compute"]["devices"] == ["cpu"]
+    assert "model-epochs on cpu" in (tmp_path / "rep" / "probe_ablation.md").read_text()
     # rerun: finished runs are reused, not retrained; the report is the same
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.pt")}
     assert _cli(args).exit_code == 0
