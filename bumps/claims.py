@@ -475,7 +475,7 @@ def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[st
                 for ev in clearest_events(rows, "neuron_freq", events):
                     plans += plan_neuron(str(path), run, ev, neurons)
             if "frequency" in kinds:
-                for ev in clearest_events(rows, "freq_norm", events):
+                for ev in clearest_events(rows, ("freq_norm", "freq_norm_wl"), events, relative=True):
                     plans += plan_frequency(str(path), run, ev)
         plans = [p for p in plans if baseline or p.role != "none"]
         records = run_knockouts(plans, Path("runs/modadd_knockouts"), train=train) if plans else []

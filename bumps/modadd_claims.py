@@ -38,14 +38,17 @@ def _per_seed(rows: list[dict], n_keys: int, d_mlp: int) -> dict:
 
 
 def _paired_gap(records: list[dict]) -> tuple[list[float], list[float]]:
-    """Per event: control persists − competitor persists, and competitor − control drop ratio."""
+    """Per event: control persists − competitor persists, and competitor − control drop ratio.
+
+    An event whose unintervened continuation (role ``none``, when run) loses the bump is left out:
+    there is no bump left to explain."""
     by: dict[tuple, dict] = {}
     for r in records:
         key = (r["run"], r["series"], r["freq"], r["unit"], r["peak_step"])
         by.setdefault(key, {})[r["role"]] = r
     gaps, drops = [], []
     for ev in by.values():
-        if "competitor" in ev and "control" in ev:
+        if "competitor" in ev and "control" in ev and ev.get("none", {}).get("persists", True):
             gaps.append(float(ev["control"]["persists"]) - float(ev["competitor"]["persists"]))
             drops.append(ev["competitor"]["drop_ratio"] - ev["control"]["drop_ratio"])
     return gaps, drops
@@ -86,9 +89,9 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
                boot(diff), n,
                "supported if CI low > 0; not supported if CI high < 0", boot(diff)[1] > 0, boot(diff)[2] < 0),
     ]
-    for series, cid, what in (("neuron_freq", "M4", "competitor neurons"), ("freq_norm", "M5", "another key "
-                                                                                                "frequency")):
-        recs = [r for r in knockouts or [] if r["series"] == series]
+    for series, cid, what in ((("neuron_freq",), "M4", "competitor neurons"),
+                              (INVARIANT, "M5", "another key frequency (from W_E)")):
+        recs = [r for r in knockouts or [] if r["series"] in series]
         gaps, _ = _paired_gap(recs)
         if not gaps:
             continue
@@ -96,7 +99,8 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
         claims.append(_claim(cid, f"Knocking out {what} at the peak removes the bump more often than a matched "
                                   "control (competition explains it)",
                              "mean paired gap: control persists − competitor persists", g, len(gaps),
-                             "supported if CI low > 0; not supported if CI high <= 0", g[1] > 0, g[2] <= 0))
+                             "supported if CI low > 0; not supported if CI high <= 0 (events whose unintervened "
+                             "continuation loses the bump are left out)", g[1] > 0, g[2] <= 0))
     return {"seeds": seeds, "claims": [asdict(c) for c in claims], "knockouts": knockouts or []}
 
 

@@ -4,8 +4,10 @@ For a bump of neuron L on frequency k (``neuron_freq``) the *competitors* are th
 neurons W ≠ L that gain most on k while L falls (peak → end); the *controls* are ``n`` other
 neurons matched one to one to the competitors by their share of frequency k at the peak
 (nearest value, each used once). For a bump of a key frequency's embedding norm
-(``freq_norm``) the competitor is the other key frequency that gains most while it falls, and
-the control is the non-key frequency whose norm at the peak is nearest to the competitor's.
+(``freq_norm`` for W_E or ``freq_norm_wl`` for W_L) the competitor is the other key frequency
+that gains most in the same norm while it falls, and the control is the non-key frequency whose
+norm at the peak is nearest to the competitor's; either is removed from W_E (its cos/sin
+components, at every step from the checkpoint on), which takes the frequency out of the model.
 
 Each intervention continues training from the run's last weight+optimizer checkpoint at or
 before the peak (:class:`bumps.grok.Intervention`, applied from that epoch on) to the bump's
@@ -32,7 +34,7 @@ from bumps.runfile import load_run, safe_load
 
 @dataclass(frozen=True)
 class Event:
-    """A bump to intervene on: ``series`` is neuron_freq (unit = neuron) or freq_norm (unit = None)."""
+    """A bump to intervene on: ``series`` is neuron_freq (unit = neuron), freq_norm or freq_norm_wl (unit = None)."""
 
     series: str
     freq: int  # 1-based
@@ -81,8 +83,8 @@ def plan_neuron(run_path: str, run: dict, event: Event, n: int) -> list[Knockout
 
 
 def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
-    """Baseline, other-key-frequency and matched non-key-frequency knockouts for a freq_norm bump."""
-    fn = np.asarray(run["freq_norm"], dtype=np.float64)
+    """Baseline, other-key-frequency and matched non-key-frequency knockouts for a frequency-norm bump."""
+    fn = np.asarray(run[event.series], dtype=np.float64)
     keys = [int(k) for k in run["key_freqs"] if int(k) != event.freq]
     if not keys:
         return []
@@ -94,17 +96,25 @@ def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
             Knockout(run_path, event, "control", freqs=(control,))]
 
 
-def clearest_events(rows: list[dict], series: str, count: int) -> list[Event]:
+def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int,
+                    relative: bool = False) -> list[Event]:
     """The ``count`` key-frequency bumps of ``series`` with the largest drop, one per curve, peaking
-    after memorisation (:func:`bumps.modadd_bumps.classify_bumps` rows)."""
-    cands = sorted((r for r in rows if r["series"] == series and r["key"] and r["phase"] != "memorisation"),
-                   key=lambda r: (-r["drop"], tuple(r["index"])))
+    after memorisation (:func:`bumps.modadd_bumps.classify_bumps` rows). ``relative`` ranks by drop /
+    value at the peak instead, so that curves of different scales (W_E and W_L norms) compare."""
+    names = (series,) if isinstance(series, str) else tuple(series)
+
+    def size(r: dict) -> float:
+        return r["drop"] / max(abs(r["height"]), 1e-300) if relative else r["drop"]
+
+    cands = sorted((r for r in rows if r["series"] in names and r["key"] and r["phase"] != "memorisation"),
+                   key=lambda r: (-size(r), r["series"], tuple(r["index"])))
     seen, out = set(), []
     for r in cands:
-        if tuple(r["index"]) in seen:
+        curve = (r["series"], tuple(r["index"]))
+        if curve in seen:
             continue
-        seen.add(tuple(r["index"]))
-        out.append(Event(series, r["freq"], r["unit"], r["start_step"], r["peak_step"], r["end_step"]))
+        seen.add(curve)
+        out.append(Event(r["series"], r["freq"], r["unit"], r["start_step"], r["peak_step"], r["end_step"]))
         if len(out) == count:
             break
     return out

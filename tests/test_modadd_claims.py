@@ -38,6 +38,13 @@ def test_section_rows_and_verdicts(run_files):
     # the control of the knockout claim: when competitor knockouts leave the bump, it is not supported
     flat = {c["id"]: c for c in modadd_claims(run_files, _records(gap_persists=False))["claims"]}
     assert flat["M4"]["value"] == 0.0 and flat["M4"]["verdict"] == "not supported"
+    # frequency knockouts (W_E or W_L norm bumps) make M5; an event whose unintervened continuation
+    # loses the bump is left out of the gap
+    freq = [{**r, "series": "freq_norm_wl" if r["run"] != "r0.pt" else "freq_norm", "unit": None}
+            for r in _records(gap_persists=True)]
+    freq.append({**freq[0], "role": "none", "persists": False, "drop_ratio": 0.0})
+    m5 = {c["id"]: c for c in modadd_claims(run_files, freq)["claims"]}["M5"]
+    assert m5["n_seeds"] == 3 and m5["value"] == 1.0 and m5["verdict"] == "supported"  # 4 events, r0 left out
     text = "\n".join(render_modadd(section))
     assert "| M4 |" in text and "| 0 | 3300 |" in text
 

@@ -6,7 +6,7 @@ import torch
 
 from bumps.grok import train
 from bumps.modadd import ModAddConfig
-from bumps.modadd_knockout import Event, outcome, plan_frequency, plan_neuron, run_knockouts
+from bumps.modadd_knockout import Event, clearest_events, outcome, plan_frequency, plan_neuron, run_knockouts
 
 TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50,
             dtype="float64")
@@ -33,6 +33,27 @@ def test_plans_pick_competitors_and_matched_controls(base):
     assert gains[list(comp.neurons)].min() >= others.max()
     fnone, fcomp, fctrl = plan_frequency(path, run, Event("freq_norm", 2, None, 40, 100, 160))
     assert fcomp.freqs == (5,) and fctrl.freqs[0] not in (2, 5)
+    # a W_L bump is planned on the W_L norms: the control matches the competitor's W_L norm at the peak
+    _, wcomp, wctrl = plan_frequency(path, run, Event("freq_norm_wl", 2, None, 40, 100, 160))
+    wl = run["freq_norm_wl"].numpy()
+    others = [k for k in range(1, wl.shape[1] + 1) if k not in (2, 5)]
+    assert wcomp.freqs == (5,) and wctrl.freqs == (min(others, key=lambda k: abs(wl[p, k - 1] - wl[p, 4])),)
+
+
+def test_clearest_events_rank_by_drop_or_relative_drop():
+    row = dict(key=True, phase="cleanup", start_step=0, end_step=9)
+    rows = [{**row, "series": "freq_norm", "index": [3], "freq": 4, "unit": None, "peak_step": 5, "drop": 1.0,
+             "height": 2.0},
+            {**row, "series": "freq_norm_wl", "index": [6], "freq": 7, "unit": None, "peak_step": 6, "drop": 3.0,
+             "height": 30.0},
+            {**row, "series": "freq_norm", "index": [3], "freq": 4, "unit": None, "peak_step": 8, "drop": 0.5,
+             "height": 1.0},  # same curve again: one event per curve
+            {**row, "series": "freq_norm", "index": [1], "freq": 2, "unit": None, "peak_step": 1, "drop": 9.0,
+             "height": 9.0, "phase": "memorisation"}]  # memorisation: never chosen
+    both = ("freq_norm", "freq_norm_wl")
+    assert [e.freq for e in clearest_events(rows, both, 3)] == [7, 4]  # drop 3 > 1
+    assert [e.freq for e in clearest_events(rows, both, 3, relative=True)] == [4, 7]  # 0.5 > 0.1
+    assert [e.series for e in clearest_events(rows, "freq_norm", 3)] == ["freq_norm"]
 
 
 def test_continuations_reproduce_the_run_and_knockouts_hold(base, tmp_path):
