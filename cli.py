@@ -452,6 +452,8 @@ def probe_ablation(
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
     threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's). Two processes "
                                                   "with --threads 1 and disjoint --variants share 2 cores well."),
+    train: bool = typer.Option(True, help="--no-train: train nothing; report the run files there, runs still in "
+                                          "progress censored at the epoch they have reached."),
     out_dir: Path | None = typer.Option(None, help="Run files (default runs/probe_ablation/{preset}_p{p}); "
                                                    "finished runs there are reused, unfinished ones resumed."),
     report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
@@ -480,7 +482,7 @@ def probe_ablation(
     total = sum(c.epochs for c in configs.values())
     bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
     with bar:
-        runs = ablation.run_ablation(configs, out_dir, progress=lambda done, _total: advance(done))
+        runs = ablation.run_ablation(configs, out_dir, progress=lambda done, _total: advance(done), train=train)
     grok, budget = ablation.collect(runs)
     summary = ablation.summarize(grok, budget)
     given = dict(preset=preset, p=p, seeds=seeds, variants=variants, epochs=epochs, probe_weight=probe_weight,
@@ -491,7 +493,8 @@ def probe_ablation(
                 preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
                 model_seeds=[configs[("baseline", s)].seed for s in seed_list], data_seed=first.data_seed,
                 configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions(),
-                compute=ablation.compute_used(runs))
+                compute=ablation.compute_used(runs),
+                unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)])
     for path in ablation.write_report(summary, meta, report):
         typer.echo(f"wrote {path}")
     for v, r in summary.items():

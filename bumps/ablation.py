@@ -97,11 +97,21 @@ def run_path(out_dir: str | Path, variant: str, seed: int) -> Path:
 
 
 def run_ablation(configs: dict, out_dir: str | Path, progress: Callable[[int, int], None] | None = None,
-                 max_members: int = 16) -> dict[tuple[str, int], dict]:
-    """Train every (variant, seed) that is not finished yet, packed into ensembles; returns the run dicts."""
+                 max_members: int = 16, train: bool = True) -> dict[tuple[str, int], dict]:
+    """Train every (variant, seed) that is not finished yet, packed into ensembles; returns the run dicts.
+
+    ``train=False`` trains nothing and returns the run files that exist, finished or autosaved by a
+    run still in progress (a partial table while the runs go on)."""
     from bumps.grok import train_many
     from bumps.modadd import shape_key
+    from bumps.runfile import load_run
 
+    if not train:
+        found = {k: run_path(out_dir, *k) for k in configs}
+        runs = {k: load_run(f, kind="modadd") for k, f in found.items() if f.exists()}
+        if not runs:
+            raise BumpsError(f"no run files in {out_dir}; run without --no-train first")
+        return runs
     keys = list(configs)
     groups: dict = {}
     for k in keys:
@@ -190,7 +200,9 @@ def summarize(grok: dict[tuple[str, int], int], epochs: dict[tuple[str, int], in
 def collect(runs: dict[tuple[str, int], dict]) -> tuple[dict, dict]:
     """Grok epochs (-1: never) and epoch budgets per (variant, seed) from run dicts."""
     grok = {k: int(r["grok_epoch"]) for k, r in runs.items()}
-    budget = {k: int(r["config"]["epochs"]) for k, r in runs.items()}
+    # an unfinished run (autosave) is censored at the epoch it has reached, not at its budget
+    budget = {k: int(r["config"]["epochs"] if r["config"].get("final", True) else r["config"]["epochs_done"])
+              for k, r in runs.items()}
     return grok, budget
 
 
@@ -249,6 +261,8 @@ def render_markdown(summary: dict, meta: dict) -> str:
         inci = {None: "–", True: "yes", False: "no"}[r["page_claim_in_ci"]]
         lines.append(f"| {v} | {describe_variant(v)} | {per} | {med} | {sp} | {_fmt(r['p_value'], 3)} | {claim} "
                      f"| {inci} |")
+    if meta.get("unfinished"):
+        lines += ["", f"**Still training** (censored at the epoch reached, `>N`): {', '.join(meta['unfinished'])}."]
     if "compute" in meta:
         c = meta["compute"]
         secs = list(c["train_seconds"].values())

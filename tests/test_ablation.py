@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bumps.ablation import (
     PAGE_SPEEDUP,
+    collect,
     paired_speedup,
     parse_list,
     sign_flip_p,
@@ -138,6 +139,9 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
     done = [load_run(f)["config"]["epochs_done"] for f in (tmp_path / "runs").glob("*.pt")]
     assert data["meta"]["compute"]["model_epochs"] == sum(done) and data["meta"]["compute"]["devices"] == ["cpu"]
     assert "model-epochs on cpu" in (tmp_path / "rep" / "probe_ablation.md").read_text()
+    # --no-train reports the same table from the files alone
+    assert _cli(args + ["--no-train", "--report", str(tmp_path / "rep2" / "pa")]).exit_code == 0
+    assert json.loads((tmp_path / "rep2" / "pa.json").read_text())["variants"] == data["variants"]
     # rerun: finished runs are reused, not retrained; the report is the same
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.pt")}
     assert _cli(args).exit_code == 0
@@ -148,6 +152,7 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
 @pytest.mark.parametrize("extra,match", [
     (["--variants", "baseline,k2"], "unknown variant"),
     (["--seeds", "0,0"], "twice"), (["--seeds", "-1"], ">= 0"), (["--probe-weight", "-1"], "--probe-weight"),
+    (["--threads", "0"], "--threads"), (["--no-train"], "no run files"),
 ])
 def test_ablation_bad_input_is_one_line_exit_2(tmp_path, extra, match):
     import subprocess
@@ -158,3 +163,13 @@ def test_ablation_bad_input_is_one_line_exit_2(tmp_path, extra, match):
     assert res.returncode == 2, res.stderr
     assert match in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_unfinished_runs_are_censored_at_the_epoch_reached():
+    runs = {("baseline", 0): {"grok_epoch": 900, "config": {"epochs": 5000, "epochs_done": 900, "final": True}},
+            ("k0", 0): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 1200, "final": False}},
+            ("k0", 1): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 5000, "final": True}}}
+    grok, budget = collect(runs)
+    assert budget == {("baseline", 0): 5000, ("k0", 0): 1200, ("k0", 1): 5000}
+    row = summarize(grok, budget)["k0"]
+    assert row["censored"] == [True, True] and row["budget"] == [1200, 5000] and row["speedup"] is None
