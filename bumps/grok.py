@@ -43,6 +43,7 @@ from bumps.fourier import (
     restricted_excluded_logits,
     sum_directions,
 )
+from bumps.memory import release_freed_memory
 from bumps.modadd import ModAddConfig, all_pairs, forward_last, forward_many, init_params, shape_key, split_indices
 from bumps.runfile import atomic_save, check_run, check_writable, is_run, new_run, safe_load, versions
 
@@ -483,14 +484,18 @@ class _Trainer:
                 if not self.active:
                     return
                 self._step()
+                evaluated = False
                 for j, i in enumerate(self.active):
                     m = self.members[i]
                     m.elapsed = time.perf_counter() - t0[i]
                     if m.epoch % m.cfg.eval_every == 0 or m.epoch == m.cfg.epochs:
                         self._evaluate(j)
+                        evaluated = True
                     self._checkpoint(j)
                     if self.autosave_every and m.epoch % self.autosave_every == 0 and not m.should_stop():
                         self._save(j, final=False)
+                if evaluated:
+                    release_freed_memory()  # else the heap fragments: GBs over a long run (bumps.memory)
                 if self.progress:
                     done = sum(m.cfg.epochs if m.run is not None else m.epoch for m in self.members)
                     first = self.members[self.active[0]]
