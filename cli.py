@@ -491,7 +491,7 @@ def probe_ablation(
                                                  for k, v in given.items() if v is not None)
     meta = dict(command=command,
                 preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
-                model_seeds=[configs[("baseline", s)].seed for s in seed_list], data_seed=first.data_seed,
+                model_seeds=[configs[(variant_list[0], s)].seed for s in seed_list], data_seed=first.data_seed,
                 configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions(),
                 compute=ablation.compute_used(runs),
                 unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)])
