@@ -47,6 +47,20 @@ def _root() -> None:
 SMALL_STEP_ELEMENTS = 1 << 18
 
 
+def _set_threads(threads: int | None, minimum: int) -> None:
+    """torch intra-op threads from --threads (None or 0: leave torch's default)."""
+    from bumps.errors import BumpsError
+
+    if threads is None:
+        return
+    if threads < minimum:
+        raise BumpsError(f"--threads must be >= {minimum} (got {threads})")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _simulate_threads(cfg) -> int:
     """1 where every per-step tensor is small: torch splits ops over >= 32k elements across threads,
     and for ops this small the hand-off costs more than it saves (on a busy machine, 10-100x more)."""
@@ -215,12 +229,7 @@ def grok(
     from bumps.grok import train_many
     from bumps.modadd import ModAddConfig
 
-    if threads < 0:
-        raise BumpsError(f"--threads must be >= 0 (got {threads})")
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    _set_threads(threads, minimum=0)
     seed_list = _int_list(seeds, "--seeds")
     data_list = _int_list(data_seeds, "--data-seeds")
     stencil = _int_list(probe_stencil, "--probe-stencil")
@@ -461,18 +470,12 @@ def probe_ablation(
     """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
     import shlex
 
-    import torch
-
     from bumps import ablation
-    from bumps.errors import BumpsError
     from bumps.runfile import check_writable, versions
 
     seed_list = ablation.parse_list(seeds, "seeds", int)
     variant_list = ablation.parse_list(variants, "variants")
-    if threads is not None:
-        if threads < 1:
-            raise BumpsError(f"--threads must be >= 1 (got {threads})")
-        torch.set_num_threads(threads)
+    _set_threads(threads, minimum=1)
     configs = ablation.ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
                                d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
     first = next(iter(configs.values()))
