@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bumps.ablation import sign_flip_p
 from bumps.claims import Claim, _claim, boot
 from bumps.errors import BumpsError
 from bumps.modadd_bumps import classify_bumps, seed_summary
@@ -89,19 +90,24 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
                boot(diff), n,
                "supported if CI low > 0; not supported if CI high < 0", boot(diff)[1] > 0, boot(diff)[2] < 0),
     ]
+    drop_gaps: dict[str, dict] = {}
     for series, cid, what in ((("neuron_freq",), "M4", "competitor neurons"),
                               (INVARIANT, "M5", "another key frequency (from W_E)")):
         recs = [r for r in knockouts or [] if r["series"] in series]
-        gaps, _ = _paired_gap(recs)
+        gaps, drops = _paired_gap(recs)
         if not gaps:
             continue
+        # reported beside the verdict, not part of its rule (chosen after the first runs)
+        drop_gaps[cid] = {"per_event": drops, "mean": float(np.mean(drops)),
+                          "sign_flip_p": sign_flip_p(np.asarray(drops))}
         g = boot(gaps)
         claims.append(_claim(cid, f"Knocking out {what} at the peak removes the bump more often than a matched "
                                   "control (competition explains it)",
                              "mean paired gap: control persists − competitor persists", g, len(gaps),
                              "supported if CI low > 0; not supported if CI high <= 0 (events whose unintervened "
                              "continuation loses the bump are left out)", g[1] > 0, g[2] <= 0))
-    return {"seeds": seeds, "claims": [asdict(c) for c in claims], "knockouts": knockouts or []}
+    return {"seeds": seeds, "claims": [asdict(c) for c in claims], "knockouts": knockouts or [],
+            "drop_ratio_gaps": drop_gaps}
 
 
 def render_modadd(section: dict) -> list[str]:
@@ -128,6 +134,10 @@ def render_modadd(section: dict) -> list[str]:
             f"{ph.get('cleanup_start', '–')} / {ph.get('cleanup_end', '–')} | {s['invariant_bumps']} "
             f"({s['invariant_key_bumps']}, {round(s['trivial_fraction'] * s['invariant_bumps'])}) | "
             f"{s['neuron_bumps']} ({s['neuron_key_bumps']}) |")
+    for cid, d in section.get("drop_ratio_gaps", {}).items():
+        lines += ["", f"{cid}, drop ratio competitor − control per event (not the verdict's statistic): "
+                      f"{', '.join(f'{x:.2f}' for x in d['per_event'])}; mean {d['mean']:.2f}, exact sign-flip "
+                      f"p = {d['sign_flip_p']:.3g}."]
     if section["knockouts"]:
         lines += ["", "| run | series | freq | unit | peak | role | removed | persists | drop ratio |",
                   "|---|---|---|---|---|---|---|---|---|"]

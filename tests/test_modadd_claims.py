@@ -45,6 +45,8 @@ def test_section_rows_and_verdicts(run_files):
     freq.append({**freq[0], "role": "none", "persists": False, "drop_ratio": 0.0})
     m5 = {c["id"]: c for c in modadd_claims(run_files, freq)["claims"]}["M5"]
     assert m5["n_seeds"] == 3 and m5["value"] == 1.0 and m5["verdict"] == "supported"  # 4 events, r0 left out
+    d = section["drop_ratio_gaps"]["M4"]  # competitor 0.1 vs control 1.0 in 4 events: p = 2/2⁴
+    assert d["per_event"] == pytest.approx([-0.9] * 4) and d["sign_flip_p"] == pytest.approx(0.125)
     text = "\n".join(render_modadd(section))
     assert "| M4 |" in text and "| 0 | 3300 |" in text
 
