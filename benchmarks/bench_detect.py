@@ -18,7 +18,7 @@ from scipy.signal import find_peaks, peak_prominences
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bumps.detect import find_bumps  # noqa: E402
+from bumps.detect.bumps import find_bumps  # noqa: E402
 
 
 def curves(n: int = 10_000, t: int = 2_000, seed: int = 0) -> np.ndarray:

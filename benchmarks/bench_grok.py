@@ -1,6 +1,6 @@
 """Per-epoch speed of `bumps grok` vs the TransformerLens demo's loop and vs our previous step.
 
-Ours: `bumps.grok.train` on the nanda preset at p = 113 (3,830 train pairs), full-batch
+Ours: `bumps.modadd.train.train` on the nanda preset at p = 113 (3,830 train pairs), full-batch
 AdamW, with the default progress measures (every 100 epochs, amortised over the epochs
 timed). Baselines, in the same process:
 
@@ -30,9 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bumps.fourier import fourier_basis  # noqa: E402
-from bumps.grok import measure, train_many  # noqa: E402
-from bumps.modadd import ModAddConfig, all_pairs, cross_entropy, forward_full, init_params, split_indices  # noqa: E402
+from bumps.modadd.fourier import fourier_basis  # noqa: E402
+from bumps.modadd.model import ModAddConfig, all_pairs, cross_entropy, forward_full, init_params, split_indices  # noqa: E402
+from bumps.modadd.train import measure, train_many  # noqa: E402
 
 
 def gemm_gflops() -> float:

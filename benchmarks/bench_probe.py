@@ -1,6 +1,6 @@
 """Per-epoch cost of seed 001's probe regulariser at p = 113 (tl-demo): baseline vs each stencil.
 
-Times `bumps.grok.train` for EPOCHS epochs (progress measures only at the start and end, no
+Times `bumps.modadd.train.train` for EPOCHS epochs (progress measures only at the start and end, no
 checkpoints) for the baseline and the probe variants, and prints seconds per epoch and the ratio.
 A variant may be listed more than once (interleave them on a shared machine); the ratio uses each
 variant's fastest repeat, the least disturbed by other load.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bumps.ablation import variant_overrides  # noqa: E402
-from bumps.grok import train  # noqa: E402
-from bumps.modadd import ModAddConfig  # noqa: E402
+from bumps.modadd.ablation import variant_overrides  # noqa: E402
+from bumps.modadd.model import ModAddConfig  # noqa: E402
+from bumps.modadd.train import train  # noqa: E402
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bumps.lowrank import LowRankConfig, simulate, simulate_reference  # noqa: E402
+from bumps.lowrank.model import LowRankConfig, simulate, simulate_reference  # noqa: E402
 
 
 def best_of(cmd: list[str], repeats: int) -> float:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bumps.errors import BumpsError
-from bumps.runfile import atomic_write
+from bumps.io.runfile import atomic_write
 
 FORMAT = "bumps.sweep"
 VERSION = 1
@@ -65,10 +65,10 @@ class Interrupted(BumpsError):
 
 def config_class(command: str) -> type:
     if command == "grok":
-        from bumps.modadd import ModAddConfig
+        from bumps.modadd.model import ModAddConfig
 
         return ModAddConfig
-    from bumps.lowrank import LowRankConfig
+    from bumps.lowrank.model import LowRankConfig
 
     return LowRankConfig
 
@@ -254,11 +254,11 @@ def make_config(command: str, params: dict[str, Any]):
     """The validated config object for ``params`` (field names). Validated on cpu: see :func:`expand`."""
     params = {**params, "device": "cpu"}
     if command == "grok":
-        from bumps.modadd import ModAddConfig
+        from bumps.modadd.model import ModAddConfig
 
         preset = params.pop("preset", "nanda")
         return ModAddConfig.from_preset(preset, **params)
-    from bumps.lowrank import LowRankConfig
+    from bumps.lowrank.model import LowRankConfig
 
     return LowRankConfig(**params).validate()
 
@@ -329,7 +329,7 @@ def shape_keys(command: str, runs: list[Run]) -> list:
     """Packing keys: grok runs share a job only with equal shape_key; simulate runs with any."""
     if command != "grok":
         return [None] * len(runs)
-    from bumps.modadd import shape_key
+    from bumps.modadd.model import shape_key
 
     return [shape_key(config_from_dict(command, r.config)) for r in runs]
 
@@ -521,8 +521,8 @@ def _fail(out: Path, rid: str, ident: dict, t0: float, exc: BaseException) -> st
 
 
 def _run_simulate(out: Path, items, device: str, ident: dict) -> dict[str, str]:
-    from bumps.lowrank import simulate
-    from bumps.runfile import atomic_save, load_run
+    from bumps.io.runfile import atomic_save, load_run
+    from bumps.lowrank.model import simulate
 
     result = {}
     for rid, d in items:
@@ -556,7 +556,7 @@ def _grok_summary(run: dict) -> dict:
 def _run_grok(out: Path, items, device: str, ident: dict) -> dict[str, str]:
     if not items:
         return {}
-    from bumps.grok import train_many
+    from bumps.modadd.train import train_many
 
     ids = [rid for rid, _ in items]
     t0 = time.perf_counter()
@@ -671,7 +671,7 @@ def prepare_dir(out: Path, spec: Spec) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise BumpsError(f"--out {out} is not empty and holds no sweep; give a new or empty folder")
-    from bumps.runfile import versions
+    from bumps.io.runfile import versions
 
     meta = {"format": FORMAT, "version": VERSION, "fingerprint": spec.fingerprint(), "spec": spec.as_dict(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions()}
@@ -730,7 +730,9 @@ class _Executor:
         import submitit
 
         # the job must import this same bumps (a checkout is not installed): PYTHONPATH via the python command
-        root = str(Path(__file__).resolve().parents[1])
+        import bumps
+
+        root = str(Path(bumps.__file__).resolve().parents[1])
         path = root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
         python = f"env PYTHONPATH={shlex.quote(path)} {shlex.quote(sys.executable)}"
         if self.kind == "local":

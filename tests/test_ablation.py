@@ -10,17 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumps.ablation import (
+from bumps.errors import BumpsError
+from bumps.modadd.ablation import (
     PAGE_SPEEDUP,
     collect,
-    paired_speedup,
     parse_list,
-    sign_flip_p,
     summarize,
     variant_overrides,
     write_report,
 )
-from bumps.errors import BumpsError
+from bumps.stats import paired_speedup, sign_flip_p
 
 epochs_st = st.lists(st.integers(100, 20000), min_size=2, max_size=6)
 
@@ -121,7 +120,7 @@ def _cli(args):
 
 
 def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
-    from bumps.runfile import load_run
+    from bumps.io.runfile import load_run
 
     args = SMALL + ["--out-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "rep" / "probe_ablation")]
     res = _cli(args)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from bumps.analysis import SERIES, Source, analyze, null_summary
+from bumps.detect.analysis import SERIES, Source, analyze
+from bumps.stats import null_summary
 
 T = np.linspace(0, 1, 300)
 

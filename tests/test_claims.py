@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bumps.claims import CLAIM_IDS, boot, boot_diff, check_memory, run_claims, toy_grid, vector_regression_plateau
 from bumps.errors import BumpsError
+from bumps.lowrank.claims import CLAIM_IDS, check_memory, toy_grid, vector_regression_plateau
+from bumps.report.claims import run_claims
+from bumps.stats import boot, boot_diff
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,7 @@ def test_grid_covers_every_listed_factor_value():
 
 def test_vector_regression_has_no_plateau_but_the_rule_could_fail():
     assert (vector_regression_plateau(8, 20, 1500, 0.01, 0.1) > 0.999).all()  # log-loss is a straight line
-    from bumps.claims import _loss_times, log_linearity
+    from bumps.lowrank.claims import _loss_times, log_linearity
 
     t = np.arange(3000)
     s_curve = 0.5 - 0.5 / (1 + np.exp(-(t - 1500) / 50.0))  # plateau, then a drop

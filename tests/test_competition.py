@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumps.competition import find_competition, norm_decay_end
+from bumps.detect.competition import find_competition, norm_decay_end
 
 t = np.linspace(0, 1, 300)
 

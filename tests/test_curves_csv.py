@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumps.analysis import analyze, load_source
-from bumps.curves_csv import read_curves_csv
+from bumps.detect.analysis import analyze, load_source
 from bumps.errors import BumpsError
+from bumps.io.curves_csv import read_curves_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

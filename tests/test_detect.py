@@ -5,7 +5,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bumps.detect import BumpParams, find_bumps, orient_by_peak
+from bumps.detect.bumps import BumpParams, find_bumps, orient_by_peak
 from bumps.errors import BumpsError
 
 t = np.linspace(0, 1, 400)
@@ -186,7 +186,7 @@ def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_
     # i.e. >= 3 records per width at the coarsest cadence (the README's stated condition).
     from hypothesis import assume
 
-    from bumps.detect import BumpParams, noise_sigma
+    from bumps.detect.bumps import BumpParams, noise_sigma
 
     # Bumps within ±50% of the rise/drop thresholds are excluded: sampling at a coarser cadence
     # lowers a measured peak a little, which decides edge cases either way (not a noise-floor effect).
@@ -213,7 +213,7 @@ def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_
 
 @pytest.mark.parametrize("h", [1, 10, 50])
 def test_noise_estimate_is_sigma_for_white_noise_on_a_curve_at_any_cadence(h):
-    from bumps.detect import noise_sigma
+    from bumps.detect.bumps import noise_sigma
 
     steps = np.arange(0, 20001, h)
     rng = np.random.default_rng(h)
@@ -223,7 +223,7 @@ def test_noise_estimate_is_sigma_for_white_noise_on_a_curve_at_any_cadence(h):
 
 def test_where_the_floor_is_not_cadence_independent():
     # Stated limit: when five consecutive records span a feature, h⁴·|x''''| is no longer small.
-    from bumps.detect import noise_sigma
+    from bumps.detect.bumps import noise_sigma
 
     fine = np.arange(0, 3001, 10)
     coarse = np.arange(0, 3001, 250)

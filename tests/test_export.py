@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from bumps.errors import BumpsError
-from bumps.export import export, find_runs, iter_series, modadd_params, read_checkpoint, series_layout
-from bumps.grok import train
-from bumps.lowrank import LowRankConfig, simulate
-from bumps.modadd import ModAddConfig, all_pairs, forward_last
-from bumps.runfile import atomic_save
+from bumps.export import export
+from bumps.io.runfile import atomic_save, read_checkpoint
+from bumps.io.tidy import find_runs, iter_series, series_layout
+from bumps.lowrank.model import LowRankConfig, simulate
+from bumps.modadd.export import modadd_params
+from bumps.modadd.model import ModAddConfig, all_pairs, forward_last
+from bumps.modadd.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TL = importlib.util.find_spec("transformer_lens") is not None

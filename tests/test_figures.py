@@ -2,7 +2,7 @@
 
 import pytest
 
-from bumps.figures import make_lowrank_figures
+from bumps.lowrank.figures import make_lowrank_figures
 
 
 @pytest.mark.slow

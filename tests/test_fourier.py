@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bumps.fourier import (
+from bumps.modadd.fourier import (
     ce,
     component_norms,
     fourier_basis,

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bumps.analysis import analyze, load_source
+from bumps.detect.analysis import analyze, load_source
 from bumps.errors import BumpsError
-from bumps.grok import Interrupted, train
-from bumps.modadd import ModAddConfig
+from bumps.modadd.model import ModAddConfig
+from bumps.modadd.train import Interrupted, train
 
 SMALL = dict(p=31, train_frac=0.6, d_model=64, d_mlp=256, lr=3e-3, eval_every=50, checkpoint_every=200)
 
@@ -72,7 +72,8 @@ def test_resume_refuses_another_configuration(tmp_path):
 
 
 def test_modadd_figures_from_a_run(grokked, tmp_path):
-    from bumps.figures import make_modadd_figures, phase_boundaries
+    from bumps.modadd.figures import make_modadd_figures
+    from bumps.modadd.phases import phase_boundaries
 
     run, out = grokked
     paths = make_modadd_figures(tmp_path, out)
@@ -85,8 +86,9 @@ def test_modadd_figures_from_a_run(grokked, tmp_path):
 
 # ---------------------------------------------------------------------------- ensembles, early stop, knockouts
 
-from bumps.grok import Intervention, _Member, checkpoints, ckpt_dir, train_many  # noqa: E402
-from bumps.modadd import all_pairs, cross_entropy, forward_full, init_params, split_indices  # noqa: E402
+from bumps.io.runfile import checkpoint_dir  # noqa: E402
+from bumps.modadd.model import all_pairs, cross_entropy, forward_full, init_params, split_indices  # noqa: E402
+from bumps.modadd.train import Intervention, _Member, checkpoints, train_many  # noqa: E402
 
 TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=20, checkpoint_every=0)
 
@@ -182,7 +184,7 @@ def test_early_stop_in_training_and_runs_that_never_grok(grokked, tmp_path):
 
 
 def test_neuron_knockout_stays_exactly_dead_and_frequency_knockout_stays_removed(tmp_path):
-    from bumps.fourier import fourier_basis
+    from bumps.modadd.fourier import fourier_basis
 
     cfg = ModAddConfig.from_preset("nanda", epochs=80, **TINY)
     dead = (3, 10, 40)
@@ -205,12 +207,12 @@ def test_checkpoints_belong_to_their_run(tmp_path):
     first = train(cfg, tmp_path / "r.pt")
     longer = ModAddConfig.from_preset("nanda", epochs=60, **{**TINY, "checkpoint_every": 10, "seed": 4})
     # a stale checkpoint that the next run will not overwrite
-    stale = ckpt_dir(tmp_path / "r.pt") / "epoch_000030.pt"
+    stale = checkpoint_dir(tmp_path / "r.pt") / "epoch_000030.pt"
     assert stale.exists()
     second = train(ModAddConfig.from_preset("nanda", epochs=20, **{**TINY, "checkpoint_every": 10}),
                    tmp_path / "r.pt")
     assert not stale.exists() and first["config"]["run_id"] != second["config"]["run_id"]
-    files = sorted(ckpt_dir(tmp_path / "r.pt").glob("epoch_*.pt"))
+    files = sorted(checkpoint_dir(tmp_path / "r.pt").glob("epoch_*.pt"))
     assert [f.name for f in files] == ["epoch_000000.pt", "epoch_000010.pt", "epoch_000020.pt"]
     assert checkpoints(tmp_path / "r.pt", second["config"]["run_id"]) == files
     # --resume A --out B carries A's checkpoints
@@ -219,7 +221,7 @@ def test_checkpoints_belong_to_their_run(tmp_path):
     resumed = train(longer, tmp_path / "b.pt", resume=tmp_path / "a.pt")
     carried = checkpoints(tmp_path / "b.pt", resumed["config"]["run_id"])
     assert [torch.load(f, weights_only=True)["epoch"] for f in carried] == [0, 10, 20, 30, 40, 50, 60]
-    assert "optimizer" in torch.load(ckpt_dir(tmp_path / "b.pt") / "epoch_000010.pt", weights_only=True)
+    assert "optimizer" in torch.load(checkpoint_dir(tmp_path / "b.pt") / "epoch_000010.pt", weights_only=True)
 
 
 def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
@@ -235,7 +237,7 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
             "--out", str(out)]
     proc = subprocess.Popen([*args, "--epochs", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not (ckpt_dir(out) / "epoch_000020.pt").exists() and time.time() < deadline:
+    while not (checkpoint_dir(out) / "epoch_000020.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumps.invariants import invariant_series, singular_values, target_norms
-from bumps.lowrank import LowRankConfig, initial_state
+from bumps.lowrank.invariants import invariant_series, singular_values, target_norms
+from bumps.lowrank.model import LowRankConfig, initial_state
 
 
 def _orthogonal(k, seed):

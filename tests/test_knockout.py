@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from bumps.detect import Bump, find_bumps
-from bumps.knockout import _largest_fall, competitor, plan, run_plan, summarize
-from bumps.lowrank import Knockouts, LowRankConfig, simulate
+from bumps.detect.bumps import Bump, find_bumps
+from bumps.lowrank.knockout import _largest_fall, competitor, plan, run_plan, summarize
+from bumps.lowrank.model import Knockouts, LowRankConfig, simulate
 
 CFG = LowRankConfig(rank=3, learned=3, dim=30, seeds=6, steps=1200, lr=0.02, record_every=20)
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bumps.errors import BumpsError
-from bumps.lowrank import LowRankConfig, simulate, simulate_reference
+from bumps.lowrank.model import LowRankConfig, simulate, simulate_reference
 
 KEYS = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
 
@@ -66,7 +66,7 @@ def _balance_drift(lr, time=2.0):
                         record_every=1)
     out = simulate(cfg)
     g_u, g_v = out["gram_a_final"], out["gram_b_final"]
-    from bumps.lowrank import initial_state
+    from bumps.lowrank.model import initial_state
 
     st0 = initial_state(cfg)
     at = lambda x: x.transpose(-1, -2)  # noqa: E731
@@ -142,7 +142,7 @@ def test_thread_count_does_not_change_the_numbers():
 
 
 def test_float32_records_are_the_float64_records_rounded():
-    from bumps.lowrank import cast_records
+    from bumps.lowrank.model import cast_records
 
     run = simulate(LowRankConfig(rank=2, dim=10, seeds=4, steps=100))
     small = cast_records(run, "float32")
@@ -176,7 +176,7 @@ def _autograd_run(a, b, s, u, v, steps, lr, optimizer="gd", wd=0.0):
 
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_knockout_at_step_0_equals_a_run_with_k_minus_1_units(optimizer):
-    from bumps.lowrank import Knockouts, initial_state
+    from bumps.lowrank.model import Knockouts, initial_state
 
     cfg = LowRankConfig(rank=3, learned=4, dim=16, seeds=3, steps=120, lr=0.03, init_scale=0.3,
                         record_every=1, optimizer=optimizer)
@@ -193,7 +193,7 @@ def test_knockout_at_step_0_equals_a_run_with_k_minus_1_units(optimizer):
 
 @pytest.mark.parametrize("optimizer,wd", [("gd", 0.0), ("gd", 0.05), ("adam", 0.0), ("adamw", 0.1)])
 def test_knockout_mid_run_equals_autograd_reference_with_the_same_knockout(optimizer, wd):
-    from bumps.lowrank import Knockouts
+    from bumps.lowrank.model import Knockouts
 
     cfg = LowRankConfig(rank=3, learned=4, dim=12, seeds=4, steps=120, lr=0.05, init_scale=0.3,
                         record_every=7, optimizer=optimizer, weight_decay=wd)
@@ -212,7 +212,7 @@ def test_knockout_mid_run_equals_autograd_reference_with_the_same_knockout(optim
 
 @pytest.mark.parametrize("optimizer", ["gd", "adamw"])
 def test_batched_knockout_instances_equal_one_seed_runs(optimizer):
-    from bumps.lowrank import Knockouts, simulate_knockouts
+    from bumps.lowrank.model import Knockouts, simulate_knockouts
 
     cfg = LowRankConfig(rank=2, learned=3, dim=12, seeds=3, steps=200, lr=0.03, init_scale=0.3,
                         record_every=10, optimizer=optimizer, weight_decay=0.01)
@@ -229,7 +229,7 @@ def test_batched_knockout_instances_equal_one_seed_runs(optimizer):
 
 
 def test_bad_knockouts_are_refused():
-    from bumps.lowrank import Knockouts
+    from bumps.lowrank.model import Knockouts
 
     cfg = LowRankConfig(rank=2, dim=8, seeds=2, steps=10)
     with pytest.raises(BumpsError, match="units must be in"):

@@ -1,4 +1,4 @@
-"""bumps.memory: freed heap memory goes back to the OS, so long evaluated trainings stay flat."""
+"""bumps.runtime: freed heap memory goes back to the OS, so long evaluated trainings stay flat."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ import pytest
 # and from freeing plus release_freed_memory().
 SCRIPT = textwrap.dedent("""
     import ctypes
-    from bumps.memory import release_freed_memory
+    from bumps.runtime import release_freed_memory
 
     def rss():
         with open("/proc/self/statm") as fh:

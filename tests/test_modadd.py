@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from bumps.errors import BumpsError
-from bumps.modadd import ModAddConfig, all_pairs, cross_entropy, forward_full, forward_last, init_params, split_indices
+from bumps.modadd.model import (
+    ModAddConfig,
+    all_pairs,
+    cross_entropy,
+    forward_full,
+    forward_last,
+    init_params,
+    split_indices,
+)
 
 
 @pytest.mark.parametrize("preset", ["nanda", "tl-demo"])

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bumps.modadd_bumps import classify_bumps, phase_of, seed_summary
+from bumps.modadd.phases import classify_bumps, phase_of, seed_summary
 
 
 def planted_run() -> dict:

@@ -4,8 +4,8 @@ import pytest
 from test_modadd_bumps import planted_run
 
 from bumps.errors import BumpsError
-from bumps.modadd_claims import modadd_claims, render_modadd
-from bumps.runfile import atomic_save
+from bumps.io.runfile import atomic_save
+from bumps.modadd.claims import modadd_claims, render_modadd
 
 
 def _records(gap_persists: bool):

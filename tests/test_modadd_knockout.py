@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from bumps.grok import train
-from bumps.modadd import ModAddConfig
-from bumps.modadd_knockout import Event, clearest_events, outcome, plan_frequency, plan_neuron, run_knockouts
+from bumps.modadd.knockout import Event, clearest_events, outcome, plan_frequency, plan_neuron, run_knockouts
+from bumps.modadd.model import ModAddConfig
+from bumps.modadd.train import train
 
 TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50,
             dtype="float64")

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from bumps.errors import BumpsError
-from bumps.modadd import ModAddConfig, all_pairs, forward_many, init_params, split_indices
-from bumps.probe import PROBE_SEED_OFFSET, ProbeSet, check_probe_settings
+from bumps.modadd.model import ModAddConfig, all_pairs, forward_many, init_params, split_indices
+from bumps.modadd.probe import PROBE_SEED_OFFSET, ProbeSet, check_probe_settings
 
 D_MODEL, D_MLP, HIDDEN = 32, 48, 16
 
@@ -317,7 +317,7 @@ TINY = dict(p=11, train_frac=0.7, d_model=16, d_mlp=32, lr=0.01, epochs=12, eval
 
 @pytest.fixture(scope="module")
 def weight_zero_runs(tmp_path_factory):
-    from bumps.grok import train
+    from bumps.modadd.train import train
 
     tmp = tmp_path_factory.mktemp("w0")
     return [train(ModAddConfig.from_preset("tl-demo", **TINY, **extra), tmp / f"{i}.pt") for i, extra in enumerate(
@@ -340,7 +340,7 @@ def test_weight_zero_trajectory_is_the_baseline(weight_zero_runs):
 
 
 def test_probe_run_interrupt_and_resume_equals_uninterrupted(tmp_path):
-    from bumps.grok import Interrupted, train
+    from bumps.modadd.train import Interrupted, train
 
     cfg = ModAddConfig.from_preset("tl-demo", probe_stencil=(-1, 0, 1), probe_weight=0.1, **TINY)
     whole = train(cfg, tmp_path / "whole.pt")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bumps.analysis import analyze, load_source
-from bumps.lowrank import LowRankConfig, simulate
-from bumps.report import print_report
-from bumps.runfile import atomic_save
+from bumps.detect.analysis import analyze, load_source
+from bumps.io.runfile import atomic_save
+from bumps.lowrank.model import LowRankConfig, simulate
+from bumps.report.terminal import print_report
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = ("series", "curves", "bumps", "with", "climb", "median", "events", "explained", "index", "start",

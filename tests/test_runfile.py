@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bumps.runfile import BumpsError, atomic_save, load_run, new_run
+from bumps.io.runfile import BumpsError, atomic_save, load_run, new_run
 
 
 def test_roundtrip_with_weights_only(tmp_path):

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bumps.errors import BumpsError
-from bumps.lowrank import LowRankConfig, simulate
+from bumps.lowrank.model import LowRankConfig, simulate
 from bumps.sweep import (
     Spec,
     SweepOptions,
@@ -221,7 +221,7 @@ def test_rerun_skips_done_runs_and_status_prints_the_table(local_sweep):
 
 
 def test_runtime_failure_is_isolated_and_retried_on_rerun(tmp_path, monkeypatch):
-    import bumps.lowrank
+    import bumps.lowrank.model
 
     spec = write_spec(tmp_path / "s.toml", TINY + "[grid]\nseed = [0, 1, 2]\n")
     real = bumps.lowrank.simulate
@@ -231,12 +231,12 @@ def test_runtime_failure_is_isolated_and_retried_on_rerun(tmp_path, monkeypatch)
             raise RuntimeError("boom\nsecond line")
         return real(cfg, progress)
 
-    monkeypatch.setattr(bumps.lowrank, "simulate", flaky)
+    monkeypatch.setattr(bumps.lowrank.model, "simulate", flaky)
     m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="inline", models_per_job=3))
     assert [e["status"] for e in m["runs"]] == ["done", "failed", "done"]
     assert m["runs"][1]["error"] == "RuntimeError: boom"
     done = {e["run_file"]: digest(tmp_path / "out" / e["run_file"]) for e in m["runs"] if e["status"] == "done"}
-    monkeypatch.setattr(bumps.lowrank, "simulate", real)
+    monkeypatch.setattr(bumps.lowrank.model, "simulate", real)
     m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="inline"))
     assert [e["status"] for e in m["runs"]] == ["done"] * 3
     assert {f: digest(tmp_path / "out" / f) for f in done} == done
@@ -334,14 +334,14 @@ def one_thread():
 
 
 def grok_config(**kw):
-    from bumps.modadd import ModAddConfig
+    from bumps.modadd.model import ModAddConfig
 
     return ModAddConfig.from_preset("nanda", p=7, d_model=16, n_heads=1, epochs=20, eval_every=10,
                                     checkpoint_every=0, **kw)
 
 
 def test_grok_sweep_trains_equal_shapes_together_and_each_equals_its_single_run(tmp_path, one_thread):
-    from bumps.grok import train
+    from bumps.modadd.train import train
 
     spec = write_spec(tmp_path / "g.toml", GROK + "[grid]\nseed = [0, 1, 2]\nd_mlp = [32, 48]\n")
     m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="local", jobs=2, models_per_job=3, cpus_per_job=1))
@@ -360,9 +360,9 @@ def test_grok_sweep_trains_equal_shapes_together_and_each_equals_its_single_run(
 
 
 def test_grok_ensemble_failure_is_isolated_to_its_member(tmp_path, monkeypatch, one_thread):
-    import bumps.grok
+    import bumps.modadd.train
 
-    real = bumps.grok.train_many
+    real = bumps.modadd.train.train_many
     seen = []
 
     def train_many(configs, outs, **kw):
@@ -371,7 +371,7 @@ def test_grok_ensemble_failure_is_isolated_to_its_member(tmp_path, monkeypatch, 
             raise FloatingPointError("loss is nan\ndetails")
         return real(configs, outs, **kw)
 
-    monkeypatch.setattr(bumps.grok, "train_many", train_many)
+    monkeypatch.setattr(bumps.modadd.train, "train_many", train_many)
     spec = write_spec(tmp_path / "g.toml", GROK + "[grid]\nseed = [0, 1, 2]\n")
     m = run_sweep(spec, tmp_path / "out", SweepOptions(executor="inline", models_per_job=3, cpus_per_job=1))
     assert seen == [[0, 1, 2], [0], [1], [2]]  # the ensemble, then each member alone
@@ -380,12 +380,12 @@ def test_grok_ensemble_failure_is_isolated_to_its_member(tmp_path, monkeypatch, 
 
 
 def test_interrupted_grok_runs_continue_from_their_autosave(tmp_path, monkeypatch, one_thread):
-    import bumps.grok
-    from bumps.grok import train
+    import bumps.modadd.train
+    from bumps.modadd.train import train
     from bumps.sweep import Interrupted
 
-    real, started_from = bumps.grok.train_many, []
-    monkeypatch.setattr(bumps.grok, "train_many", lambda c, o, **kw: real(c, o, **kw, stop_at=10))
+    real, started_from = bumps.modadd.train.train_many, []
+    monkeypatch.setattr(bumps.modadd.train, "train_many", lambda c, o, **kw: real(c, o, **kw, stop_at=10))
     spec = write_spec(tmp_path / "g.toml", GROK + "d_mlp = 32\n[grid]\nseed = [0, 1]\n")
     out = tmp_path / "out"
     with pytest.raises(Interrupted, match="0 of 2 runs done"):
@@ -394,9 +394,9 @@ def test_interrupted_grok_runs_continue_from_their_autosave(tmp_path, monkeypatc
     assert [e["status"] for e in m["runs"]] == ["pending", "pending"]
     assert all(torch.load(out / e["run_file"], weights_only=True)["config"]["epochs_done"] == 10 for e in m["runs"])
 
-    monkeypatch.setattr(bumps.grok, "train_many", real)
-    real_start = bumps.grok._Member.start_from_run
-    monkeypatch.setattr(bumps.grok._Member, "start_from_run",
+    monkeypatch.setattr(bumps.modadd.train, "train_many", real)
+    real_start = bumps.modadd.train._Member.start_from_run
+    monkeypatch.setattr(bumps.modadd.train._Member, "start_from_run",
                         lambda self, path, state: started_from.append(Path(path).name) or real_start(self, path, state))
     m = run_sweep(spec, out, SweepOptions(executor="inline", models_per_job=2, cpus_per_job=1))
     assert [e["status"] for e in m["runs"]] == ["done", "done"]

@@ -33,7 +33,17 @@ import torch
 
 from bumps.adamw import AdamWState, adamw_step
 from bumps.errors import BumpsError
-from bumps.fourier import (
+from bumps.io.runfile import (
+    atomic_save,
+    check_run,
+    check_writable,
+    checkpoint_dir,
+    is_run,
+    new_run,
+    safe_load,
+    versions,
+)
+from bumps.modadd.fourier import (
     ce,
     component_norms,
     fourier_basis,
@@ -43,9 +53,16 @@ from bumps.fourier import (
     restricted_excluded_logits,
     sum_directions,
 )
-from bumps.memory import release_freed_memory
-from bumps.modadd import ModAddConfig, all_pairs, forward_last, forward_many, init_params, shape_key, split_indices
-from bumps.runfile import atomic_save, check_run, check_writable, is_run, new_run, safe_load, versions
+from bumps.modadd.model import (
+    ModAddConfig,
+    all_pairs,
+    forward_last,
+    forward_many,
+    init_params,
+    shape_key,
+    split_indices,
+)
+from bumps.runtime import release_freed_memory
 
 SERIES_KEYS = ("train_loss", "test_loss", "train_acc", "test_acc", "freq_norm", "freq_norm_wl",
                "gini_embed", "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
@@ -138,15 +155,9 @@ def restricted_excluded(params, cfg, tokens, labels, train_idx, freqs) -> tuple[
 # ---------------------------------------------------------------------------- checkpoints
 
 
-def ckpt_dir(out: str | Path) -> Path:
-    """Where the weight checkpoints of the run at ``out`` live: ``<stem>_ckpt/``."""
-    out = Path(out)
-    return out.with_name(out.stem + "_ckpt")
-
-
 def load_checkpoints(out: str | Path, run_id: str) -> list[tuple[Path, dict]]:
     """The run's own checkpoints, loaded, by epoch (other runs' stale files in the folder are ignored)."""
-    loaded = ((f, safe_load(f)) for f in sorted(ckpt_dir(out).glob("epoch_*.pt")))
+    loaded = ((f, safe_load(f)) for f in sorted(checkpoint_dir(out).glob("epoch_*.pt")))
     return [(f, c) for f, c in loaded if c.get("run_id") == run_id]
 
 
@@ -157,7 +168,7 @@ def checkpoints(out: str | Path, run_id: str) -> list[Path]:
 
 def _clear_stale_checkpoints(out: Path, run_id: str) -> None:
     """A fresh run at ``out`` replaces the old run file, so that run's checkpoints go with it."""
-    for f in ckpt_dir(out).glob("epoch_*.pt"):
+    for f in checkpoint_dir(out).glob("epoch_*.pt"):
         try:
             if safe_load(f).get("run_id") != run_id:
                 f.unlink()
@@ -187,7 +198,7 @@ class _Member:
     def start_fresh(self) -> None:
         self.params = {k: v.to(getattr(torch, self.cfg.dtype)) for k, v in init_params(self.cfg).items()}
         if self.cfg.checkpoint_every:
-            ckpt_dir(self.out).mkdir(parents=True, exist_ok=True)
+            checkpoint_dir(self.out).mkdir(parents=True, exist_ok=True)
             _clear_stale_checkpoints(self.out, self.run_id)
 
     def start_from_run(self, path: Path, state: dict) -> None:
@@ -207,7 +218,7 @@ class _Member:
         self.knocked_out = self.intervention is not None and self.epoch > self.intervention.epoch
         self._refresh_stop_state()
         if Path(path).resolve() != self.out.resolve() and self.cfg.checkpoint_every:
-            dest = ckpt_dir(self.out)
+            dest = checkpoint_dir(self.out)
             dest.mkdir(parents=True, exist_ok=True)
             for f in checkpoints(path, self.run_id):  # the continued run keeps its history
                 shutil.copy2(f, dest / f.name)
@@ -221,7 +232,7 @@ class _Member:
         self.epoch = self.first_epoch = int(ckpt["epoch"])
         self.started_from = {"checkpoint": str(path), "epoch": self.epoch, "run_id": ckpt.get("run_id")}
         if self.cfg.checkpoint_every:
-            ckpt_dir(self.out).mkdir(parents=True, exist_ok=True)
+            checkpoint_dir(self.out).mkdir(parents=True, exist_ok=True)
             _clear_stale_checkpoints(self.out, self.run_id)
 
     def _refresh_stop_state(self) -> None:
@@ -384,7 +395,7 @@ class _Trainer:
         self._build_batch()
         self.probes = None
         if any(m.cfg.has_probe for m in members):
-            from bumps.probe import ProbeSet
+            from bumps.modadd.probe import ProbeSet
 
             d_model, d_mlp = cfg.d_model, cfg.d_mlp
             self.probes = ProbeSet.restore([m.cfg for m in members], [m.probe_state for m in members], d_model,
@@ -418,7 +429,7 @@ class _Trainer:
         m = self.members[self.active[j]]
         if m.cfg.checkpoint_every and m.epoch % m.cfg.checkpoint_every == 0:
             snap = {"epoch": m.epoch, "run_id": m.run_id, "params": self._snapshot(j), "optimizer": self.opt.member(j)}
-            atomic_save(snap, ckpt_dir(m.out) / f"epoch_{m.epoch:06d}.pt")
+            atomic_save(snap, checkpoint_dir(m.out) / f"epoch_{m.epoch:06d}.pt")
 
     def _snapshot(self, j: int) -> dict[str, torch.Tensor]:
         return {k: v[j].detach().cpu().clone() for k, v in self.params.items()}
@@ -495,7 +506,7 @@ class _Trainer:
                     if self.autosave_every and m.epoch % self.autosave_every == 0 and not m.should_stop():
                         self._save(j, final=False)
                 if evaluated:
-                    release_freed_memory()  # else the heap fragments: GBs over a long run (bumps.memory)
+                    release_freed_memory()  # else the heap fragments: GBs over a long run (bumps.runtime)
                 if self.progress:
                     done = sum(m.cfg.epochs if m.run is not None else m.epoch for m in self.members)
                     first = self.members[self.active[0]]
@@ -565,9 +576,9 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
     resume = {"params": params, "optimizer": opt_state, "epoch": m.epoch,
               "records": {k: list(v) for k, v in records.items()}}
     if cfg.has_probe:
-        from bumps.probe import CHOICES
+        from bumps.modadd.probe import CHOICES
 
-        config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.probe pins it
+        config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.modadd.probe pins it
     if probe_state is not None:
         resume["probe"] = probe_state
     run = new_run("modadd", config, step=step, **stack,

@@ -134,3 +134,24 @@ def check_run(obj: Any, path: str | os.PathLike, kind: str | None = None) -> dic
 def new_run(kind: str, config: dict, **arrays: Any) -> dict:
     """Assemble a run dict with the common header keys."""
     return {"format": FORMAT, "version": VERSION, "kind": kind, "config": config, **arrays}
+
+
+def checkpoint_dir(run_path: str | os.PathLike) -> Path:
+    """Where the weight checkpoints of the run file ``run_path`` live: ``<stem>_ckpt/`` beside it."""
+    run_path = Path(run_path)
+    return run_path.with_name(run_path.stem + "_ckpt")
+
+
+def run_id_of(run: dict) -> str | None:
+    """The run id a run file records (top level, or in its config for older files); None if absent."""
+    rid = run.get("run_id", (run.get("config") or {}).get("run_id"))
+    return None if rid is None else str(rid)
+
+
+def read_checkpoint(path: str | Path) -> tuple[int, dict[str, torch.Tensor], str | None]:
+    """(epoch, params, run id or None) from a weight checkpoint, old ({epoch, params}) or new (+ run_id, ...)."""
+    obj = safe_load(path)
+    if not isinstance(obj, dict) or "epoch" not in obj or not isinstance(obj.get("params"), dict):
+        raise BumpsError(f"{path} is not a bumps weight checkpoint (needs keys 'epoch' and 'params')")
+    rid = obj.get("run_id")
+    return int(obj["epoch"]), obj["params"], None if rid is None else str(rid)

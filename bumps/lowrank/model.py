@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from bumps.errors import BumpsError
-from bumps.runfile import new_run, versions
+from bumps.io.runfile import new_run, versions
 
 OPTIMIZERS = ("gd", "adam", "adamw")
 TARGETS = ("random", "orthonormal")

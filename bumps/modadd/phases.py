@@ -4,12 +4,12 @@ Nanda et al.'s timeline already predicts one kind of bump: during memorisation e
 frequency's embedding norm grows, and in cleanup weight decay removes the frequencies the
 final circuit does not use, so each non-key frequency rises and then falls. That is the
 *trivial* shape, and it is not the phenomenon in question. Here every bump that
-:func:`bumps.analysis.analyze` finds in a run's ``freq_norm`` (W_E), ``freq_norm_wl`` (W_L)
+:func:`bumps.detect.analysis.analyze` finds in a run's ``freq_norm`` (W_E), ``freq_norm_wl`` (W_L)
 and ``neuron_freq`` (neuron × frequency) curves is labelled with
 
 * ``freq``: its frequency (1-based) and ``key``: whether it is one of the run's final key
-  frequencies (:func:`bumps.grok.key_frequencies`);
-* ``phase``: where it peaks, from :func:`bumps.figures.phase_boundaries` —
+  frequencies (:func:`bumps.modadd.train.key_frequencies`);
+* ``phase``: where it peaks, from :func:`bumps.lowrank.figures.phase_boundaries` —
   ``memorisation`` (≤ the test-loss peak), ``circuit`` (before cleanup starts), ``cleanup``
   (until cleanup ends) or ``after``;
 * ``trivial``: a non-key frequency that peaks before cleanup starts and has fallen by its
@@ -25,14 +25,37 @@ from collections import Counter
 
 import numpy as np
 
-from bumps.analysis import SERIES, Source, analyze
-from bumps.figures import phase_boundaries
+from bumps.detect.analysis import SERIES, Source, analyze
 
 FRAME = {"freq_norm": "frame-invariant", "freq_norm_wl": "frame-invariant", "neuron_freq": "per-unit"}
 
 
+def phase_boundaries(run: dict) -> dict[str, int]:
+    """Memorisation / circuit formation / cleanup boundaries from the curves (the paper chose them by eye).
+
+    * memorisation ends at the test-loss peak;
+    * cleanup starts when the test loss first falls below half that peak;
+    * cleanup ends when the sum of squared weights has completed 90% of its fall from
+      the start of cleanup to the end of the run.
+    """
+    step = run["step"].numpy()
+    test = run["test_loss"].numpy()
+    ssw = run["sum_sq_weights"].numpy()
+    i1 = int(test.argmax())
+    after = np.flatnonzero((np.arange(len(test)) > i1) & (test < test[i1] / 2))
+    out = {"memorisation_end": int(step[i1])}
+    if len(after):
+        i2 = int(after[0])
+        out["cleanup_start"] = int(step[i2])
+        target = ssw[i2] - 0.9 * (ssw[i2] - ssw[-1])
+        done = np.flatnonzero((np.arange(len(ssw)) >= i2) & (ssw <= target))
+        if len(done):
+            out["cleanup_end"] = int(step[done[0]])
+    return out
+
+
 def phase_of(step: int, phases: dict[str, int]) -> str:
-    """The phase a step falls in, given :func:`bumps.figures.phase_boundaries`."""
+    """The phase a step falls in, given :func:`bumps.lowrank.figures.phase_boundaries`."""
     if step <= phases["memorisation_end"]:
         return "memorisation"
     if step < phases.get("cleanup_start", np.inf):

@@ -22,35 +22,21 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bumps.competition import norm_decay_end
-from bumps.detect import BumpParams, find_bumps, orient_by_peak
+from bumps.detect.bumps import BumpParams, find_bumps, orient_by_peak
+from bumps.detect.competition import norm_decay_end
 from bumps.errors import BumpsError
-from bumps.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
-from bumps.knockout import plan, run_plan, summarize
-from bumps.lowrank import LowRankConfig, simulate
-from bumps.runfile import atomic_write, versions
-
-
-@dataclass
-class Claim:
-    """One row of the report."""
-
-    id: str
-    statement: str
-    statistic: str
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n_seeds: int
-    rule: str
-    verdict: str  # "supported" | "not supported" | "inconclusive"
-
+from bumps.io.runfile import atomic_write, versions
+from bumps.lowrank.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
+from bumps.lowrank.knockout import plan, run_plan, summarize
+from bumps.lowrank.model import LowRankConfig, simulate
+from bumps.stats import Claim, boot, boot_diff
+from bumps.stats import claim as _claim
 
 # ---------------------------------------------------------------------------
 # The grid
@@ -183,46 +169,6 @@ def _config_dict(cfg: LowRankConfig) -> dict:
     d["singular_values"] = cfg.strengths()
     d["betas"] = list(cfg.betas)
     return d
-
-
-# ---------------------------------------------------------------------------
-# Statistics
-
-
-def boot(values, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Statistic and percentile-bootstrap 95% CI over seeds (nan entries dropped)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return (math.nan, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    draws = np.array([stat(v[rng.integers(0, v.size, v.size)]) for _ in range(n_boot)])
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return float(stat(v)), float(lo), float(hi)
-
-
-def boot_diff(x, y, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """stat(x) − stat(y) for independent seed samples, with a percentile-bootstrap 95% CI."""
-    x, y = (np.asarray(v, dtype=float) for v in (x, y))
-    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
-    if x.size == 0 or y.size == 0:
-        return (math.nan, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    draws = [stat(x[rng.integers(0, x.size, x.size)]) - stat(y[rng.integers(0, y.size, y.size)])
-             for _ in range(n_boot)]
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return float(stat(x) - stat(y)), float(lo), float(hi)
-
-
-def _verdict(yes: bool, no: bool) -> str:
-    return "supported" if yes else ("not supported" if no else "inconclusive")
-
-
-def _claim(id, statement, statistic, vci, n, rule, yes, no) -> Claim:
-    v, lo, hi = vci
-    clean = lambda x: None if x is None or not math.isfinite(x) else round(x, 4)  # noqa: E731
-    return Claim(id, statement, statistic, clean(v), clean(lo), clean(hi), int(n), rule,
-                 _verdict(bool(yes), bool(no)))
 
 
 def log_linearity(loss: np.ndarray) -> np.ndarray:
@@ -369,22 +315,17 @@ def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] |
 
 
 # ---------------------------------------------------------------------------
-# The whole report
+# The toy section of the report
 
 
-def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None = None,
-               claims: list[str] | None = None, max_knockout_bumps: int = 150, params: BumpParams | None = None,
-               cache: Path | None = Path("runs/claims_cache"), progress: Callable[[int, int, str], None] | None = None,
-               seeds_full_rank: int = 16, modadd_runs: list[str] | None = None, modadd_knockouts: int = 0,
-               modadd_neurons: int = 8, modadd_kinds: tuple[str, ...] = ("neuron", "frequency"),
-               modadd_baseline: bool = True, modadd_train: bool = True) -> dict:
-    """Measure the grid (resuming from ``cache``), evaluate the claims, return the JSON-ready report.
+def run_toy_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None = None,
+                   claims: list[str] | None = None, max_knockout_bumps: int = 150, params: BumpParams | None = None,
+                   cache: Path | None = Path("runs/claims_cache"),
+                   progress: Callable[[int, int, str], None] | None = None, seeds_full_rank: int = 16) -> dict:
+    """Measure the grid (resuming from ``cache``), evaluate the claims, return the JSON-ready toy section.
 
     ``configs`` restricts the grid to those names (claims whose configurations are
-    missing are left out); ``claims`` restricts the reported claim ids. ``modadd_runs`` adds the
-    mod-add section from those run files, with ``modadd_knockouts`` knockout events per run
-    (:mod:`bumps.modadd_knockout`, ``modadd_neurons`` competitor and control neurons each;
-    continuations are cached in runs/modadd_knockouts/).
+    missing are left out); ``claims`` restricts the reported claim ids.
     """
     if seeds <= 0:
         raise BumpsError(f"--seeds must be >= 1 (got {seeds})")
@@ -441,52 +382,19 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
                                  "frame": "per-unit" if key in PER_UNIT_SERIES else "invariant",
                                  "bumps": c["bumps"], "seeds_with_bumps": c["seeds_with_bumps"],
                                  "seeds": measured[name]["seeds"]})
-    modadd = None
-    if modadd_runs:
-        unknown = [k for k in modadd_kinds if k not in ("neuron", "frequency")]
-        if unknown:
-            raise BumpsError(f"unknown mod-add knockout kind {', '.join(unknown)}; known: neuron, frequency")
-        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline,
-                                 modadd_train)
-    return {"modadd": modadd, "claims": [asdict(r) for r in rows], "knockouts": knockouts,
+    return {"claims": [asdict(r) for r in rows], "knockouts": knockouts,
             "knockout_summary": ko_summary,
             "series_bumps": series_bumps, "grid": {n: _config_dict(c) for n, c in grid.items()},
-            "grid_design": "one factor at a time around GD rank 4 (see bumps.claims)",
+            "grid_design": "one factor at a time around GD rank 4 (see bumps.lowrank.claims)",
             "params": asdict(params), "seeds": seeds, "seeds_full_rank": min(seeds, seeds_full_rank),
             "quick": quick, "versions": versions()}
-
-
-def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[str, ...] = ("neuron", "frequency"),
-                    baseline: bool = True, train: bool = True) -> dict:
-    """Mod-add claims from run files, with the clearest neuron and/or frequency bumps knocked out
-    (``baseline``: also the unintervened continuation from the same checkpoint)."""
-    from bumps.modadd_bumps import classify_bumps
-    from bumps.modadd_claims import modadd_claims
-    from bumps.modadd_knockout import clearest_events, plan_frequency, plan_neuron, run_knockouts
-    from bumps.runfile import load_run
-
-    records = None
-    if events > 0:
-        plans = []
-        for path in paths:
-            run = load_run(path, kind="modadd")
-            rows = classify_bumps(run)
-            if "neuron" in kinds:
-                for ev in clearest_events(rows, "neuron_freq", events):
-                    plans += plan_neuron(str(path), run, ev, neurons)
-            if "frequency" in kinds:
-                for ev in clearest_events(rows, ("freq_norm", "freq_norm_wl"), events, relative=True):
-                    plans += plan_frequency(str(path), run, ev)
-        plans = [p for p in plans if baseline or p.role != "none"]
-        records = run_knockouts(plans, Path("runs/modadd_knockouts"), train=train) if plans else []
-    return modadd_claims(paths, records)
 
 
 def _fmt(x) -> str:
     return "–" if x is None else f"{x:.3g}"
 
 
-def render_markdown(report: dict, figures: list[str] | None = None) -> str:
+def render_toy_markdown(report: dict, figures: list[str] | None = None) -> list[str]:
     """The Markdown report: claims table, knockout summary, per-unit vs frame-invariant bump counts."""
     lines = ["# Toy-model claims (`bumps claims`)", "",
              f"Generated by `bumps claims{' --quick' if report['quick'] else ''}` — {report['seeds']} seeds per "
@@ -524,53 +432,4 @@ def render_markdown(report: dict, figures: list[str] | None = None) -> str:
             f"{row[k]['bumps']} ({row[k]['seeds_with_bumps']}/{row[k]['seeds']})" for k in keys) + " |")
     if figures:
         lines += ["", "Figures: " + ", ".join(f"`{f}`" for f in figures)]
-    if report.get("modadd"):
-        from bumps.modadd_claims import render_modadd
-
-        lines += render_modadd(report["modadd"])
-    return "\n".join(lines) + "\n"
-
-
-def write_report(report: dict, out_dir: Path, figures_dir: Path | None = None) -> list[Path]:
-    """reports/claims.md, reports/claims.json (and the figure) written atomically."""
-    written = []
-    figs = []
-    if figures_dir is not None:
-        from bumps.plots import save_png
-
-        figs.append(save_png(knockout_figure(report), Path(figures_dir) / "claims_knockouts.png"))
-        written += figs
-    md = render_markdown(report, [str(f) for f in figs])
-    text = json.dumps(report, indent=1)
-    written.append(atomic_write(Path(out_dir) / "claims.json", lambda fh: fh.write(text.encode())))
-    written.append(atomic_write(Path(out_dir) / "claims.md", lambda fh: fh.write(md.encode())))
-    return written
-
-
-def knockout_figure(report: dict):
-    """Persistence and median drop ratio, competitor vs control, per knockout config and time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    labels, rows = [], []
-    for name, s in report["knockout_summary"].items():
-        for at in ("peak", "start"):
-            if s.get(at, {}).get("bumps"):
-                labels.append(f"{name}\n{at}")
-                rows.append(s[at])
-    x = np.arange(len(rows))
-    for ax, (comp, ctl, title) in zip(axes, [("competitor_persists", "control_persists", "bump persists"),
-                                             ("competitor_drop_ratio", "control_drop_ratio",
-                                              "median drop ratio")], strict=True):
-        for off, key, color, lab in ((-0.18, comp, "C3", "competitor knocked out"),
-                                     (0.18, ctl, "C0", "control knocked out")):
-            v = np.array([r[key]["value"] for r in rows])
-            err = np.array([[r[key]["value"] - r[key]["ci_low"], r[key]["ci_high"] - r[key]["value"]] for r in rows]).T
-            ax.bar(x + off, v, 0.36, yerr=err if len(rows) else None, color=color, label=lab, capsize=2)
-        ax.set_xticks(x, labels, fontsize=7)
-        ax.set_title(title + " (95% CI over seeds)", fontsize=9)
-    axes[0].legend(fontsize=7)
-    return fig
+    return lines

@@ -1,7 +1,7 @@
 """The mod-add half of `bumps claims`: per-seed table, bump classes and knockout verdicts.
 
 Built from existing mod-add run files (one per seed; nothing is retrained) and, when given,
-the knockout records of :func:`bumps.modadd_knockout.run_knockouts`. Every rule that turns a
+the knockout records of :func:`bumps.modadd.knockout.run_knockouts`. Every rule that turns a
 statistic into a verdict is fixed here, before any run is read; CIs are percentile
 bootstraps over seeds (or over knockout events, paired).
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bumps.ablation import sign_flip_p
-from bumps.claims import Claim, _claim, boot
 from bumps.errors import BumpsError
-from bumps.modadd_bumps import classify_bumps, seed_summary
-from bumps.runfile import load_run
+from bumps.io.runfile import load_run
+from bumps.modadd.phases import classify_bumps, seed_summary
+from bumps.stats import Claim, boot, sign_flip_p
+from bumps.stats import claim as _claim
 
 INVARIANT = ("freq_norm", "freq_norm_wl")
 

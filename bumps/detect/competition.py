@@ -2,7 +2,7 @@
 
 Input is an alignment tensor ``[T, units, targets]`` (toy model: learned vectors ×
 target vectors; mod-add: neurons × Fourier frequencies). This is the *correlational*
-test; the causal verdict in the toy model is the knockout test (:mod:`bumps.knockout`).
+test; the causal verdict in the toy model is the knockout test (:mod:`bumps.lowrank.knockout`).
 A competition event is
 
 1. a bump on (loser, target) — :func:`bumps.detect.find_bumps` on that curve; its
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bumps.detect import Bump, BumpParams, check_curves, find_bumps
+from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def find_competition(alignment, step=None, params: BumpParams | None = None,
     ``bumps`` may pass precomputed bumps of this tensor (index = (unit, target)).
     ``partners`` (same shape) is where winners are read; by default ``alignment``
     itself. An unrelated run's tensor, or a circular time shift, gives a null draw
-    (:func:`bumps.analysis.competition_null`).
+    (:func:`bumps.detect.analysis.competition_null`).
     """
     x, step = check_curves(alignment, step, "alignment")
     if x.ndim != 3:

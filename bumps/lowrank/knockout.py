@@ -7,7 +7,7 @@ curves oriented by their peak, :func:`bumps.detect.orient_by_peak`):
   the loser's fall [peak, end] (ties: the larger gain over the whole bump, then the
   larger final value — never the unit's number);
 * the **controls** are every other unit C ∉ {L, W};
-* each is knocked out (both vectors and optimizer state zeroed, :mod:`bumps.lowrank`)
+* each is knocked out (both vectors and optimizer state zeroed, :mod:`bumps.lowrank.model`)
   at the bump's peak step, and in a second row at its start step, replaying the same
   seed; only L's curve on m is recorded.
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bumps.detect import Bump, BumpParams, find_bumps, orient_by_peak
-from bumps.lowrank import LowRankConfig, initial_state, simulate_knockouts
+from bumps.detect.bumps import Bump, BumpParams, find_bumps, orient_by_peak
+from bumps.lowrank.model import LowRankConfig, initial_state, simulate_knockouts
 
 SERIES_SIDE = {"inner_a": 0, "inner_b": 1}
 

@@ -10,7 +10,7 @@ norm at the peak is nearest to the competitor's; either is removed from W_E (its
 components, at every step from the checkpoint on), which takes the frequency out of the model.
 
 Each intervention continues training from the run's last weight+optimizer checkpoint at or
-before the peak (:class:`bumps.grok.Intervention`, applied from that epoch on) to the bump's
+before the peak (:class:`bumps.modadd.train.Intervention`, applied from that epoch on) to the bump's
 end, all of them as one ensemble, next to an unintervened continuation from the same
 checkpoint (``role="none"``), which must reproduce the bump. Outcomes, as in the toy model:
 ``persists`` (the detector, same thresholds, still finds a bump on the same curve peaking
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bumps.detect import BumpParams, find_bumps
+from bumps.detect.bumps import BumpParams, find_bumps
 from bumps.errors import BumpsError
-from bumps.grok import Intervention, load_checkpoints, train_many
-from bumps.modadd import ModAddConfig
-from bumps.runfile import load_run, safe_load
+from bumps.io.runfile import load_run, safe_load
+from bumps.modadd.model import ModAddConfig
+from bumps.modadd.train import Intervention, load_checkpoints, train_many
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
 def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int,
                     relative: bool = False) -> list[Event]:
     """The ``count`` key-frequency bumps of ``series`` with the largest drop, one per curve, peaking
-    after memorisation (:func:`bumps.modadd_bumps.classify_bumps` rows). ``relative`` ranks by drop /
+    after memorisation (:func:`bumps.modadd.phases.classify_bumps` rows). ``relative`` ranks by drop /
     value at the peak instead, so that curves of different scales (W_E and W_L norms) compare."""
     names = (series,) if isinstance(series, str) else tuple(series)
 

@@ -15,43 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bumps.competition import find_competition, norm_decay_end
-from bumps.detect import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
-from bumps.runfile import BumpsError, is_run, safe_load
+from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
+from bumps.detect.competition import find_competition, norm_decay_end
+from bumps.io.runfile import BumpsError, is_run, safe_load
+from bumps.io.schema import SERIES, SeriesSpec
+from bumps.stats import null_summary
 
 SIGN_MODES = ("peak", "abs", "raw")
-
-
-@dataclass(frozen=True)
-class SeriesSpec:
-    """A curve family of a run kind: key, axis names after time, gauge sign, unit/target axes."""
-
-    key: str
-    axes: tuple[str, ...]
-    signed: bool = False
-    unit_axis: int | None = None  # position within ``axes``
-    target_axis: int | None = None
-    target_offset: int = 0  # label of target index i is i + target_offset (frequencies start at 1)
-
-    @property
-    def lead_axes(self) -> list[int]:
-        """Axes (within ``axes``) that are neither the unit nor the target axis, e.g. seed."""
-        return [i for i in range(len(self.axes)) if i not in (self.unit_axis, self.target_axis)]
-
-
-SERIES: dict[str, list[SeriesSpec]] = {
-    "lowrank": [
-        SeriesSpec("inner_a", ("seed", "target", "learned"), True, unit_axis=2, target_axis=1),
-        SeriesSpec("inner_b", ("seed", "target", "learned"), True, unit_axis=2, target_axis=1),
-        SeriesSpec("norm_a", ("seed", "learned")),
-        SeriesSpec("norm_b", ("seed", "learned")),
-    ],
-    "modadd": [
-        SeriesSpec("freq_norm", ("frequency",)),
-        SeriesSpec("freq_norm_wl", ("frequency",)),
-        SeriesSpec("neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1, target_offset=1),
-    ],
-}
 
 
 @dataclass
@@ -124,7 +94,7 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
 
 def _csv_source(path: Path, step_column: str | None, competition_axes: bool) -> Source:
     """Each CSV column is its own one-curve series, detected on the steps where it has values."""
-    from bumps.curves_csv import read_curves_csv
+    from bumps.io.curves_csv import read_curves_csv
 
     if competition_axes:
         raise BumpsError("--competition needs a [T, units, targets] array; a CSV holds separate curves")
@@ -193,15 +163,6 @@ def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], param
     shift_null = [count(lambda k, s=s: np.roll(moved[(slice(None), *k)], s, axis=0)) for s in shift_by]
     return events, {"observed": explained, "other_seeds": null_summary(explained, seed_null),
                     "time_shifts": null_summary(explained, shift_null)}
-
-
-def null_summary(observed: float, draws) -> dict:
-    """Null distribution summary with the one-sided p-value (1 + #{null ≥ observed}) / (1 + draws)."""
-    d = np.asarray(draws, dtype=float)
-    if d.size == 0:
-        return {"draws": 0, "mean": None, "q05": None, "q95": None, "p_value": None}
-    return {"draws": int(d.size), "mean": float(d.mean()), "q05": float(np.quantile(d, 0.05)),
-            "q95": float(np.quantile(d, 0.95)), "p_value": float((1 + (d >= observed).sum()) / (1 + d.size))}
 
 
 def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak",

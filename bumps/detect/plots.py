@@ -6,31 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bumps.analysis import Source, prepare
-
-
-def _figure(n_panels: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(n_panels, 2)
-    rows = (n_panels + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
-    return fig, list(axes.flat)
-
-
-def save_png(fig, path: str | Path) -> Path:
-    """Save a figure atomically (temp file, then rename) and close it."""
-    import matplotlib.pyplot as plt
-
-    from bumps.runfile import atomic_write
-
-    try:
-        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+from bumps.detect.analysis import Source, prepare
+from bumps.io.png import figure_grid, save_png
 
 
 def clearest_event(events: list[dict]) -> dict:
@@ -60,7 +37,7 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
     """Each series: the curves with the largest bumps, bumps marked; plus the first event."""
     step = source.step
     n_panels = len(source.series) + (1 if result["competition"] else 0)
-    fig, axes = _figure(n_panels)
+    fig, axes = figure_grid(n_panels)
     for ax, (spec, values) in zip(axes, source.series, strict=False):
         step = source.step_for(spec.key)
         x = prepare(spec, values, sign)

@@ -1,0 +1,5 @@
+"""`python -m bumps ...`: the same as the `bumps` command."""
+
+from bumps.cli import main
+
+main()

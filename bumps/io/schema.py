@@ -1,0 +1,60 @@
+"""The series schema: which recorded arrays of a run kind are curve families, and their axes.
+
+``SERIES`` lists, per run kind, the families the detector reads (:class:`SeriesSpec`: axis names after
+time, gauge sign, unit and target axes for competition); ``EXTRA_SERIES`` the other recorded series that
+export writes as tidy tables. These are plain data naming the keys each task records; nothing here
+imports a task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A curve family of a run kind: key, axis names after time, gauge sign, unit/target axes."""
+
+    key: str
+    axes: tuple[str, ...]
+    signed: bool = False
+    unit_axis: int | None = None  # position within ``axes``
+    target_axis: int | None = None
+    target_offset: int = 0  # label of target index i is i + target_offset (frequencies start at 1)
+
+    @property
+    def lead_axes(self) -> list[int]:
+        """Axes (within ``axes``) that are neither the unit nor the target axis, e.g. seed."""
+        return [i for i in range(len(self.axes)) if i not in (self.unit_axis, self.target_axis)]
+
+
+SERIES: dict[str, list[SeriesSpec]] = {
+    "lowrank": [
+        SeriesSpec("inner_a", ("seed", "target", "learned"), True, unit_axis=2, target_axis=1),
+        SeriesSpec("inner_b", ("seed", "target", "learned"), True, unit_axis=2, target_axis=1),
+        SeriesSpec("norm_a", ("seed", "learned")),
+        SeriesSpec("norm_b", ("seed", "learned")),
+    ],
+    "modadd": [
+        SeriesSpec("freq_norm", ("frequency",)),
+        SeriesSpec("freq_norm_wl", ("frequency",)),
+        SeriesSpec("neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1, target_offset=1),
+    ],
+}
+
+
+# Series exported per run kind: key -> (axes after time, the run key holding its steps).
+# Keys in SERIES take their axes from there; the rest are listed here.
+EXTRA_SERIES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
+    "lowrank": {"loss": (("seed",), "step")},
+    "modadd": {
+        **{k: ((), "step") for k in ("train_loss", "test_loss", "train_acc", "test_acc", "gini_embed",
+                                      "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
+                                      "sum_sq_weights")},
+        "restricted_loss": ((), "checkpoint_step"),
+        "excluded_loss": ((), "checkpoint_step"),
+        "train_loss_every_epoch": ((), "epoch"),  # value at index e: the loss after e updates
+    },
+}
+AXIS_ORDER = ("seed", "target", "learned", "neuron", "frequency")
+AXIS_OFFSET = {"frequency": 1}  # frequency index i is frequency k = i + 1

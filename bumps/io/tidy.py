@@ -1,0 +1,151 @@
+"""Any run's curves as tidy tables (CSV, parquet).
+
+:func:`tidy_columns` lays every recorded series of one or many runs out in long
+  form: one row per (run, step, series, index) with the index columns named by the
+  series' axes (frequency is the 1-based frequency k; the others count from 0).
+
+pandas and pyarrow are never imported here: the file is plain
+torch/CSV and parquet needs only pyarrow (``pip install 'bumps[parquet]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bumps.errors import BumpsError
+from bumps.io.runfile import atomic_write, is_run, load_run, safe_load
+from bumps.io.schema import AXIS_OFFSET, AXIS_ORDER, EXTRA_SERIES, SERIES
+
+
+def series_layout(kind: str) -> dict[str, tuple[tuple[str, ...], str]]:
+    """Every exported series of a run kind: key -> (axis names after time, steps key)."""
+    if kind not in EXTRA_SERIES:
+        raise BumpsError(f"cannot export a '{kind}' run; bumps exports {', '.join(EXTRA_SERIES)} runs")
+    out = {spec.key: (spec.axes, "step") for spec in SERIES[kind]}
+    out.update(EXTRA_SERIES[kind])
+    return out
+
+
+def _steps(run: dict, key: str, n: int) -> np.ndarray:
+    if key == "epoch":
+        return np.arange(n, dtype=np.int64)
+    return np.asarray(run[key], dtype=np.int64)
+
+
+def iter_series(run: dict) -> Iterator[tuple[str, tuple[str, ...], np.ndarray, np.ndarray]]:
+    """(key, axes, steps [T], values [T, ...] float64) for every recorded series present in ``run``."""
+    for key, (axes, step_key) in series_layout(run["kind"]).items():
+        if key not in run or (step_key != "epoch" and step_key not in run):
+            continue
+        values = torch.as_tensor(run[key]).detach().cpu().to(torch.float64).numpy()
+        steps = _steps(run, step_key, values.shape[0])
+        if values.ndim != 1 + len(axes) or values.shape[0] != len(steps):
+            raise BumpsError(f"run series {key!r} has shape {tuple(values.shape)}; expected [T={len(steps)}"
+                             f"{''.join(', ' + a for a in axes)}]")
+        yield key, axes, steps, values
+
+
+def tidy_chunk(run_name: str, key: str, axes: tuple[str, ...], steps: np.ndarray, values: np.ndarray,
+               all_axes: tuple[str, ...]) -> dict[str, np.ndarray | None]:
+    """Long-form columns of one series: run, step, series, one column per axis (None: not this series'), value."""
+    t, shape = values.shape[0], values.shape[1:]
+    per_step = int(np.prod(shape)) if shape else 1
+    grid = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.int64)
+    cols: dict[str, np.ndarray | None] = {
+        "run": np.full(t * per_step, run_name, dtype=object),
+        "step": np.repeat(steps, per_step),
+        "series": np.full(t * per_step, key, dtype=object),
+    }
+    for name in all_axes:
+        if name in axes:
+            cols[name] = np.tile(grid[axes.index(name)], t).astype(np.int64) + AXIS_OFFSET.get(name, 0)
+        else:
+            cols[name] = None
+    cols["value"] = values.reshape(-1)
+    return cols
+
+
+def find_runs(path: str | Path) -> list[tuple[str, dict]]:
+    """(name, run) for a run file, or for every run file in a sweep folder (recursively; *_ckpt skipped)."""
+    path = Path(path)
+    if not path.exists():
+        raise BumpsError(f"no such file or folder: {path}")
+    if not path.is_dir():
+        return [(path.stem, load_run(path))]
+    runs = []
+    for f in sorted(path.rglob("*.pt")):
+        rel = f.relative_to(path)
+        if f.name.startswith(".") or any(part.endswith("_ckpt") for part in rel.parts[:-1]):
+            continue
+        obj = safe_load(f)
+        if is_run(obj):
+            runs.append((rel.with_suffix("").as_posix(), obj))
+    if not runs:
+        raise BumpsError(f"{path} holds no bumps run files (*.pt with format 'bumps.run')")
+    return runs
+
+
+def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray | None]]:
+    """Long-form column chunks, one per (run, series), all with the same column names."""
+    present = {a for _, run in runs for _, (axes, _) in series_layout(run["kind"]).items() for a in axes}
+    all_axes = tuple(a for a in AXIS_ORDER if a in present)
+    for name, run in runs:
+        for key, axes, steps, values in iter_series(run):
+            yield tidy_chunk(name, key, axes, steps, values, all_axes)
+
+
+def n_chunks(runs) -> int:
+    return sum(1 for _, run in runs for key in series_layout(run["kind"]) if key in run)
+
+
+def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
+    """Write long-form chunks to one CSV (values as shortest round-trip decimals; empty: axis not used)."""
+    def write(fh) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        w = csv.writer(text, lineterminator="\n")
+        header = None
+        for i, cols in enumerate(chunks):
+            if header is None:
+                header = list(cols)
+                w.writerow(header)
+            n = len(cols["value"])
+            w.writerows(zip(*[("",) * n if cols[c] is None else cols[c].tolist() for c in header], strict=True))
+            if progress:
+                progress(i + 1)
+        text.flush()
+        text.detach()
+
+    return atomic_write(out, write)
+
+
+def write_parquet(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
+    """Write long-form chunks to one parquet file (index columns nullable int64, run/series dictionary-encoded)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BumpsError("writing parquet needs pyarrow: pip install 'bumps[parquet]' (or export --to csv)") from None
+    tables = []
+    for i, cols in enumerate(chunks):
+        arrays = {}
+        n = len(cols["value"])
+        for c, v in cols.items():
+            if c in ("run", "series"):
+                arrays[c] = pa.array(v.tolist(), pa.string()).dictionary_encode()
+            elif v is None:
+                arrays[c] = pa.nulls(n, pa.int64())
+            else:
+                arrays[c] = pa.array(v)
+        tables.append(pa.table(arrays))
+        if progress:
+            progress(i + 1)
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return atomic_write(out, lambda fh: pq.write_table(table, fh))
+
+
