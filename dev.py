@@ -26,8 +26,18 @@ def sh(*args: str) -> None:
 def setup() -> None:
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
-    sh(str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-       "-c", "constraints.txt", "-e", ".[test]")
+    sh(
+        str(PY),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        "constraints.txt",
+        "-e",
+        ".[test]",
+    )
 
 
 def example() -> None:

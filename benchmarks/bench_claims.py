@@ -27,11 +27,26 @@ def main() -> None:
     args, extra = ap.parse_known_args()
     with tempfile.TemporaryDirectory() as cache:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "claims", "--out", args.out, "--figures",
-                               args.figures, "--cache", cache, *extra], cwd=ROOT)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "cli.py"),
+                "claims",
+                "--out",
+                args.out,
+                "--figures",
+                args.figures,
+                "--cache",
+                cache,
+                *extra,
+            ],
+            cwd=ROOT,
+        )
         wall = time.perf_counter() - t
-    print(f"bumps claims (default grid, empty cache): {wall:.0f} s wall "
-          f"({'within' if wall <= 180 else 'OVER'} the 3-minute goal), exit code {proc.returncode}")
+    print(
+        f"bumps claims (default grid, empty cache): {wall:.0f} s wall "
+        f"({'within' if wall <= 180 else 'OVER'} the 3-minute goal), exit code {proc.returncode}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,11 @@ def main() -> None:
     t0 = time.perf_counter()
     naive(x)
     base = time.perf_counter() - t0
-    print(f"{x.shape[1]} curves x {x.shape[0]} samples: find_bumps {ours:.2f} s ({len(found)} bumps); "
-          f"per-curve scipy loop {base:.2f} s; ratio {base / ours:.1f}x; "
-          f"goal < 2 s: {'met' if ours < 2 else 'NOT met'}")
+    print(
+        f"{x.shape[1]} curves x {x.shape[0]} samples: find_bumps {ours:.2f} s ({len(found)} bumps); "
+        f"per-curve scipy loop {base:.2f} s; ratio {base / ours:.1f}x; "
+        f"goal < 2 s: {'met' if ours < 2 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -95,8 +95,10 @@ def time_ours(cfg, epochs: int) -> float:
 def time_ensemble(cfg, models: int, epochs: int) -> float:
     """Epochs × models per second for ``models`` nanda models (seeds 0..M-1) trained together."""
     with tempfile.TemporaryDirectory() as tmp:
-        configs = [ModAddConfig.from_preset(cfg.preset, epochs=epochs, checkpoint_every=0, seed=s, data_seed=s)
-                   for s in range(models)]
+        configs = [
+            ModAddConfig.from_preset(cfg.preset, epochs=epochs, checkpoint_every=0, seed=s, data_seed=s)
+            for s in range(models)
+        ]
         t0 = time.perf_counter()
         train_many(configs, [Path(tmp) / f"r{s}.pt" for s in range(models)], autosave_every=0)
         return models * epochs / (time.perf_counter() - t0)
@@ -143,9 +145,21 @@ def time_transformer_lens(cfg, epochs: int) -> float | None:
         from transformer_lens import HookedTransformer, HookedTransformerConfig
     except ImportError:
         return None
-    tl_cfg = HookedTransformerConfig(n_layers=1, n_heads=cfg.n_heads, d_model=cfg.d_model, d_head=cfg.d_head,
-                                     d_mlp=cfg.d_mlp, act_fn="relu", normalization_type=None, d_vocab=cfg.p + 1,
-                                     d_vocab_out=cfg.p, n_ctx=3, init_weights=True, device="cpu", seed=999)
+    tl_cfg = HookedTransformerConfig(
+        n_layers=1,
+        n_heads=cfg.n_heads,
+        d_model=cfg.d_model,
+        d_head=cfg.d_head,
+        d_mlp=cfg.d_mlp,
+        act_fn="relu",
+        normalization_type=None,
+        d_vocab=cfg.p + 1,
+        d_vocab_out=cfg.p,
+        n_ctx=3,
+        init_weights=True,
+        device="cpu",
+        seed=999,
+    )
     model = HookedTransformer(tl_cfg)
     for name, param in model.named_parameters():
         if "b_" in name:
@@ -187,10 +201,13 @@ def main() -> None:
     f_new, f_old = flops_tables(cfg, 3830), flops_per_input_gemm(cfg, 3830)
     print(f"machine: {torch.get_num_threads()} threads, GEMM 3830x128x512 at {peak:.0f} GFLOP/s")
     print(f"bumps grok (nanda, p=113): {1e3 * ours:.1f} ms/epoch incl. progress measures every {cfg.eval_every}")
-    print(f"  training step: {f_new / 1e9:.2f} GFLOP/epoch (previous per-input GEMM step: {f_old / 1e9:.2f}, "
-          f"{f_old / f_new:.2f}x more) -> {f_new / ours / 1e9:.0f} GFLOP/s")
-    print(f"previous per-input GEMM step, same loop and measures: {1e3 * before:.1f} ms/epoch; "
-          f"ratio {before / ours:.2f}x")
+    print(
+        f"  training step: {f_new / 1e9:.2f} GFLOP/epoch (previous per-input GEMM step: {f_old / 1e9:.2f}, "
+        f"{f_old / f_new:.2f}x more) -> {f_new / ours / 1e9:.0f} GFLOP/s"
+    )
+    print(
+        f"previous per-input GEMM step, same loop and measures: {1e3 * before:.1f} ms/epoch; ratio {before / ours:.2f}x"
+    )
     print(f"  25k epochs would take {ours * 25000 / 60:.1f} min")
     tl = time_transformer_lens(cfg, args.baseline_epochs)
     if tl is not None:
@@ -199,8 +216,7 @@ def main() -> None:
     else:
         print("transformer-lens<4 not installed: pip install 'transformer-lens<4' to time its loop")
     full = time_full_forward_baseline(cfg, args.baseline_epochs)
-    print(f"plain full-sequence forward + test loss every epoch: {1e3 * full:.1f} ms/epoch; "
-          f"ratio {full / ours:.1f}x")
+    print(f"plain full-sequence forward + test loss every epoch: {1e3 * full:.1f} ms/epoch; ratio {full / ours:.1f}x")
     sizes = [int(x) for x in args.ensembles.split(",") if x.strip()]
     if sizes:
         print(f"ensembles on {torch.device('cpu')} ({args.ensemble_epochs} epochs each, measures every 100):")

@@ -32,16 +32,24 @@ def main() -> None:
     per: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, v in enumerate(args.variants.split(",")):
-            cfg = ModAddConfig.from_preset("tl-demo", epochs=args.epochs, eval_every=10**9, checkpoint_every=0,
-                                           device=args.device, **variant_overrides(v))
+            cfg = ModAddConfig.from_preset(
+                "tl-demo",
+                epochs=args.epochs,
+                eval_every=10**9,
+                checkpoint_every=0,
+                device=args.device,
+                **variant_overrides(v),
+            )
             t0 = time.perf_counter()
             train(cfg, Path(tmp) / f"{v}_{i}.pt", autosave_every=0)
             per.setdefault(v, []).append((time.perf_counter() - t0) / args.epochs)
             print(f"{v}: {per[v][-1] * 1e3:.1f} ms/epoch ({args.epochs} epochs, incl. 2 evals)", flush=True)
     for v, s in per.items():
         if v != "baseline" and "baseline" in per:
-            print(f"{v}: fastest {min(s) * 1e3:.0f} ms/epoch = {min(s) / min(per['baseline']):.2f}x baseline "
-                  f"(fastest {min(per['baseline']) * 1e3:.0f} ms)")
+            print(
+                f"{v}: fastest {min(s) * 1e3:.0f} ms/epoch = {min(s) / min(per['baseline']):.2f}x baseline "
+                f"(fastest {min(per['baseline']) * 1e3:.0f} ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, str(ROOT / "cli.py"), "simulate", "--rank", "4", "--dim", "100",
-               "--seeds", str(args.seeds), "--steps", str(args.steps), "--record-every", "1",
-               "--out", str(Path(tmp) / "bench.pt")]
+        cmd = [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "simulate",
+            "--rank",
+            "4",
+            "--dim",
+            "100",
+            "--seeds",
+            str(args.seeds),
+            "--steps",
+            str(args.steps),
+            "--record-every",
+            "1",
+            "--out",
+            str(Path(tmp) / "bench.pt"),
+        ]
         cli = best_of(cmd, args.repeats)
         cli_f32 = best_of([*cmd, "--record-dtype", "float32"], args.repeats)
         cli_default_threads = best_of([*cmd, "--threads", str(default_threads)], args.repeats)
@@ -70,21 +84,30 @@ def main() -> None:
     baseline = (time.perf_counter() - t0) * args.seeds / args.baseline_seeds
 
     print(f"workload: {args.seeds} seeds x {args.steps} steps, d=100, r=K=4, record every step")
-    print(f"baseline (per-seed autograd loop, {args.threads} thread(s), {args.baseline_seeds} seeds timed, scaled "
-          f"to {args.seeds}): {baseline:.1f} s")
-    print(f"bumps simulate, whole process incl. start-up and writing the run file (best of {args.repeats}): "
-          f"{cli:.2f} s   ratio {baseline / cli:.0f}x")
-    print(f"  same with --record-dtype float32 (opt-in, half the file): {cli_f32:.2f} s   "
-          f"ratio {baseline / cli_f32:.0f}x")
-    print(f"  same with --threads {default_threads} (torch's default; the behaviour before `simulate` chose): "
-          f"{cli_default_threads:.2f} s   ratio {baseline / cli_default_threads:.0f}x")
+    print(
+        f"baseline (per-seed autograd loop, {args.threads} thread(s), {args.baseline_seeds} seeds timed, scaled "
+        f"to {args.seeds}): {baseline:.1f} s"
+    )
+    print(
+        f"bumps simulate, whole process incl. start-up and writing the run file (best of {args.repeats}): "
+        f"{cli:.2f} s   ratio {baseline / cli:.0f}x"
+    )
+    print(
+        f"  same with --record-dtype float32 (opt-in, half the file): {cli_f32:.2f} s   ratio {baseline / cli_f32:.0f}x"
+    )
+    print(
+        f"  same with --threads {default_threads} (torch's default; the behaviour before `simulate` chose): "
+        f"{cli_default_threads:.2f} s   ratio {baseline / cli_default_threads:.0f}x"
+    )
     print(f"simulate() in process ({args.threads} thread(s)): {in_process:.2f} s   ratio {baseline / in_process:.0f}x")
     if args.skip_d_scan:
         return
-    print("\ntime vs d (GD: closed r×K recurrence, cost independent of d except the initial draw; "
-          "Adam: d-dimensional vectors)")
+    print(
+        "\ntime vs d (GD: closed r×K recurrence, cost independent of d except the initial draw; "
+        "Adam: d-dimensional vectors)"
+    )
     for opt in ("gd", "adam"):
-        for d in ((10, 100, 1000, 10000) if opt == "gd" else (10, 100, 1000)):
+        for d in (10, 100, 1000, 10000) if opt == "gd" else (10, 100, 1000):
             c = LowRankConfig(rank=4, dim=d, seeds=args.seeds, steps=args.steps, record_every=1, optimizer=opt)
             t0 = time.perf_counter()
             simulate(c)

@@ -26,10 +26,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SIMULATE = {"base": {"rank": 4, "dim": 100, "seeds": 16, "steps": 500, "optimizer": "adam"},
-            "grid": {"seed": list(range(8))}}
-GROK = {"base": {"p": 31, "d_model": 32, "d_mlp": 128, "n_heads": 4, "epochs": 1000, "eval_every": 100,
-                 "checkpoint_every": 0}, "grid": {"seed": [0, 1, 2, 3]}}
+SIMULATE = {
+    "base": {"rank": 4, "dim": 100, "seeds": 16, "steps": 500, "optimizer": "adam"},
+    "grid": {"seed": list(range(8))},
+}
+GROK = {
+    "base": {
+        "p": 31,
+        "d_model": 32,
+        "d_mlp": 128,
+        "n_heads": 4,
+        "epochs": 1000,
+        "eval_every": 100,
+        "checkpoint_every": 0,
+    },
+    "grid": {"seed": [0, 1, 2, 3]},
+}
 
 
 def toml(command: str, spec: dict) -> str:
@@ -51,11 +63,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--command", choices=("simulate", "grok"), default="simulate")
     ap.add_argument("--jobs", default="2", help="comma-separated --jobs values for the local executor")
-    ap.add_argument("--one-thread-only", action="store_true",
-                    help="skip the modes with torch's default threads (very slow on a busy 2-core machine)")
+    ap.add_argument(
+        "--one-thread-only",
+        action="store_true",
+        help="skip the modes with torch's default threads (very slow on a busy 2-core machine)",
+    )
     args = ap.parse_args()
     spec = SIMULATE if args.command == "simulate" else GROK
-    (axis, values), = spec["grid"].items()
+    ((axis, values),) = spec["grid"].items()
     n = len(values)
     cli = [sys.executable, str(ROOT / "cli.py")]
     load = os.getloadavg()[0]
@@ -64,7 +79,7 @@ def main() -> None:
         tmp = Path(tmp)
         (tmp / "spec.toml").write_text(toml(args.command, spec))
         seq_modes = (("sequential", {}), ("sequential-1-thread", {"OMP_NUM_THREADS": "1"}))
-        for mode, env in seq_modes[args.one_thread_only:]:
+        for mode, env in seq_modes[args.one_thread_only :]:
             t = 0.0
             for v in values:
                 flags = [f"--{k.replace('_', '-')}={x}" for k, x in {**spec["base"], axis: v}.items()]
@@ -73,17 +88,22 @@ def main() -> None:
         sweep = [*cli, "sweep", str(tmp / "spec.toml")]
         if not args.one_thread_only:
             results["inline"] = timed([*sweep, "--out", str(tmp / "inline"), "--executor", "inline"])
-        results["inline-1-thread"] = timed([*sweep, "--out", str(tmp / "inline1"), "--executor", "inline",
-                                            "--cpus-per-job", "1"])
+        results["inline-1-thread"] = timed(
+            [*sweep, "--out", str(tmp / "inline1"), "--executor", "inline", "--cpus-per-job", "1"]
+        )
         for j in map(int, args.jobs.split(",")):
             results[f"local-j{j}"] = timed([*sweep, "--out", str(tmp / f"j{j}"), "--jobs", str(j)])
-            results[f"local-j{j}-m1"] = timed([*sweep, "--out", str(tmp / f"j{j}m1"), "--jobs", str(j),
-                                               "--models-per-job", "1"])
+            results[f"local-j{j}-m1"] = timed(
+                [*sweep, "--out", str(tmp / f"j{j}m1"), "--jobs", str(j), "--models-per-job", "1"]
+            )
         if args.command == "grok":
-            results["local-j1-ensemble-1-thread"] = timed([*sweep, "--out", str(tmp / "ens"), "--jobs", "1",
-                                                           "--models-per-job", str(n), "--cpus-per-job", "1"])
-    print(f"{args.command} grid: {n} runs, base {spec['base']}; {os.cpu_count()} cores; "
-          f"load average before {load:.1f} (shared machine: compare ratios within one run)")
+            results["local-j1-ensemble-1-thread"] = timed(
+                [*sweep, "--out", str(tmp / "ens"), "--jobs", "1", "--models-per-job", str(n), "--cpus-per-job", "1"]
+            )
+    print(
+        f"{args.command} grid: {n} runs, base {spec['base']}; {os.cpu_count()} cores; "
+        f"load average before {load:.1f} (shared machine: compare ratios within one run)"
+    )
     ref = "sequential" if "sequential" in results else "sequential-1-thread"
     print(f"{'mode':<27} {'wall s':>8} {'vs ' + ref:>24}")
     for mode, t in results.items():

@@ -24,9 +24,11 @@ class AdamWState:
     @classmethod
     def zeros(cls, params: dict[str, torch.Tensor]) -> AdamWState:
         first = next(iter(params.values()))
-        return cls(torch.zeros(first.shape[0], dtype=torch.float64, device=first.device),
-                   {k: torch.zeros_like(v) for k, v in params.items()},
-                   {k: torch.zeros_like(v) for k, v in params.items()})
+        return cls(
+            torch.zeros(first.shape[0], dtype=torch.float64, device=first.device),
+            {k: torch.zeros_like(v) for k, v in params.items()},
+            {k: torch.zeros_like(v) for k, v in params.items()},
+        )
 
     def member(self, i: int) -> dict:
         """Model i's state as plain tensors (for run files and checkpoints)."""
@@ -36,15 +38,19 @@ class AdamWState:
     @classmethod
     def stack(cls, members: list[dict], device) -> AdamWState:
         """Inverse of :meth:`member` for a list of models."""
-        return cls(torch.tensor([m["step"] for m in members], dtype=torch.float64, device=device),
-                   {k: torch.stack([m["exp_avg"][k] for m in members]).to(device) for k in members[0]["exp_avg"]},
-                   {k: torch.stack([m["exp_avg_sq"][k] for m in members]).to(device)
-                    for k in members[0]["exp_avg_sq"]})
+        return cls(
+            torch.tensor([m["step"] for m in members], dtype=torch.float64, device=device),
+            {k: torch.stack([m["exp_avg"][k] for m in members]).to(device) for k in members[0]["exp_avg"]},
+            {k: torch.stack([m["exp_avg_sq"][k] for m in members]).to(device) for k in members[0]["exp_avg_sq"]},
+        )
 
     def select(self, keep: torch.Tensor) -> AdamWState:
         """Only the models at indices ``keep`` (early stop removes finished models)."""
-        return AdamWState(self.step[keep], {k: v[keep] for k, v in self.exp_avg.items()},
-                          {k: v[keep] for k, v in self.exp_avg_sq.items()})
+        return AdamWState(
+            self.step[keep],
+            {k: v[keep] for k, v in self.exp_avg.items()},
+            {k: v[keep] for k, v in self.exp_avg_sq.items()},
+        )
 
 
 def _per_model(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -53,14 +59,21 @@ def _per_model(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def adamw_step(params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], state: AdamWState,
-               lr: torch.Tensor, weight_decay: torch.Tensor, betas: tuple[float, float], eps: float) -> None:
+def adamw_step(
+    params: dict[str, torch.Tensor],
+    grads: dict[str, torch.Tensor],
+    state: AdamWState,
+    lr: torch.Tensor,
+    weight_decay: torch.Tensor,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
     """One AdamW step in place; ``lr`` and ``weight_decay`` are [M] float64 tensors."""
     beta1, beta2 = betas
     state.step += 1
     decay = 1 - lr * weight_decay
-    step_size = lr / (1 - beta1 ** state.step)
-    bc2_sqrt = (1 - beta2 ** state.step).sqrt()
+    step_size = lr / (1 - beta1**state.step)
+    bc2_sqrt = (1 - beta2**state.step).sqrt()
     for name, param in params.items():
         grad, m, v = grads[name], state.exp_avg[name], state.exp_avg_sq[name]
         param.mul_(_per_model(decay, param))

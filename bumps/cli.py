@@ -31,8 +31,14 @@ def _progress(total: int, label: str, extra: str | None = None, **fields):
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     if extra:
         columns.append(TextColumn(extra))
     bar = Progress(*columns, transient=True, disable=total == 0)
@@ -87,17 +93,21 @@ def simulate(
     weight_decay: float = typer.Option(0.0, help="L2 (gd, adam) or decoupled (adamw) decay."),
     targets: str = typer.Option("random", help="random (independent unit vectors) | orthonormal."),
     singular_values: str | None = typer.Option(
-        None, help="Comma-separated target strengths s_m, one per target (default all 1)."),
+        None, help="Comma-separated target strengths s_m, one per target (default all 1)."
+    ),
     record_every: int = typer.Option(10, help="Steps between records."),
     seed: int = typer.Option(0, help="Base seed; run i uses (seed, i)."),
     out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
     record_dtype: str = typer.Option(
-        "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."),
+        "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."
+    ),
     threads: int = typer.Option(
-        0, help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
-                "than they save there), else torch's default."),
+        0,
+        help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
+        "than they save there), else torch's default.",
+    ),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
     import torch
@@ -111,10 +121,23 @@ def simulate(
         sv = None if singular_values is None else [float(x) for x in singular_values.split(",")]
     except ValueError:
         raise BumpsError(f"--singular-values must be comma-separated numbers (got {singular_values!r})") from None
-    cfg = LowRankConfig(rank=rank, dim=dim, learned=learned, seeds=seeds, steps=steps, lr=lr,
-                        init_scale=init_scale, optimizer=optimizer, weight_decay=weight_decay,
-                        targets=targets, singular_values=sv, record_every=record_every,
-                        seed=seed, device=device, dtype=dtype).validate()
+    cfg = LowRankConfig(
+        rank=rank,
+        dim=dim,
+        learned=learned,
+        seeds=seeds,
+        steps=steps,
+        lr=lr,
+        init_scale=init_scale,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        targets=targets,
+        singular_values=sv,
+        record_every=record_every,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+    ).validate()
     if record_dtype not in ("float64", "float32"):
         raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
     if threads < 0:
@@ -129,14 +152,17 @@ def simulate(
         run = cast_records(run, record_dtype)
     atomic_save(run, out)
     final = run["loss"][-1]
-    typer.echo(f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
-               f"final loss median {final.median():.3g} (max {final.max():.3g})")
+    typer.echo(
+        f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
+        f"final loss median {final.median():.3g} (max {final.max():.3g})"
+    )
 
 
 @app.command()
 def detect(
     path: Path = typer.Argument(
-        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."),
+        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
@@ -151,15 +177,22 @@ def detect(
     competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
     rows: int = typer.Option(15, help="Bump rows shown in the table."),
     step_column: str | None = typer.Option(
-        None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."),
+        None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."
+    ),
 ) -> None:
     """Find bumps and competition events in a run file or an array of curves."""
     from bumps.detect.analysis import analyze, load_source
     from bumps.detect.bumps import BumpParams
 
-    params = BumpParams(min_rise=min_rise, min_drop=min_drop, min_drop_of_rise=min_drop_of_rise,
-                        min_height=min_height, noise_factor=noise_factor,
-                        min_duration=min_duration, reference=reference).validate()
+    params = BumpParams(
+        min_rise=min_rise,
+        min_drop=min_drop,
+        min_drop_of_rise=min_drop_of_rise,
+        min_height=min_height,
+        noise_factor=noise_factor,
+        min_duration=min_duration,
+        reference=reference,
+    ).validate()
     source = load_source(path, competition_axes=competition, step_column=step_column)
     result = analyze(source, params, sign=sign, min_gain=min_gain)
     if plot is not None:
@@ -210,9 +243,11 @@ def grok(
     split: str | None = typer.Option(None, help="python-random (official) | torch-randperm (TL demo) (preset's)."),
     eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
     checkpoint_every: int | None = typer.Option(
-        None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."),
+        None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."
+    ),
     stop_after_grok: int | None = typer.Option(
-        None, help="Stop N epochs after grokking (train and test acc >= 99%) and after test loss < 1e-6."),
+        None, help="Stop N epochs after grokking (train and test acc >= 99%) and after test loss < 1e-6."
+    ),
     stop_on: str | None = typer.Option(None, help="What --stop-after-grok waits for: grok+loss (default) | grok."),
     probe_stencil: str | None = typer.Option(None, help="Seed 001's probe offsets, e.g. -1,0,1 (default: no probe)."),
     probe_weight: float | None = typer.Option(None, help="Probe penalty weight lambda (0.1 when a stencil is given)."),
@@ -221,8 +256,11 @@ def grok(
     probe_kind: str | None = typer.Option(None, help="learned | frozen (random, untrained) | hidden-l2 (control)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
     threads: int = typer.Option(0, help="CPU intra-op threads (0: torch's default; 1 is faster on a busy machine)."),
-    out: Path | None = typer.Option(None, help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
-                                    "with --seeds, {seed} in the name is replaced per member)."),
+    out: Path | None = typer.Option(
+        None,
+        help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
+        "with --seeds, {seed} in the name is replaced per member).",
+    ),
     resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),
 ) -> None:
     """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
@@ -246,15 +284,37 @@ def grok(
         raise BumpsError("--resume continues one run; rerun an ensemble with the same --seeds and --out to continue it")
     if stencil and probe_weight is None:
         probe_weight = 0.1
-    common = dict(p=p, train_frac=train_frac, epochs=epochs, lr=lr, weight_decay=weight_decay, d_model=d_model,
-                  d_mlp=d_mlp, n_heads=n_heads, loss_dtype=loss_dtype, init=init, biases=biases,
-                  out_vocab=out_vocab, warmup=warmup, split=split, eval_every=eval_every,
-                  checkpoint_every=checkpoint_every, stop_after_grok=stop_after_grok, stop_on=stop_on,
-                  probe_stencil=tuple(stencil) if stencil is not None else None, probe_weight=probe_weight,
-                  probe_hidden=probe_hidden, probe_lr=probe_lr, probe_kind=probe_kind, device=device)
+    common = dict(
+        p=p,
+        train_frac=train_frac,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        n_heads=n_heads,
+        loss_dtype=loss_dtype,
+        init=init,
+        biases=biases,
+        out_vocab=out_vocab,
+        warmup=warmup,
+        split=split,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        stop_after_grok=stop_after_grok,
+        stop_on=stop_on,
+        probe_stencil=tuple(stencil) if stencil is not None else None,
+        probe_weight=probe_weight,
+        probe_hidden=probe_hidden,
+        probe_lr=probe_lr,
+        probe_kind=probe_kind,
+        device=device,
+    )
     models = seed_list if seed_list is not None else [seed]
-    configs = [ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed),
-                                        **common) for i, s in enumerate(models)]
+    configs = [
+        ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed), **common)
+        for i, s in enumerate(models)
+    ]
     if seed_list is None:
         outs = [out or resume or Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
     else:
@@ -263,17 +323,27 @@ def grok(
             raise BumpsError(f"--out {pattern} must contain {{seed}} with --seeds, e.g. runs/grok_seed{{seed}}.pt")
         outs = [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
     total = sum(c.epochs for c in configs)
-    bar, advance = _progress(total, "grok", "train {task.fields[train_loss]:.2e} test "
-                             "{task.fields[test_loss]:.2e}", train_loss=float("nan"), test_loss=float("nan"))
+    bar, advance = _progress(
+        total,
+        "grok",
+        "train {task.fields[train_loss]:.2e} test {task.fields[test_loss]:.2e}",
+        train_loss=float("nan"),
+        test_loss=float("nan"),
+    )
     with bar:
-        runs = train_many(configs, outs, resume=[resume] if resume is not None else
-                          ("auto" if seed_list is not None else "never"),
-                          progress=lambda done, _total, **kw: advance(done, **kw))
+        runs = train_many(
+            configs,
+            outs,
+            resume=[resume] if resume is not None else ("auto" if seed_list is not None else "never"),
+            progress=lambda done, _total, **kw: advance(done, **kw),
+        )
     for run, path in zip(runs, outs, strict=True):
-        typer.echo(f"wrote {path}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
-                   f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
-                   f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
-                   f"stopped: {run['config'].get('stop_reason')}, {run['config']['train_seconds']:.0f} s")
+        typer.echo(
+            f"wrote {path}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
+            f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
+            f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
+            f"stopped: {run['config'].get('stop_reason')}, {run['config']['train_seconds']:.0f} s"
+        )
 
 
 @app.command()
@@ -287,8 +357,9 @@ def export(
     """Export a mod-add model to TransformerLens, or every recorded series as a tidy CSV/parquet table."""
     from bumps.export import export as run_export
 
-    written = run_export(path, to, out, epoch=epoch, dtype=dtype,
-                         progress_factory=lambda total: _progress(total, "export"))
+    written = run_export(
+        path, to, out, epoch=epoch, dtype=dtype, progress_factory=lambda total: _progress(total, "export")
+    )
     typer.echo(f"wrote {written}")
 
 
@@ -313,15 +384,29 @@ def sweep(
         _print_sweep(target, sweep_status(target))
         return
     out = out or Path("runs") / f"sweep_{target.stem}"
-    opts = SweepOptions(executor=executor, jobs=jobs, models_per_job=models_per_job, partition=partition,
-                        gpus_per_job=gpus_per_job, time_min=time, cpus_per_job=cpus_per_job, device=device)
+    opts = SweepOptions(
+        executor=executor,
+        jobs=jobs,
+        models_per_job=models_per_job,
+        partition=partition,
+        gpus_per_job=gpus_per_job,
+        time_min=time,
+        cpus_per_job=cpus_per_job,
+        device=device,
+    )
     bar, advance = None, None
 
     def progress(done, total, **counts):
         nonlocal bar, advance
         if bar is None:
-            bar, advance = _progress(total, "sweep", "{task.fields[running]} running, {task.fields[pending]} "
-                                     "pending, {task.fields[failed]} failed", running=0, pending=0, failed=0)
+            bar, advance = _progress(
+                total,
+                "sweep",
+                "{task.fields[running]} running, {task.fields[pending]} pending, {task.fields[failed]} failed",
+                running=0,
+                pending=0,
+                failed=0,
+            )
             bar.start()
         advance(done, **counts)
 
@@ -331,8 +416,10 @@ def sweep(
         if bar is not None:
             bar.stop()
     c = manifest["counts"]
-    typer.echo(f"sweep {out}: {c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} not finished "
-               f"of {len(manifest['runs'])} runs (manifest {out / 'manifest.json'})")
+    typer.echo(
+        f"sweep {out}: {c['done']} done, {c['failed']} failed, {c['pending'] + c['running']} not finished "
+        f"of {len(manifest['runs'])} runs (manifest {out / 'manifest.json'})"
+    )
     for e in manifest["runs"]:
         if e["status"] == "failed":
             typer.echo(f"  failed {e['id']} {e['grid']}: {e['error']}", err=True)
@@ -356,8 +443,9 @@ def _print_sweep(folder: Path, manifest: dict) -> None:
         elif e["status"] == "running":
             info = f"{100 * float(e.get('progress') or 0):.0f}% (job {e.get('job')})"
         elif e["status"] == "done":
-            info = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()
-                             if v is not None)
+            info = ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items() if v is not None
+            )
         else:
             info = e.get("note", "")
         table.add_row(e["id"], *(str(e["grid"].get(a)) for a in axes), e["status"], info)
@@ -371,7 +459,8 @@ def figures(
     out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
     modadd_run: Path | None = typer.Option(
-        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda_seed0.pt if present)."),
+        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda_seed0.pt if present)."
+    ),
 ) -> None:
     """Regenerate the post's and the paper's figures into figures/."""
     from bumps.errors import BumpsError
@@ -398,20 +487,26 @@ def claims(
     quick: bool = typer.Option(False, help="Small grid (d = 20, 1500 steps) for tests."),
     only: str | None = typer.Option(None, help="Comma-separated claim ids to report (1-10; default all)."),
     configs: str | None = typer.Option(
-        None, help="Comma-separated configuration names to run (default: the whole grid)."),
+        None, help="Comma-separated configuration names to run (default: the whole grid)."
+    ),
     max_knockout_bumps: int = typer.Option(150, help="Bumps drawn per knockout configuration."),
     out: Path = typer.Option(Path("reports"), help="Folder for claims.md and claims.json."),
     figures_dir: Path = typer.Option(Path("figures"), "--figures", help="Folder for claims_knockouts.png."),
     cache: Path = typer.Option(Path("runs/claims_cache"), help="Per-configuration results (resume after Ctrl-C)."),
     modadd_runs: str | None = typer.Option(
-        None, help="Mod-add run files for the mod-add section (a glob; default runs/modadd5/nanda_seed*.pt if any)."),
-    modadd_knockouts: int = typer.Option(0, help="Mod-add knockout events per run (clearest neuron and frequency "
-                                             "bumps; continuations cached in runs/modadd_knockouts/)."),
+        None, help="Mod-add run files for the mod-add section (a glob; default runs/modadd5/nanda_seed*.pt if any)."
+    ),
+    modadd_knockouts: int = typer.Option(
+        0,
+        help="Mod-add knockout events per run (clearest neuron and frequency "
+        "bumps; continuations cached in runs/modadd_knockouts/).",
+    ),
     modadd_neurons: int = typer.Option(8, help="Competitor (and matched control) neurons per neuron knockout."),
     modadd_knockout_kinds: str = typer.Option("neuron,frequency", help="Which mod-add knockouts: neuron, frequency."),
     modadd_baseline: bool = typer.Option(True, help="Also continue each event's checkpoint without intervention."),
-    modadd_train: bool = typer.Option(True, help="Train unfinished knockout continuations (--no-modadd-train: "
-                                      "report the finished ones only)."),
+    modadd_train: bool = typer.Option(
+        True, help="Train unfinished knockout continuations (--no-modadd-train: report the finished ones only)."
+    ),
 ) -> None:
     """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write reports/claims.*"""
     from bumps.errors import BumpsError
@@ -423,6 +518,7 @@ def claims(
     split = lambda x: None if x is None else [v.strip() for v in x.split(",") if v.strip()]  # noqa: E731
     bar, advance = _progress(1, "claims", "{task.fields[name]}", name="")
     with bar:
+
         def progress(i, n, name):
             bar.update(bar.task_ids[0], total=n, completed=i, name=name)
 
@@ -432,11 +528,22 @@ def claims(
         paths = sorted(glob.glob(pattern))
         if modadd_runs and not paths:
             raise BumpsError(f"--modadd-runs {modadd_runs} matches no file; train with bumps grok --seeds ...")
-        report = run_claims(seeds=seeds, quick=quick, configs=split(configs), claims=split(only),
-                            max_knockout_bumps=max_knockout_bumps, cache=cache, progress=progress,
-                            seeds_full_rank=seeds_full_rank, modadd_runs=paths, modadd_knockouts=modadd_knockouts,
-                            modadd_neurons=modadd_neurons, modadd_kinds=tuple(split(modadd_knockout_kinds)),
-                            modadd_baseline=modadd_baseline, modadd_train=modadd_train)
+        report = run_claims(
+            seeds=seeds,
+            quick=quick,
+            configs=split(configs),
+            claims=split(only),
+            max_knockout_bumps=max_knockout_bumps,
+            cache=cache,
+            progress=progress,
+            seeds_full_rank=seeds_full_rank,
+            modadd_runs=paths,
+            modadd_knockouts=modadd_knockouts,
+            modadd_neurons=modadd_neurons,
+            modadd_kinds=tuple(split(modadd_knockout_kinds)),
+            modadd_baseline=modadd_baseline,
+            modadd_train=modadd_train,
+        )
     written = write_report(report, out, figures_dir)
     typer.echo(render_markdown(report).split("\n## Knockouts")[0])
     for path in written:
@@ -448,11 +555,12 @@ def probe_ablation(
     preset: str = typer.Option("tl-demo", help="Base configuration (tl-demo: seed 001's setup)."),
     p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
     seeds: str = typer.Option("0,1,2,3,4", help="Seed indices; index s trains model seed (preset seed + s)."),
-    variants: str = typer.Option(",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full",
-                                           "frozen", "hidden-l2", "wd2")),
-                                 help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
-                                      "hidden-l2 wdX. Speedups need baseline; without it the runs train "
-                                      "and the report lists grok epochs only."),
+    variants: str = typer.Option(
+        ",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full", "frozen", "hidden-l2", "wd2")),
+        help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
+        "hidden-l2 wdX. Speedups need baseline; without it the runs train "
+        "and the report lists grok epochs only.",
+    ),
     epochs: int | None = typer.Option(None, help="Epoch budget per run (preset: 25000); early stop at grok."),
     probe_weight: float = typer.Option(0.1, help="λ for the probe variants and hidden-l2."),
     train_frac: float | None = typer.Option(None, help="Override for every run (small tests)."),
@@ -460,12 +568,21 @@ def probe_ablation(
     d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
     lr: float | None = typer.Option(None, help="Override for every run (small tests)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    threads: int | None = typer.Option(None, help="torch intra-op threads (default: torch's). Two processes "
-                                                  "with --threads 1 and disjoint --variants share 2 cores well."),
-    train: bool = typer.Option(True, help="--no-train: train nothing; report the run files there, runs still in "
-                                          "progress censored at the epoch they have reached."),
-    out_dir: Path | None = typer.Option(None, help="Run files (default runs/probe_ablation/{preset}_p{p}); "
-                                                   "finished runs there are reused, unfinished ones resumed."),
+    threads: int | None = typer.Option(
+        None,
+        help="torch intra-op threads (default: torch's). Two processes "
+        "with --threads 1 and disjoint --variants share 2 cores well.",
+    ),
+    train: bool = typer.Option(
+        True,
+        help="--no-train: train nothing; report the run files there, runs still in "
+        "progress censored at the epoch they have reached.",
+    ),
+    out_dir: Path | None = typer.Option(
+        None,
+        help="Run files (default runs/probe_ablation/{preset}_p{p}); "
+        "finished runs there are reused, unfinished ones resumed.",
+    ),
     report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
 ) -> None:
     """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
@@ -477,8 +594,19 @@ def probe_ablation(
     seed_list = ablation.parse_list(seeds, "seeds", int)
     variant_list = ablation.parse_list(variants, "variants")
     _set_threads(threads, minimum=1)
-    configs = ablation.ablation_configs(preset, p, variant_list, seed_list, epochs, probe_weight, train_frac=train_frac,
-                               d_model=d_model, d_mlp=d_mlp, lr=lr, device=device)
+    configs = ablation.ablation_configs(
+        preset,
+        p,
+        variant_list,
+        seed_list,
+        epochs,
+        probe_weight,
+        train_frac=train_frac,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        lr=lr,
+        device=device,
+    )
     first = next(iter(configs.values()))
     out_dir = out_dir or Path("runs") / "probe_ablation" / f"{preset}_p{first.p}"
     for path in (report.with_suffix(".md"), report.with_suffix(".json"), out_dir / "probe"):
@@ -489,16 +617,34 @@ def probe_ablation(
         runs = ablation.run_ablation(configs, out_dir, progress=lambda done, _total: advance(done), train=train)
     grok, budget = ablation.collect(runs)
     summary = ablation.summarize(grok, budget)
-    given = dict(preset=preset, p=p, seeds=seeds, variants=variants, epochs=epochs, probe_weight=probe_weight,
-                 train_frac=train_frac, d_model=d_model, d_mlp=d_mlp, lr=lr)
-    command = "bumps probe-ablation " + " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
-                                                 for k, v in given.items() if v is not None)
-    meta = dict(command=command,
-                preset=preset, p=first.p, probe_weight=probe_weight, epochs=first.epochs,
-                model_seeds=[configs[(variant_list[0], s)].seed for s in seed_list], data_seed=first.data_seed,
-                configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()}, versions=versions(),
-                compute=ablation.compute_used(runs),
-                unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)])
+    given = dict(
+        preset=preset,
+        p=p,
+        seeds=seeds,
+        variants=variants,
+        epochs=epochs,
+        probe_weight=probe_weight,
+        train_frac=train_frac,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        lr=lr,
+    )
+    command = "bumps probe-ablation " + " ".join(
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in given.items() if v is not None
+    )
+    meta = dict(
+        command=command,
+        preset=preset,
+        p=first.p,
+        probe_weight=probe_weight,
+        epochs=first.epochs,
+        model_seeds=[configs[(variant_list[0], s)].seed for s in seed_list],
+        data_seed=first.data_seed,
+        configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()},
+        versions=versions(),
+        compute=ablation.compute_used(runs),
+        unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)],
+    )
     for path in ablation.write_report(summary, meta, report):
         typer.echo(f"wrote {path}")
     for v, r in summary.items():

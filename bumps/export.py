@@ -13,8 +13,14 @@ from bumps.modadd.export import to_transformer_lens
 FORMATS = ("transformer-lens", "csv", "parquet")
 
 
-def export(path: str | Path, to: str, out: str | Path, epoch: int | None = None, dtype: str | None = None,
-           progress_factory: Callable[[int], tuple] | None = None) -> Path:
+def export(
+    path: str | Path,
+    to: str,
+    out: str | Path,
+    epoch: int | None = None,
+    dtype: str | None = None,
+    progress_factory: Callable[[int], tuple] | None = None,
+) -> Path:
     """`bumps export`: write ``path`` (run file, or sweep folder for tables) to ``out`` in format ``to``.
 
     ``progress_factory(total)`` returns (context manager, advance(i) callback) for long table writes.

@@ -28,8 +28,6 @@ class Claim:
     verdict: str  # "supported" | "not supported" | "inconclusive"
 
 
-
-
 def boot(values, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """Statistic and percentile-bootstrap 95% CI over seeds (nan entries dropped)."""
     v = np.asarray(values, dtype=float)
@@ -49,8 +47,7 @@ def boot_diff(x, y, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[fl
     if x.size == 0 or y.size == 0:
         return (math.nan, math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    draws = [stat(x[rng.integers(0, x.size, x.size)]) - stat(y[rng.integers(0, y.size, y.size)])
-             for _ in range(n_boot)]
+    draws = [stat(x[rng.integers(0, x.size, x.size)]) - stat(y[rng.integers(0, y.size, y.size)]) for _ in range(n_boot)]
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return float(stat(x) - stat(y)), float(lo), float(hi)
 
@@ -62,9 +59,7 @@ def verdict(yes: bool, no: bool) -> str:
 def claim(id, statement, statistic, vci, n, rule, yes, no) -> Claim:
     v, lo, hi = vci
     clean = lambda x: None if x is None or not math.isfinite(x) else round(x, 4)  # noqa: E731
-    return Claim(id, statement, statistic, clean(v), clean(lo), clean(hi), int(n), rule,
-                 verdict(bool(yes), bool(no)))
-
+    return Claim(id, statement, statistic, clean(v), clean(lo), clean(hi), int(n), rule, verdict(bool(yes), bool(no)))
 
 
 def sign_flip_p(log_ratios: np.ndarray) -> float:
@@ -90,9 +85,12 @@ def paired_speedup(base: list[float], var: list[float], n_boot: int = 10_000, se
     idx = rng.integers(0, len(logr), size=(n_boot, len(logr)))
     boot = np.exp(logr[idx].mean(1))
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"speedup": float(np.exp(logr.mean())), "ci95": [float(lo), float(hi)], "p_value": sign_flip_p(logr),
-            "per_seed": [float(r) for r in np.exp(logr)]}
-
+    return {
+        "speedup": float(np.exp(logr.mean())),
+        "ci95": [float(lo), float(hi)],
+        "p_value": sign_flip_p(logr),
+        "per_seed": [float(r) for r in np.exp(logr)],
+    }
 
 
 def null_summary(observed: float, draws) -> dict:
@@ -100,5 +98,10 @@ def null_summary(observed: float, draws) -> dict:
     d = np.asarray(draws, dtype=float)
     if d.size == 0:
         return {"draws": 0, "mean": None, "q05": None, "q95": None, "p_value": None}
-    return {"draws": int(d.size), "mean": float(d.mean()), "q05": float(np.quantile(d, 0.05)),
-            "q95": float(np.quantile(d, 0.95)), "p_value": float((1 + (d >= observed).sum()) / (1 + d.size))}
+    return {
+        "draws": int(d.size),
+        "mean": float(d.mean()),
+        "q05": float(np.quantile(d, 0.05)),
+        "q95": float(np.quantile(d, 0.95)),
+        "p_value": float((1 + (d >= observed).sum()) / (1 + d.size)),
+    }

@@ -214,19 +214,24 @@ def parse_spec(data: dict, where: str = "spec") -> Spec:
         base[name] = check(name, key, "base", value)
     grid_table = table("grid")
     if not grid_table:
-        raise BumpsError(f"{where}: the [grid] is empty, so there is nothing to sweep; "
-                         "add at least one flag with a list of values, e.g. seed = [0, 1]")
+        raise BumpsError(
+            f"{where}: the [grid] is empty, so there is nothing to sweep; "
+            "add at least one flag with a list of values, e.g. seed = [0, 1]"
+        )
     grid: dict[str, list] = {}
     for key, values in grid_table.items():
         name = field(key, "grid")
         if name in base or name in grid:
             raise BumpsError(f"{where} [grid]: {key!r} is also in [base] (or given twice); give it once")
         if name == "device":
-            raise BumpsError(f"{where} [grid]: device cannot be a grid axis (it is where runs go, not what they "
-                             "are); set it in [base] or with --device")
+            raise BumpsError(
+                f"{where} [grid]: device cannot be a grid axis (it is where runs go, not what they "
+                "are); set it in [base] or with --device"
+            )
         if not isinstance(values, list):
-            raise BumpsError(f"{where} [grid] {key} must be a list of values (got {values!r}); "
-                             "put a single value in [base]")
+            raise BumpsError(
+                f"{where} [grid] {key} must be a list of values (got {values!r}); put a single value in [base]"
+            )
         if not values:
             raise BumpsError(f"{where} [grid] {key} = [] is empty, so the grid has no runs; give it values")
         grid[name] = [check(name, key, "grid", v) for v in values]
@@ -378,13 +383,21 @@ def _proc_start(pid: int) -> str | None:
 def _worker_identity() -> dict:
     env = os.environ
     if "SLURM_JOB_ID" in env:
-        job = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_JOB_ID" in env
-               else env["SLURM_JOB_ID"])
+        job = (
+            f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+            if "SLURM_ARRAY_JOB_ID" in env
+            else env["SLURM_JOB_ID"]
+        )
         executor = "slurm"
     else:
         job, executor = env.get("SUBMITIT_LOCAL_JOB_ID", f"pid{os.getpid()}"), env.get("SUBMITIT_EXECUTOR", "inline")
-    return {"job": job, "executor": executor, "host": socket.gethostname(), "pid": os.getpid(),
-            "pid_start": _proc_start(os.getpid())}
+    return {
+        "job": job,
+        "executor": executor,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_start": _proc_start(os.getpid()),
+    }
 
 
 class _Liveness:
@@ -430,8 +443,11 @@ def entry_status(out: Path, run: dict, st: dict, alive: Callable[[dict], bool]) 
         return {"status": "failed", "error": st.get("error", "failed"), **fields}
     if s in ("queued", "running"):
         if alive(st):
-            return {"status": "running" if s == "running" else "pending",
-                    "note": "" if s == "running" else f"queued as job {st.get('job')}", **fields}
+            return {
+                "status": "running" if s == "running" else "pending",
+                "note": "" if s == "running" else f"queued as job {st.get('job')}",
+                **fields,
+            }
         return {"status": "pending", "note": f"interrupted (job {st.get('job')} is gone); rerun to continue"}
     if s == "interrupted":
         return {"status": "pending", "note": st.get("note", "interrupted; rerun to continue")}
@@ -475,8 +491,9 @@ class _StatusProgress:
             write_status(self.out, rid, "running", progress=round(min(1.0, done / total), 4), **self.ident)
 
 
-def run_group(sweep_dir: str, command: str, items: list[tuple[str, dict]], device: str = "cpu",
-              threads: int | None = None) -> dict[str, str]:
+def run_group(
+    sweep_dir: str, command: str, items: list[tuple[str, dict]], device: str = "cpu", threads: int | None = None
+) -> dict[str, str]:
     """The body of one job: run ``items`` [(run id, config dict)], writing each run's status.
 
     Grok: one ``train_many`` ensemble (resume="auto"); if it fails, each member is retried alone
@@ -506,8 +523,10 @@ def run_group(sweep_dir: str, command: str, items: list[tuple[str, dict]], devic
 
 def _interrupted(exc: BaseException) -> bool:
     """Ctrl-C, the trainer's Interrupted, or submitit's requeue/timeout exit (SystemExit, UncompletedJobError)."""
-    return isinstance(exc, KeyboardInterrupt | SystemExit) or type(exc).__name__ in ("Interrupted",
-                                                                                     "UncompletedJobError")
+    return isinstance(exc, KeyboardInterrupt | SystemExit) or type(exc).__name__ in (
+        "Interrupted",
+        "UncompletedJobError",
+    )
 
 
 def _finish(out: Path, rid: str, ident: dict, t0: float, summary: dict) -> str:
@@ -549,8 +568,12 @@ def _run_simulate(out: Path, items, device: str, ident: dict) -> dict[str, str]:
 
 def _grok_summary(run: dict) -> dict:
     cfg = run.get("config", {})
-    return {"grok_epoch": int(run.get("grok_epoch", -1)), "epochs_done": cfg.get("epochs_done"),
-            "stop_reason": cfg.get("stop_reason"), "train_seconds": cfg.get("train_seconds")}
+    return {
+        "grok_epoch": int(run.get("grok_epoch", -1)),
+        "epochs_done": cfg.get("epochs_done"),
+        "stop_reason": cfg.get("stop_reason"),
+        "train_seconds": cfg.get("train_seconds"),
+    }
 
 
 def _run_grok(out: Path, items, device: str, ident: dict) -> dict[str, str]:
@@ -564,8 +587,9 @@ def _run_grok(out: Path, items, device: str, ident: dict) -> dict[str, str]:
         write_status(out, rid, "running", progress=0.0, **ident)
     try:
         cfgs = [config_from_dict("grok", d, device).validate() for _, d in items]  # the device, here
-        runs = train_many(cfgs, [out / "runs" / f"{rid}.pt" for rid in ids], resume="auto",
-                          progress=_StatusProgress(out, ids, ident))
+        runs = train_many(
+            cfgs, [out / "runs" / f"{rid}.pt" for rid in ids], resume="auto", progress=_StatusProgress(out, ids, ident)
+        )
     except BaseException as exc:
         if _interrupted(exc):
             for rid in ids:
@@ -585,14 +609,14 @@ def _run_grok(out: Path, items, device: str, ident: dict) -> dict[str, str]:
 
 @dataclasses.dataclass
 class SweepOptions:
-    executor: str = "local"        # local (submitit LocalExecutor) | slurm (job arrays) | inline (this process)
-    jobs: int | None = None        # concurrent jobs (local) / array parallelism (slurm); default: cores / all
-    models_per_job: int = 0        # 0: auto, ceil(runs of a shape / jobs), at most MAX_AUTO_MODELS
+    executor: str = "local"  # local (submitit LocalExecutor) | slurm (job arrays) | inline (this process)
+    jobs: int | None = None  # concurrent jobs (local) / array parallelism (slurm); default: cores / all
+    models_per_job: int = 0  # 0: auto, ceil(runs of a shape / jobs), at most MAX_AUTO_MODELS
     partition: str | None = None
     gpus_per_job: int = 0
-    time_min: int | None = None    # per-job time limit (slurm default 60; local: none)
+    time_min: int | None = None  # per-job time limit (slurm default 60; local: none)
     cpus_per_job: int | None = None
-    device: str | None = None      # overrides [base] device
+    device: str | None = None  # overrides [base] device
     poll: float = 0.5
 
     def validate(self) -> SweepOptions:
@@ -613,8 +637,10 @@ def check_slurm(partition: str | None) -> None:
     """One line if Slurm cannot take jobs from here: no sbatch/srun/squeue, controller unreachable, no partition."""
     missing = [c for c in ("sbatch", "srun", "squeue", "sinfo") if shutil.which(c) is None]
     if missing:
-        raise BumpsError(f"--executor slurm: no {missing[0]} on PATH, so there is no Slurm here; use --executor "
-                         "local, or start a single-node Slurm with scripts/slurm-local.sh start")
+        raise BumpsError(
+            f"--executor slurm: no {missing[0]} on PATH, so there is no Slurm here; use --executor "
+            "local, or start a single-node Slurm with scripts/slurm-local.sh start"
+        )
     try:
         proc = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
@@ -673,8 +699,14 @@ def prepare_dir(out: Path, spec: Spec) -> None:
         raise BumpsError(f"--out {out} is not empty and holds no sweep; give a new or empty folder")
     from bumps.io.runfile import versions
 
-    meta = {"format": FORMAT, "version": VERSION, "fingerprint": spec.fingerprint(), "spec": spec.as_dict(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions()}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "fingerprint": spec.fingerprint(),
+        "spec": spec.as_dict(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": versions(),
+    }
     data = json.dumps(meta, indent=1).encode()
     atomic_write(meta_path, lambda fh: fh.write(data))
 
@@ -698,8 +730,14 @@ def write_manifest(out: Path, command: str, runs: list[dict], alive: Callable[[d
             base.update(entry_status(out, run, read_status(out, run["id"]), alive))
         entries.append(base)
     counts = {s: sum(e["status"] == s for e in entries) for s in STATUSES}
-    manifest = {"format": f"{FORMAT}.manifest", "version": VERSION, "command": command,
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "counts": counts, "runs": entries}
+    manifest = {
+        "format": f"{FORMAT}.manifest",
+        "version": VERSION,
+        "command": command,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": counts,
+        "runs": entries,
+    }
     data = json.dumps(manifest, indent=1).encode()
     atomic_write(out / "manifest.json", lambda fh: fh.write(data))
     return manifest
@@ -744,8 +782,13 @@ class _Executor:
             self.ex.update_parameters(**params)
         else:
             self.ex = submitit.SlurmExecutor(folder=self.folder, python=python)
-            params = {"time": opts.time_min or 60, "cpus_per_task": threads, "array_parallelism": n_jobs,
-                      "job_name": "bumps-sweep", "signal_delay_s": 60}
+            params = {
+                "time": opts.time_min or 60,
+                "cpus_per_task": threads,
+                "array_parallelism": n_jobs,
+                "job_name": "bumps-sweep",
+                "signal_delay_s": 60,
+            }
             if opts.partition:
                 params["partition"] = opts.partition
             if opts.gpus_per_job:
@@ -784,8 +827,12 @@ def _job_log_tail(job) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_sweep(spec_path: str | os.PathLike, out: str | os.PathLike, opts: SweepOptions | None = None,
-              progress: Callable[..., None] | None = None) -> dict:
+def run_sweep(
+    spec_path: str | os.PathLike,
+    out: str | os.PathLike,
+    opts: SweepOptions | None = None,
+    progress: Callable[..., None] | None = None,
+) -> dict:
     """Run (or continue) the sweep of ``spec_path`` into ``out``; returns the final manifest.
 
     ``progress(done, total, running=, pending=, failed=)`` is called while waiting; ``done``
@@ -892,9 +939,14 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
                 for rid in ids:  # the job is gone: any run it did not finish crashed with it
                     if read_status(out, rid).get("status") not in ("done", "failed", "interrupted"):
                         tail = _job_log_tail(job)
-                        write_status(out, rid, "failed", job=str(job.job_id),
-                                     error=f"job {job.job_id} ended before finishing the run"
-                                     + (f": {tail}" if tail else f" (see {job.paths.stderr})"))
+                        write_status(
+                            out,
+                            rid,
+                            "failed",
+                            job=str(job.job_id),
+                            error=f"job {job.job_id} ended before finishing the run"
+                            + (f": {tail}" if tail else f" (see {job.paths.stderr})"),
+                        )
             in_flight = still
             for rid in list(adopted):
                 s = read_status(out, rid)
@@ -917,8 +969,10 @@ def _drive(out: Path, spec: Spec, runs: list[Run], opts: SweepOptions, device: s
         manifest = report(force=True)
         c = manifest["counts"]
         left = "; its Slurm jobs keep running" if opts.executor == "slurm" and in_flight else ""
-        raise Interrupted(f"interrupted: {c['done']} of {total} runs done{left}; finished runs are kept, "
-                          "rerun the same command to continue") from None
+        raise Interrupted(
+            f"interrupted: {c['done']} of {total} runs done{left}; finished runs are kept, "
+            "rerun the same command to continue"
+        ) from None
     return report(force=True)
 
 

@@ -83,8 +83,16 @@ def test_summarize_censoring_and_page_claims():
 def test_report_files(tmp_path):
     grok, budget = fabricated([6000, 9000, 12000], [5900, 9100, 11000], name="k0")
     s = summarize(grok, budget)
-    meta = dict(command="bumps probe-ablation --p 113", preset="tl-demo", p=113, probe_weight=0.1, epochs=25000,
-                model_seeds=[999, 1000, 1001], data_seed=598, versions={"torch": "x"})
+    meta = dict(
+        command="bumps probe-ablation --p 113",
+        preset="tl-demo",
+        p=113,
+        probe_weight=0.1,
+        epochs=25000,
+        model_seeds=[999, 1000, 1001],
+        data_seed=598,
+        versions={"torch": "x"},
+    )
     md, js, png = write_report(s, meta, tmp_path / "sub" / "probe_ablation")
     text = md.read_text()
     assert "| k0 | stencil {0} | 5900, 9100, 11000 | 9100 |" in text and "2.55×" in text and "| no |" in text
@@ -96,8 +104,11 @@ def test_report_files(tmp_path):
 def test_variants_and_lists():
     assert variant_overrides("full")["probe_stencil"] == (-1, 0, 1)
     assert variant_overrides("wd3.5") == {"weight_decay": 3.5}
-    assert variant_overrides("frozen", 0.2) == {"probe_stencil": (-1, 0, 1), "probe_kind": "frozen",
-                                                "probe_weight": 0.2}
+    assert variant_overrides("frozen", 0.2) == {
+        "probe_stencil": (-1, 0, 1),
+        "probe_kind": "frozen",
+        "probe_weight": 0.2,
+    }
     with pytest.raises(BumpsError, match="unknown variant"):
         variant_overrides("k2")
     assert parse_list("0, 1,2", "seeds", int) == [0, 1, 2]
@@ -107,8 +118,26 @@ def test_variants_and_lists():
     assert math.isnan(sign_flip_p(np.array([])))
 
 
-SMALL = ["--preset", "tl-demo", "--p", "11", "--train-frac", "0.7", "--d-model", "16", "--d-mlp", "32",
-         "--lr", "0.01", "--epochs", "40", "--seeds", "0,1", "--variants", "baseline,k0"]
+SMALL = [
+    "--preset",
+    "tl-demo",
+    "--p",
+    "11",
+    "--train-frac",
+    "0.7",
+    "--d-model",
+    "16",
+    "--d-mlp",
+    "32",
+    "--lr",
+    "0.01",
+    "--epochs",
+    "40",
+    "--seeds",
+    "0,1",
+    "--variants",
+    "baseline,k0",
+]
 
 
 def _cli(args):
@@ -145,8 +174,11 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
     only_k0 = [("k0" if a == "baseline,k0" else a) for a in args]
     assert _cli(only_k0 + ["--no-train", "--report", str(tmp_path / "rep3" / "pa")]).exit_code == 0
     k0 = json.loads((tmp_path / "rep3" / "pa.json").read_text())["variants"]
-    assert list(k0) == ["k0"] and k0["k0"]["speedup"] is None and k0["k0"]["grok_epochs"] == data["variants"]["k0"][
-        "grok_epochs"]
+    assert (
+        list(k0) == ["k0"]
+        and k0["k0"]["speedup"] is None
+        and k0["k0"]["grok_epochs"] == data["variants"]["k0"]["grok_epochs"]
+    )
     # rerun: finished runs are reused, not retrained; the report is the same
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.pt")}
     assert _cli(args).exit_code == 0
@@ -154,26 +186,48 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
     assert json.loads((tmp_path / "rep" / "probe_ablation.json").read_text())["variants"] == data["variants"]
 
 
-@pytest.mark.parametrize("extra,match", [
-    (["--variants", "baseline,k2"], "unknown variant"),
-    (["--seeds", "0,0"], "twice"), (["--seeds", "-1"], ">= 0"), (["--probe-weight", "-1"], "--probe-weight"),
-    (["--threads", "0"], "--threads"), (["--no-train"], "no run files"),
-])
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--variants", "baseline,k2"], "unknown variant"),
+        (["--seeds", "0,0"], "twice"),
+        (["--seeds", "-1"], ">= 0"),
+        (["--probe-weight", "-1"], "--probe-weight"),
+        (["--threads", "0"], "--threads"),
+        (["--no-train"], "no run files"),
+    ],
+)
 def test_ablation_bad_input_is_one_line_exit_2(tmp_path, extra, match):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "cli.py", "probe-ablation", *SMALL, *extra, "--out-dir", str(tmp_path),
-                          "--report", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "cli.py",
+            "probe-ablation",
+            *SMALL,
+            *extra,
+            "--out-dir",
+            str(tmp_path),
+            "--report",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2, res.stderr
     assert match in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert not list(tmp_path.iterdir())
 
 
 def test_unfinished_runs_are_censored_at_the_epoch_reached():
-    runs = {("baseline", 0): {"grok_epoch": 900, "config": {"epochs": 5000, "epochs_done": 900, "final": True}},
-            ("k0", 0): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 1200, "final": False}},
-            ("k0", 1): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 5000, "final": True}}}
+    runs = {
+        ("baseline", 0): {"grok_epoch": 900, "config": {"epochs": 5000, "epochs_done": 900, "final": True}},
+        ("k0", 0): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 1200, "final": False}},
+        ("k0", 1): {"grok_epoch": -1, "config": {"epochs": 5000, "epochs_done": 5000, "final": True}},
+    }
     grok, budget = collect(runs)
     assert budget == {("baseline", 0): 5000, ("k0", 0): 1200, ("k0", 1): 5000}
     row = summarize(grok, budget)["k0"]

@@ -12,11 +12,15 @@ from bumps.adamw import AdamWState, adamw_step
 def test_each_model_follows_torch_adamw(lrs, wd, steps):
     g = torch.Generator().manual_seed(len(lrs) * 7 + steps)
     m = len(lrs)
-    stacked = {"w": torch.randn(m, 3, 5, generator=g, dtype=torch.float64),
-               "b": torch.randn(m, 5, generator=g, dtype=torch.float64)}
+    stacked = {
+        "w": torch.randn(m, 3, 5, generator=g, dtype=torch.float64),
+        "b": torch.randn(m, 5, generator=g, dtype=torch.float64),
+    }
     singles = [{k: v[i].clone().requires_grad_(True) for k, v in stacked.items()} for i in range(m)]
-    opts = [torch.optim.AdamW(list(s.values()), lr=lr, weight_decay=wd * (i + 1), betas=(0.9, 0.98), eps=1e-8)
-            for i, (s, lr) in enumerate(zip(singles, lrs, strict=True))]
+    opts = [
+        torch.optim.AdamW(list(s.values()), lr=lr, weight_decay=wd * (i + 1), betas=(0.9, 0.98), eps=1e-8)
+        for i, (s, lr) in enumerate(zip(singles, lrs, strict=True))
+    ]
     state = AdamWState.zeros(stacked)
     lr_t = torch.tensor(lrs, dtype=torch.float64)
     wd_t = torch.tensor([wd * (i + 1) for i in range(m)], dtype=torch.float64)
@@ -35,8 +39,15 @@ def test_each_model_follows_torch_adamw(lrs, wd, steps):
 def test_member_state_round_trip_and_select():
     params = {"w": torch.randn(3, 4)}
     state = AdamWState.zeros(params)
-    adamw_step(params, {"w": torch.randn(3, 4)}, state, torch.full((3,), 0.01, dtype=torch.float64),
-               torch.zeros(3, dtype=torch.float64), (0.9, 0.98), 1e-8)
+    adamw_step(
+        params,
+        {"w": torch.randn(3, 4)},
+        state,
+        torch.full((3,), 0.01, dtype=torch.float64),
+        torch.zeros(3, dtype=torch.float64),
+        (0.9, 0.98),
+        1e-8,
+    )
     back = AdamWState.stack([state.member(i) for i in (2, 0)], "cpu")
     sel = state.select(torch.tensor([2, 0]))
     assert torch.equal(back.exp_avg["w"], sel.exp_avg["w"]) and torch.equal(back.step, sel.step)

@@ -47,9 +47,28 @@ def test_bootstrap_cis():
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("claims")
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "claims", "--quick", "--seeds", "6",
-                           "--max-knockout-bumps", "4", "--out", str(out), "--figures", str(out),
-                           "--cache", str(out / "cache")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "claims",
+            "--quick",
+            "--seeds",
+            "6",
+            "--max-knockout-bumps",
+            "4",
+            "--out",
+            str(out),
+            "--figures",
+            str(out),
+            "--cache",
+            str(out / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -61,8 +80,22 @@ def test_quick_claims_writes_every_claim_and_the_specified_json(quick):
     for c in report["claims"]:
         assert c["verdict"] in ("supported", "not supported", "inconclusive")
         assert set(c) == {"id", "statement", "statistic", "value", "ci_low", "ci_high", "n_seeds", "rule", "verdict"}
-    keys = {"config", "seed", "series", "loser", "target", "unit", "role", "at", "step", "start_step", "peak_step",
-            "end_step", "persists", "drop_ratio"}
+    keys = {
+        "config",
+        "seed",
+        "series",
+        "loser",
+        "target",
+        "unit",
+        "role",
+        "at",
+        "step",
+        "start_step",
+        "peak_step",
+        "end_step",
+        "persists",
+        "drop_ratio",
+    }
     assert report["knockouts"] and all(keys <= set(k) for k in report["knockouts"])
     assert {k["role"] for k in report["knockouts"]} == {"competitor", "control"}
     assert {k["at"] for k in report["knockouts"]} == {"peak", "start"}
@@ -82,14 +115,32 @@ def test_rerun_resumes_from_the_cache(quick):
     assert [c["id"] for c in t["claims"]] == ["5"]
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--only", "3,42"], "unknown claim 42"),
-    (["--configs", "gd_r4,gd_r7"], "unknown configuration gd_r7"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--only", "3,42"], "unknown claim 42"),
+        (["--configs", "gd_r4,gd_r7"], "unknown configuration gd_r7"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, match, tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "claims", "--quick", "--out", str(tmp_path),
-                           "--figures", str(tmp_path), *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "claims",
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--figures",
+            str(tmp_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert match in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "claims.md").exists()

@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bumps(*args, cwd=None):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=300,
+    )
 
 
 def assert_one_line_error(proc, match):
@@ -75,7 +80,7 @@ def test_detect_table_and_plot(run_file, tmp_path):
 
 def test_detect_plain_arrays(tmp_path):
     x = np.linspace(0, 1, 200)
-    curves = np.stack([np.exp(-((x - 0.5) / 0.05) ** 2), x], 1)
+    curves = np.stack([np.exp(-(((x - 0.5) / 0.05) ** 2)), x], 1)
     np.save(tmp_path / "c.npy", curves)
     np.savez(tmp_path / "c.npz", curves=curves)
     torch.save(torch.from_numpy(curves), tmp_path / "c.pt")
@@ -97,22 +102,25 @@ def test_malicious_pt_is_refused_and_never_executed(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("args,match", [
-    (["simulate", "--rank", "0"], "--rank must be >= 1"),
-    (["simulate", "--rank", "101"], "exceeds --dim"),
-    (["simulate", "--lr", "nan"], "--lr"),
-    (["simulate", "--lr", "inf"], "--lr"),
-    (["simulate", "--steps", "-3"], "--steps"),
-    (["simulate", "--out", "/proc/nope/run.pt"], "cannot"),
-    (["detect", "missing.pt"], "no such file"),
-    (["detect", "tests"], "is a directory"),
-    (["detect", "pyproject.toml"], "refusing to load"),
-    (["grok", "--p", "32"], "prime"),
-    (["grok", "--p", "2"], "prime"),
-    (["grok", "--train-frac", "1.5"], "--train-frac"),
-    (["grok", "--resume", "missing.pt", "--epochs", "1"], "no such file"),
-    (["figures", "--only", "toy"], "--only"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["simulate", "--rank", "0"], "--rank must be >= 1"),
+        (["simulate", "--rank", "101"], "exceeds --dim"),
+        (["simulate", "--lr", "nan"], "--lr"),
+        (["simulate", "--lr", "inf"], "--lr"),
+        (["simulate", "--steps", "-3"], "--steps"),
+        (["simulate", "--out", "/proc/nope/run.pt"], "cannot"),
+        (["detect", "missing.pt"], "no such file"),
+        (["detect", "tests"], "is a directory"),
+        (["detect", "pyproject.toml"], "refusing to load"),
+        (["grok", "--p", "32"], "prime"),
+        (["grok", "--p", "2"], "prime"),
+        (["grok", "--train-frac", "1.5"], "--train-frac"),
+        (["grok", "--resume", "missing.pt", "--epochs", "1"], "no such file"),
+        (["figures", "--only", "toy"], "--only"),
+    ],
+)
 def test_bad_input_gets_one_clear_line(args, match):
     assert_one_line_error(bumps(*args), match)
 

@@ -43,14 +43,31 @@ def wandb_csv(tmp_path):
     a = bump_curve(steps, 500).tolist()
     b = bump_curve(steps, 1200).tolist()
     c = (2.0 * np.exp(-np.asarray(steps) / 300)).tolist()
-    header = ["Step", "run-a - loss", "run-a - loss__MIN", "run-a - loss__MAX",
-              "run-b - loss", "run-b - loss__MIN", "run-b - loss__MAX", "run-c - loss"]
+    header = [
+        "Step",
+        "run-a - loss",
+        "run-a - loss__MIN",
+        "run-a - loss__MAX",
+        "run-b - loss",
+        "run-b - loss__MIN",
+        "run-b - loss__MAX",
+        "run-c - loss",
+    ]
     rows = []
     for i, s in enumerate(steps):
         keep_b = s % 20 == 0
-        rows.append([s, repr(a[i]), repr(a[i] - 0.01), repr(a[i] + 0.01),
-                     repr(b[i]) if keep_b else "", repr(b[i] - 0.01) if keep_b else "",
-                     repr(b[i] + 0.01) if keep_b else "", repr(c[i])])
+        rows.append(
+            [
+                s,
+                repr(a[i]),
+                repr(a[i] - 0.01),
+                repr(a[i] + 0.01),
+                repr(b[i]) if keep_b else "",
+                repr(b[i] - 0.01) if keep_b else "",
+                repr(b[i] + 0.01) if keep_b else "",
+                repr(c[i]),
+            ]
+        )
     return write(tmp_path / "wandb_export.csv", header, rows), steps, b
 
 
@@ -76,8 +93,9 @@ def test_wandb_export_bumps_found_per_curve_on_its_own_steps(wandb_csv):
 
 def test_empty_cells_are_dropped_not_filled(tmp_path):
     """Control: filling the gap with the neighbours would hide this bump; dropping keeps its samples exact."""
-    path = write(tmp_path / "c.csv", ["step", "x", "y"],
-                 [[0, 0, 1], [1, "", 2], [2, 5, 3], [3, 1, 4], [4, "", 5], [5, 0, 6]])
+    path = write(
+        tmp_path / "c.csv", ["step", "x", "y"], [[0, 0, 1], [1, "", 2], [2, 5, 3], [3, 1, 4], [4, "", 5], [5, 0, 6]]
+    )
     got = read_curves_csv(path)
     assert got.step_column == "step"
     steps, values = got.curves["x"]
@@ -86,8 +104,10 @@ def test_empty_cells_are_dropped_not_filled(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.booleans()), min_size=1, max_size=30),
-       st.lists(st.integers(1, 7), min_size=30, max_size=30))
+@given(
+    st.lists(st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.booleans()), min_size=1, max_size=30),
+    st.lists(st.integers(1, 7), min_size=30, max_size=30),
+)
 def test_csv_round_trip_keeps_exactly_the_logged_samples(tmp_path_factory, cells, gaps):
     steps = np.cumsum(gaps[: len(cells)])
     if not any(keep for _, keep in cells):
@@ -110,16 +130,19 @@ def test_step_column_choice(tmp_path):
         read_curves_csv(path, step_column="loss")  # --step-column: a decreasing column is refused
 
 
-@pytest.mark.parametrize("header,rows,match", [
-    (["step", "name"], [[0, "a"], [1, "b"]], "no numeric curve column"),
-    (["step"], [[0], [1]], "no numeric curve column"),
-    (["step", "loss"], [[0, 1], [2, 1], [1, 1]], "step column 'step' does not strictly increase (line 4"),
-    (["step", "loss"], [[0, 1], [0, 1]], "does not strictly increase"),
-    (["step", "loss", "acc"], [[0, 1, 0.5], [1, "oops", 0.6]], "column 'loss' holds text 'oops' at line 3"),
-    (["step", "loss"], [[0, 1], ["", 2]], "step column 'step' is empty at line 3"),
-    (["step", "loss"], [[0, 1], [1, "nan"]], "column 'loss' holds 'nan' at line 3"),
-    (["step", "loss", "loss"], [[0, 1, 2]], "column 'loss' appears twice"),
-])
+@pytest.mark.parametrize(
+    "header,rows,match",
+    [
+        (["step", "name"], [[0, "a"], [1, "b"]], "no numeric curve column"),
+        (["step"], [[0], [1]], "no numeric curve column"),
+        (["step", "loss"], [[0, 1], [2, 1], [1, 1]], "step column 'step' does not strictly increase (line 4"),
+        (["step", "loss"], [[0, 1], [0, 1]], "does not strictly increase"),
+        (["step", "loss", "acc"], [[0, 1, 0.5], [1, "oops", 0.6]], "column 'loss' holds text 'oops' at line 3"),
+        (["step", "loss"], [[0, 1], ["", 2]], "step column 'step' is empty at line 3"),
+        (["step", "loss"], [[0, 1], [1, "nan"]], "column 'loss' holds 'nan' at line 3"),
+        (["step", "loss", "loss"], [[0, 1, 2]], "column 'loss' appears twice"),
+    ],
+)
 def test_bad_csv_one_clear_error(tmp_path, header, rows, match):
     with pytest.raises(BumpsError) as info:
         read_curves_csv(write(tmp_path / "bad.csv", header, rows))
@@ -135,8 +158,14 @@ def test_missing_step_column_option(tmp_path):
 def _cli(*args, **env):
     import os
 
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+    )
 
 
 def test_cli_detect_reads_a_wandb_csv(wandb_csv):

@@ -113,8 +113,7 @@ def test_no_bump_in_any_monotone_curve(x):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(-50, 50), min_size=3, max_size=120),
-       st.integers(-6, 6), st.integers(-1000, 1000))
+@given(st.lists(st.integers(-50, 50), min_size=3, max_size=120), st.integers(-6, 6), st.integers(-1000, 1000))
 def test_same_bumps_after_shift_and_positive_scale(values, log2_scale, shift):
     x = np.array(values, dtype=float)
     y = x * 2.0**log2_scale + shift  # exact in floating point
@@ -178,10 +177,15 @@ def _curved(steps, center, rate, quad, bump_at, bump_width, bump_height):
 
 
 @settings(max_examples=40, deadline=None)
-@given(center=st.floats(0.2, 0.8), rate=st.floats(2, 12), quad=st.floats(-0.5, 0.5),
-       bump_at=st.floats(0.3, 0.7), bump_width=st.floats(0.05, 0.12), bump_height=st.floats(0.3, 1.0))
-def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_at, bump_width,
-                                                       bump_height):
+@given(
+    center=st.floats(0.2, 0.8),
+    rate=st.floats(2, 12),
+    quad=st.floats(-0.5, 0.5),
+    bump_at=st.floats(0.3, 0.7),
+    bump_width=st.floats(0.05, 0.12),
+    bump_height=st.floats(0.3, 1.0),
+)
+def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_at, bump_width, bump_height):
     # Records every 5, 10, 25 and 50 steps over 3000 steps; the bump spans >= 150 steps,
     # i.e. >= 3 records per width at the coarsest cadence (the README's stated condition).
     from hypothesis import assume
@@ -192,8 +196,10 @@ def test_curved_background_same_bumps_at_every_cadence(center, rate, quad, bump_
     # lowers a measured peak a little, which decides edge cases either way (not a noise-floor effect).
     fine = np.arange(0, 3001, 5)
     xf = _curved(fine, center, rate, quad, bump_at, bump_width, bump_height)
-    margin = [len(find_bumps(xf, fine, BumpParams(min_rise=0.1 * f, min_drop=0.1 * f, min_drop_of_rise=0.1 * f)))
-              for f in (0.5, 1.5)]
+    margin = [
+        len(find_bumps(xf, fine, BumpParams(min_rise=0.1 * f, min_drop=0.1 * f, min_drop_of_rise=0.1 * f)))
+        for f in (0.5, 1.5)
+    ]
     assume(margin[0] == margin[1])
     found, floors, old = [], [], []
     for h in (5, 10, 25, 50):

@@ -56,8 +56,9 @@ def lowrank_run(tmp_path_factory):
 
 
 def bumps_cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def assert_one_line_error(proc, match):
@@ -90,8 +91,11 @@ def test_transformer_lens_logits_equal_bumps_forward_on_all_inputs(modadd_runs, 
     run, path = modadd_runs[preset]
     out = export(path, "transformer-lens", tmp_path / "tl.pt", epoch=epoch, dtype="float64")
     model, blob = _tl_model(out)
-    params = run["final_params"] if epoch is None else read_checkpoint(path.with_name(
-        f"{preset}_ckpt") / f"epoch_{epoch:06d}.pt")[1]
+    params = (
+        run["final_params"]
+        if epoch is None
+        else read_checkpoint(path.with_name(f"{preset}_ckpt") / f"epoch_{epoch:06d}.pt")[1]
+    )
     params = {k: v.double() for k, v in params.items()}
     tokens = all_pairs(13)  # all p² inputs [a, b, =]
     with torch.no_grad():
@@ -119,8 +123,9 @@ def test_transformer_lens_hooks_see_bumps_activations(modadd_runs, tmp_path):
     assert pattern.shape == (169, 4, 3, 3)
     assert torch.allclose(pattern.sum(-1), torch.ones(169, 4, 3, dtype=torch.float64))
     assert (pattern[:, :, 0, 1:] == 0).all()
-    assert torch.allclose(cache["embed.hook_out"] if "embed.hook_out" in cache else cache["hook_embed"],
-                          params["W_E"][tokens])
+    assert torch.allclose(
+        cache["embed.hook_out"] if "embed.hook_out" in cache else cache["hook_embed"], params["W_E"][tokens]
+    )
 
 
 def test_transformer_lens_file_keeps_float32_and_the_trained_biases(modadd_runs, tmp_path):
@@ -160,8 +165,9 @@ def test_checkpoint_reader_accepts_old_and_new_formats(modadd_runs, tmp_path):
 
 def test_export_bad_input_is_one_line(modadd_runs, lowrank_run, tmp_path):
     _, path = modadd_runs["nanda"]
-    assert_one_line_error(bumps_cli("export", lowrank_run[1], "--to", "transformer-lens", tmp_path / "x.pt"),
-                          "'lowrank' run")
+    assert_one_line_error(
+        bumps_cli("export", lowrank_run[1], "--to", "transformer-lens", tmp_path / "x.pt"), "'lowrank' run"
+    )
     proc = bumps_cli("export", path, "--to", "transformer-lens", tmp_path / "x.pt", "--epoch", 7)
     assert_one_line_error(proc, "--epoch 7: no checkpoint")
     assert "checkpoints at epochs 0, 10, 20" in proc.stderr
@@ -216,9 +222,12 @@ def test_csv_holds_every_value_of_a_lowrank_run(lowrank_run, tmp_path):
 def test_csv_holds_every_value_of_a_modadd_run(modadd_runs, tmp_path):
     run, _ = modadd_runs["nanda"]
     if "restricted_loss" not in run:  # 30 epochs find no key frequency; give it the series a grokked run has
-        run = {**run, "checkpoint_step": torch.tensor([0, 10, 20, 30]),
-               "restricted_loss": torch.rand(4, dtype=torch.float64),
-               "excluded_loss": torch.rand(4, dtype=torch.float64)}
+        run = {
+            **run,
+            "checkpoint_step": torch.tensor([0, 10, 20, 30]),
+            "restricted_loss": torch.rand(4, dtype=torch.float64),
+            "excluded_loss": torch.rand(4, dtype=torch.float64),
+        }
     path = atomic_save(run, tmp_path / "nanda.pt")
     export(path, "csv", tmp_path / "m.csv")
     header, rows = _read_csv(tmp_path / "m.csv")
@@ -234,8 +243,9 @@ def test_every_time_series_of_a_run_is_exported(modadd_runs, lowrank_run):
     """A series with time on axis 0 that the export layout forgot would make this fail."""
     for run in (modadd_runs["nanda"][0], lowrank_run[0]):
         t = len(run["step"])
-        timed = {k for k, v in run.items() if isinstance(v, torch.Tensor) and v.ndim >= 1 and len(v) == t
-                 and k != "step"}
+        timed = {
+            k for k, v in run.items() if isinstance(v, torch.Tensor) and v.ndim >= 1 and len(v) == t and k != "step"
+        }
         assert timed <= set(series_layout(run["kind"])), timed - set(series_layout(run["kind"]))
 
 

@@ -48,8 +48,9 @@ def test_single_frequency_neuron_is_fully_explained():
     x = torch.arange(P, dtype=torch.float64)
     a, b = x[:, None], x[None, :]
     k = 4
-    acts = torch.stack([torch.cos(2 * math.pi * k * (a + b) / P),
-                        torch.relu(torch.cos(2 * math.pi * k * (a + b) / P))], -1)
+    acts = torch.stack(
+        [torch.cos(2 * math.pi * k * (a + b) / P), torch.relu(torch.cos(2 * math.pi * k * (a + b) / P))], -1
+    )
     frac = neuron_freq_fraction(acts, fourier_basis(P, dtype=torch.float64))
     assert frac[0, k - 1] == pytest.approx(1.0)
     assert frac[1].argmax() == k - 1 and frac[1, k - 1] > 0.5

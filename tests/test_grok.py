@@ -77,8 +77,12 @@ def test_modadd_figures_from_a_run(grokked, tmp_path):
 
     run, out = grokked
     paths = make_modadd_figures(tmp_path, out)
-    assert [p.name for p in paths] == ["modadd_losses.png", "modadd_freq_norms.png", "modadd_weights_gini.png",
-                                       "modadd_bumps.png"]
+    assert [p.name for p in paths] == [
+        "modadd_losses.png",
+        "modadd_freq_norms.png",
+        "modadd_weights_gini.png",
+        "modadd_bumps.png",
+    ]
     assert all(p.stat().st_size > 10_000 for p in paths)
     phases = phase_boundaries(run)
     assert phases["memorisation_end"] < phases["cleanup_start"] <= phases["cleanup_end"]
@@ -98,8 +102,9 @@ def test_single_run_follows_the_plain_pytorch_reference(tmp_path):
     cfg = ModAddConfig.from_preset("nanda", epochs=60, **TINY)
     run = train(cfg, tmp_path / "r.pt")
     params = {k: v.clone().requires_grad_(True) for k, v in init_params(cfg).items()}
-    opt = torch.optim.AdamW(list(params.values()), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(
+        list(params.values()), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / cfg.warmup, 1))
     tokens = all_pairs(cfg.p)
     labels = (tokens[:, 0] + tokens[:, 1]) % cfg.p
@@ -112,8 +117,9 @@ def test_single_run_follows_the_plain_pytorch_reference(tmp_path):
         opt.step()
         sched.step()
         losses.append(loss.item())
-    torch.testing.assert_close(run["train_loss_every_epoch"], torch.tensor(losses, dtype=torch.float64),
-                               rtol=2e-4, atol=1e-6)
+    torch.testing.assert_close(
+        run["train_loss_every_epoch"], torch.tensor(losses, dtype=torch.float64), rtol=2e-4, atol=1e-6
+    )
     for k, v in params.items():
         torch.testing.assert_close(run["final_params"][k], v.detach(), rtol=1e-3, atol=2e-5)
 
@@ -125,19 +131,23 @@ def test_ensemble_members_equal_their_single_runs(tmp_path):
     amplifies rounding differences (1e-9 at epoch 50 grows to 1e-4 by epoch 100), so a float32
     comparison over hundreds of epochs tests chaos, not the code.
     """
-    variants = [dict(seed=0), dict(seed=1, data_seed=5, lr=1e-3), dict(seed=2, weight_decay=0.3, train_frac=0.4),
-                dict(seed=3, loss_dtype="float32", warmup=0)]
+    variants = [
+        dict(seed=0),
+        dict(seed=1, data_seed=5, lr=1e-3),
+        dict(seed=2, weight_decay=0.3, train_frac=0.4),
+        dict(seed=3, loss_dtype="float32", warmup=0),
+    ]
     configs = [ModAddConfig.from_preset("nanda", epochs=300, dtype="float64", **{**TINY, **v}) for v in variants]
     runs = train_many(configs, [tmp_path / f"m{i}.pt" for i in range(len(configs))])
     for i, cfg in enumerate(configs):
         single = train(cfg, tmp_path / f"s{i}.pt")
         # the float32 loss rounds at 1e-8 and the rounding is amplified the same way: compare its first half
         upto, tol = (150, 1e-5) if cfg.loss_dtype == "float32" else (300, 1e-7)
-        torch.testing.assert_close(runs[i]["train_loss_every_epoch"][:upto], single["train_loss_every_epoch"][:upto],
-                                   rtol=tol, atol=1e-9)
+        torch.testing.assert_close(
+            runs[i]["train_loss_every_epoch"][:upto], single["train_loss_every_epoch"][:upto], rtol=tol, atol=1e-9
+        )
         for key in ("test_loss", "freq_norm", "neuron_freq"):
-            torch.testing.assert_close(runs[i][key][: upto // 20], single[key][: upto // 20], rtol=100 * tol,
-                                       atol=1e-8)
+            torch.testing.assert_close(runs[i][key][: upto // 20], single[key][: upto // 20], rtol=100 * tol, atol=1e-8)
     # members really differ
     assert not torch.allclose(runs[0]["train_loss_every_epoch"], runs[2]["train_loss_every_epoch"])
 
@@ -154,10 +164,28 @@ def test_ensemble_member_groks_at_the_same_epoch_as_its_single_run(grokked, tmp_
 def test_early_stop_rule():
     m = _Member(ModAddConfig.from_preset("nanda", epochs=1000, stop_after_grok=50, **TINY), Path("x.pt"), None)
     for epoch, acc, loss in ((100, 0.5, 1.0), (200, 0.995, 1e-3), (300, 1.0, 5e-7)):
-        m.record({"train_loss": loss, "test_loss": loss, "train_acc": 1.0, "test_acc": acc,
-                  **{k: 0.0 for k in ("freq_norm", "freq_norm_wl", "gini_embed", "gini_neuron_logit",
-                                      "gini_freq_embed", "gini_freq_neuron_logit", "sum_sq_weights",
-                                      "neuron_freq")}}, epoch)
+        m.record(
+            {
+                "train_loss": loss,
+                "test_loss": loss,
+                "train_acc": 1.0,
+                "test_acc": acc,
+                **{
+                    k: 0.0
+                    for k in (
+                        "freq_norm",
+                        "freq_norm_wl",
+                        "gini_embed",
+                        "gini_neuron_logit",
+                        "gini_freq_embed",
+                        "gini_freq_neuron_logit",
+                        "sum_sq_weights",
+                        "neuron_freq",
+                    )
+                },
+            },
+            epoch,
+        )
     assert (m.grok_at, m.below_at) == (200, 300)
     m.epoch = 349
     assert m.should_stop() is None
@@ -209,8 +237,7 @@ def test_checkpoints_belong_to_their_run(tmp_path):
     # a stale checkpoint that the next run will not overwrite
     stale = checkpoint_dir(tmp_path / "r.pt") / "epoch_000030.pt"
     assert stale.exists()
-    second = train(ModAddConfig.from_preset("nanda", epochs=20, **{**TINY, "checkpoint_every": 10}),
-                   tmp_path / "r.pt")
+    second = train(ModAddConfig.from_preset("nanda", epochs=20, **{**TINY, "checkpoint_every": 10}), tmp_path / "r.pt")
     assert not stale.exists() and first["config"]["run_id"] != second["config"]["run_id"]
     files = sorted(checkpoint_dir(tmp_path / "r.pt").glob("epoch_*.pt"))
     assert [f.name for f in files] == ["epoch_000000.pt", "epoch_000010.pt", "epoch_000020.pt"]
@@ -232,9 +259,27 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "c.pt"
-    args = [sys.executable, str(root / "cli.py"), "grok", "--p", "23", "--d-model", "32", "--d-mlp", "64",
-            "--n-heads", "2", "--train-frac", "0.5", "--eval-every", "10", "--checkpoint-every", "10",
-            "--out", str(out)]
+    args = [
+        sys.executable,
+        str(root / "cli.py"),
+        "grok",
+        "--p",
+        "23",
+        "--d-model",
+        "32",
+        "--d-mlp",
+        "64",
+        "--n-heads",
+        "2",
+        "--train-frac",
+        "0.5",
+        "--eval-every",
+        "10",
+        "--checkpoint-every",
+        "10",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen([*args, "--epochs", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (checkpoint_dir(out) / "epoch_000020.pt").exists() and time.time() < deadline:
@@ -246,7 +291,8 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
     done = saved["config"]["epochs_done"]
     assert done >= 20 and len(saved["train_loss_every_epoch"]) == done
     assert saved["resume"]["optimizer"]["step"] == done  # the optimizer state matches the saved weights
-    finish = subprocess.run([*args, "--epochs", str(done + 10), "--resume", str(out)], capture_output=True, text=True,
-                            timeout=300)
+    finish = subprocess.run(
+        [*args, "--epochs", str(done + 10), "--resume", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert finish.returncode == 0, finish.stderr
     assert torch.load(out, weights_only=True)["config"]["epochs_done"] == done + 10

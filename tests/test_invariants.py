@@ -46,8 +46,11 @@ def _gd_autograd(a, b, s, u, v, steps, lr, optimizer):
         opt.zero_grad()
         value.backward()
         opt.step()
-    return {"inner_a": torch.stack(ia)[:, None], "inner_b": torch.stack(ib)[:, None],
-            "loss": torch.stack(loss)[:, None]}
+    return {
+        "inner_a": torch.stack(ia)[:, None],
+        "inner_b": torch.stack(ib)[:, None],
+        "loss": torch.stack(loss)[:, None],
+    }
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])

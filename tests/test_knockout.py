@@ -24,7 +24,7 @@ def test_largest_fall_matches_brute_force():
     lo, hi = np.array([0, 3, 10, 20, 39]), np.array([39, 20, 10, 25, 39])
     got = _largest_fall(y, lo[None], hi[None])
     for j in range(5):
-        seg = y[lo[j]:hi[j] + 1, j]
+        seg = y[lo[j] : hi[j] + 1, j]
         want = max(seg[a] - seg[b] for a in range(len(seg)) for b in range(a, len(seg)))
         assert got[j] == pytest.approx(want)
 
@@ -32,7 +32,7 @@ def test_largest_fall_matches_brute_force():
 def test_competitor_is_the_unit_gaining_most_during_the_fall_whatever_its_number():
     t = np.linspace(0, 1, 100)
     x = np.zeros((100, 4))
-    x[:, 0] = np.exp(-((t - 0.4) / 0.1) ** 2)  # the loser's bump
+    x[:, 0] = np.exp(-(((t - 0.4) / 0.1) ** 2))  # the loser's bump
     x[:, 2] = t  # gains 0.6 over the fall
     x[:, 3] = 0.5 * t  # gains less
     b = find_bumps(x[:, :1])[0]
@@ -65,7 +65,7 @@ def test_batched_scores_equal_one_full_run_per_instance(scored):
         y = it.sign * full[it.series][:, it.seed, it.target, it.loser].numpy()
         peaks = [b.peak for b in find_bumps(y, step)]
         assert rec["persists"] == any(it.start <= p <= it.end for p in peaks)
-        seg = y[pos:it.end + 1]
+        seg = y[pos : it.end + 1]
         fall = max(max(seg[a] - seg[a:].min() for a in range(len(seg))), 0.0)
         assert rec["drop_ratio"] == pytest.approx(fall / it.drop, abs=1e-9)
         assert rec["role"] == it.role and rec["step"] == int(step[pos])
@@ -75,11 +75,13 @@ def test_summary_pairs_by_bump_and_bootstraps_over_seeds():
     recs = []
     for bump in range(40):
         seed = bump // 4
-        recs.append({"bump": bump, "seed": seed, "at": "peak", "role": "competitor", "persists": False,
-                     "drop_ratio": 0.1})
+        recs.append(
+            {"bump": bump, "seed": seed, "at": "peak", "role": "competitor", "persists": False, "drop_ratio": 0.1}
+        )
         for _ in range(2):
-            recs.append({"bump": bump, "seed": seed, "at": "peak", "role": "control", "persists": True,
-                         "drop_ratio": 1.0})
+            recs.append(
+                {"bump": bump, "seed": seed, "at": "peak", "role": "control", "persists": True, "drop_ratio": 1.0}
+            )
     s = summarize(recs, n_boot=200)["peak"]
     assert s["bumps"] == 40 and s["seeds"] == 10
     assert s["competitor_persists"]["value"] == 0 and s["control_persists"]["value"] == 1

@@ -18,21 +18,38 @@ def _max_diff(cfg):
     return {k: (fast[k] - ref[k]).abs().max().item() for k in KEYS}
 
 
-@pytest.mark.parametrize("rank,learned,wd,targets", [
-    (1, 1, 0.0, "random"), (3, 3, 0.0, "orthonormal"), (2, 5, 0.05, "random"), (4, 2, 0.0, "random"),
-])
+@pytest.mark.parametrize(
+    "rank,learned,wd,targets",
+    [
+        (1, 1, 0.0, "random"),
+        (3, 3, 0.0, "orthonormal"),
+        (2, 5, 0.05, "random"),
+        (4, 2, 0.0, "random"),
+    ],
+)
 def test_fast_gd_equals_autograd_gd(rank, learned, wd, targets):
-    cfg = LowRankConfig(rank=rank, learned=learned, dim=24, seeds=3, steps=400, lr=0.03,
-                        init_scale=0.2, weight_decay=wd, targets=targets, record_every=9,
-                        singular_values=[1.0 + 0.5 * m for m in range(rank)])
+    cfg = LowRankConfig(
+        rank=rank,
+        learned=learned,
+        dim=24,
+        seeds=3,
+        steps=400,
+        lr=0.03,
+        init_scale=0.2,
+        weight_decay=wd,
+        targets=targets,
+        record_every=9,
+        singular_values=[1.0 + 0.5 * m for m in range(rank)],
+    )
     assert max(_max_diff(cfg).values()) < 1e-10
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 @pytest.mark.parametrize("wd", [0.0, 0.1])
 def test_adam_paths_equal_torch_optim(optimizer, wd):
-    cfg = LowRankConfig(rank=3, dim=20, seeds=2, steps=300, lr=0.01, optimizer=optimizer,
-                        weight_decay=wd, record_every=5)
+    cfg = LowRankConfig(
+        rank=3, dim=20, seeds=2, steps=300, lr=0.01, optimizer=optimizer, weight_decay=wd, record_every=5
+    )
     assert max(_max_diff(cfg).values()) < 1e-9
 
 
@@ -62,8 +79,7 @@ def test_same_config_same_numbers():
 
 
 def _balance_drift(lr, time=2.0):
-    cfg = LowRankConfig(rank=3, dim=20, seeds=4, steps=round(time / lr), lr=lr, init_scale=0.3,
-                        record_every=1)
+    cfg = LowRankConfig(rank=3, dim=20, seeds=4, steps=round(time / lr), lr=lr, init_scale=0.3, record_every=1)
     out = simulate(cfg)
     g_u, g_v = out["gram_a_final"], out["gram_b_final"]
     from bumps.lowrank.model import initial_state
@@ -93,8 +109,9 @@ def _half_loss_step(run) -> torch.Tensor:
 @pytest.mark.parametrize("s", [1.0, 2.0])
 def test_saxe_timescale_init_scale_over_10_delays_by_ln10_over_lr_s(s):
     lr = 0.005
-    base = dict(rank=1, dim=100, seeds=32, steps=round(12 / (lr * s)) + 2000, lr=lr,
-                singular_values=[s], record_every=1)
+    base = dict(
+        rank=1, dim=100, seeds=32, steps=round(12 / (lr * s)) + 2000, lr=lr, singular_values=[s], record_every=1
+    )
     t1 = _half_loss_step(simulate(LowRankConfig(init_scale=1e-3, **base)))
     t2 = _half_loss_step(simulate(LowRankConfig(init_scale=1e-4, **base)))
     predicted = math.log(10) / (lr * s)
@@ -116,11 +133,18 @@ def test_bad_rank_is_refused(rank):
         LowRankConfig(rank=rank).validate()
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("lr", float("inf"), "--lr"), ("lr", -1.0, "--lr"), ("steps", -5, "--steps"),
-    ("rank", 101, "exceeds --dim"), ("optimizer", "sgd", "--optimizer"),
-    ("singular_values", [1.0, 2.0], "--singular-values"), ("init_scale", 0.0, "--init-scale"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("lr", float("inf"), "--lr"),
+        ("lr", -1.0, "--lr"),
+        ("steps", -5, "--steps"),
+        ("rank", 101, "exceeds --dim"),
+        ("optimizer", "sgd", "--optimizer"),
+        ("singular_values", [1.0, 2.0], "--singular-values"),
+        ("init_scale", 0.0, "--init-scale"),
+    ],
+)
 def test_bad_values_are_refused_with_the_flag_named(field, value, match):
     with pytest.raises(BumpsError, match=match):
         LowRankConfig(**{field: value}).validate()
@@ -163,8 +187,11 @@ def _autograd_run(a, b, s, u, v, steps, lr, optimizer="gd", wd=0.0):
     """Independent reference: one seed, autograd on ½‖A − UVᵀ‖², torch.optim; returns aᵀU per step."""
     u, v = u.clone().requires_grad_(True), v.clone().requires_grad_(True)
     target = (a * s) @ b.T
-    opt = (torch.optim.SGD([u, v], lr=lr, weight_decay=wd) if optimizer == "gd"
-           else torch.optim.Adam([u, v], lr=lr, weight_decay=wd))
+    opt = (
+        torch.optim.SGD([u, v], lr=lr, weight_decay=wd)
+        if optimizer == "gd"
+        else torch.optim.Adam([u, v], lr=lr, weight_decay=wd)
+    )
     rows = []
     for _ in range(steps + 1):
         rows.append((a.T @ u).detach().clone())
@@ -178,14 +205,16 @@ def _autograd_run(a, b, s, u, v, steps, lr, optimizer="gd", wd=0.0):
 def test_knockout_at_step_0_equals_a_run_with_k_minus_1_units(optimizer):
     from bumps.lowrank.model import Knockouts, initial_state
 
-    cfg = LowRankConfig(rank=3, learned=4, dim=16, seeds=3, steps=120, lr=0.03, init_scale=0.3,
-                        record_every=1, optimizer=optimizer)
+    cfg = LowRankConfig(
+        rank=3, learned=4, dim=16, seeds=3, steps=120, lr=0.03, init_scale=0.3, record_every=1, optimizer=optimizer
+    )
     knocked = simulate(cfg, knockouts=Knockouts(torch.tensor([1, 3, 0]), torch.tensor([0, 0, 0])))
     st0 = initial_state(cfg)
     for i, unit in enumerate([1, 3, 0]):
         keep = [k for k in range(4) if k != unit]
-        ref = _autograd_run(st0["a"][i], st0["b"][i], st0["s"], st0["U"][i][:, keep], st0["V"][i][:, keep],
-                            cfg.steps, cfg.lr, optimizer)
+        ref = _autograd_run(
+            st0["a"][i], st0["b"][i], st0["s"], st0["U"][i][:, keep], st0["V"][i][:, keep], cfg.steps, cfg.lr, optimizer
+        )
         got = knocked["inner_a"][:, i]
         assert (got[:, :, keep] - ref).abs().max() < 1e-9
         assert got[:, :, unit].abs().max() == 0  # the removed unit stays exactly zero
@@ -195,8 +224,18 @@ def test_knockout_at_step_0_equals_a_run_with_k_minus_1_units(optimizer):
 def test_knockout_mid_run_equals_autograd_reference_with_the_same_knockout(optimizer, wd):
     from bumps.lowrank.model import Knockouts
 
-    cfg = LowRankConfig(rank=3, learned=4, dim=12, seeds=4, steps=120, lr=0.05, init_scale=0.3,
-                        record_every=7, optimizer=optimizer, weight_decay=wd)
+    cfg = LowRankConfig(
+        rank=3,
+        learned=4,
+        dim=12,
+        seeds=4,
+        steps=120,
+        lr=0.05,
+        init_scale=0.3,
+        record_every=7,
+        optimizer=optimizer,
+        weight_decay=wd,
+    )
     ko = Knockouts(torch.tensor([2, -1, 0, 3]), torch.tensor([56, 50, 7, 120]))
     fast, ref = simulate(cfg, knockouts=ko), simulate_reference(cfg, knockouts=ko)
     tol = 1e-10 if optimizer == "gd" else 1e-9
@@ -214,8 +253,18 @@ def test_knockout_mid_run_equals_autograd_reference_with_the_same_knockout(optim
 def test_batched_knockout_instances_equal_one_seed_runs(optimizer):
     from bumps.lowrank.model import Knockouts, simulate_knockouts
 
-    cfg = LowRankConfig(rank=2, learned=3, dim=12, seeds=3, steps=200, lr=0.03, init_scale=0.3,
-                        record_every=10, optimizer=optimizer, weight_decay=0.01)
+    cfg = LowRankConfig(
+        rank=2,
+        learned=3,
+        dim=12,
+        seeds=3,
+        steps=200,
+        lr=0.03,
+        init_scale=0.3,
+        record_every=10,
+        optimizer=optimizer,
+        weight_decay=0.01,
+    )
     seed, unit, step = torch.tensor([2, 0, 2, 1]), torch.tensor([0, 2, -1, 1]), torch.tensor([50, 0, 0, 200])
     wt, wu = torch.tensor([1, 0, 1, 0]), torch.tensor([2, 1, 0, 2])
     got = simulate_knockouts(cfg, seed, unit, step, wt, wu)

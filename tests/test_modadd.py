@@ -60,11 +60,18 @@ def test_presets_and_split_sizes():
     assert ModAddConfig.from_preset("nanda", lr=3e-3).lr == 3e-3
 
 
-@pytest.mark.parametrize("overrides,match", [
-    (dict(p=32), "prime"), (dict(p=2), "prime"), (dict(p=1), "prime"),
-    (dict(train_frac=0.0), "--train-frac"), (dict(train_frac=1.0), "--train-frac"),
-    (dict(d_model=30, n_heads=4), "divisible"), (dict(loss_dtype="float16"), "--loss-dtype"),
-])
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (dict(p=32), "prime"),
+        (dict(p=2), "prime"),
+        (dict(p=1), "prime"),
+        (dict(train_frac=0.0), "--train-frac"),
+        (dict(train_frac=1.0), "--train-frac"),
+        (dict(d_model=30, n_heads=4), "divisible"),
+        (dict(loss_dtype="float16"), "--loss-dtype"),
+    ],
+)
 def test_bad_config_is_refused(overrides, match):
     with pytest.raises(BumpsError, match=match):
         ModAddConfig.from_preset("nanda", **overrides)
@@ -75,10 +82,12 @@ def test_bad_config_is_refused(overrides, match):
 def test_tl_demo_v1_keeps_the_earlier_draw():
     # values printed by the pre-change init_params for preset tl-demo (seed 999) at commit 860ce63
     params = init_params(ModAddConfig.from_preset("tl-demo", init="tl-demo-v1"))
-    assert params["W_E"][0, :3].tolist() == pytest.approx([-0.01787557080388069, 0.09950501471757889,
-                                                          0.020580314099788666], abs=0)
-    assert params["W_U"][-1, -3:].tolist() == pytest.approx([0.03350948914885521, -0.028721461072564125,
-                                                            0.007112846709787846], abs=0)
+    assert params["W_E"][0, :3].tolist() == pytest.approx(
+        [-0.01787557080388069, 0.09950501471757889, 0.020580314099788666], abs=0
+    )
+    assert params["W_U"][-1, -3:].tolist() == pytest.approx(
+        [0.03350948914885521, -0.028721461072564125, 0.007112846709787846], abs=0
+    )
     exact = init_params(ModAddConfig.from_preset("tl-demo"))
     assert torch.equal(params["W_Q"], exact["W_Q"])  # same stream, same first three draws...
     assert not torch.equal(params["W_K"], exact["W_K"])  # ...but TL draws W_O before W_K
@@ -91,10 +100,23 @@ def test_tl_demo_init_is_transformer_lens_weights(seed, p):
     tl = pytest.importorskip("transformer_lens")
     cfg = ModAddConfig.from_preset("tl-demo", p=p, seed=seed)
     torch.manual_seed(12345)  # whatever the global RNG holds before, TL reseeds with cfg.seed
-    model = tl.HookedTransformer(tl.HookedTransformerConfig(
-        n_layers=1, n_heads=cfg.n_heads, d_model=cfg.d_model, d_head=cfg.d_head, d_mlp=cfg.d_mlp, act_fn="relu",
-        normalization_type=None, d_vocab=p + 1, d_vocab_out=p, n_ctx=3, init_weights=True, device="cpu",
-        seed=seed))
+    model = tl.HookedTransformer(
+        tl.HookedTransformerConfig(
+            n_layers=1,
+            n_heads=cfg.n_heads,
+            d_model=cfg.d_model,
+            d_head=cfg.d_head,
+            d_mlp=cfg.d_mlp,
+            act_fn="relu",
+            normalization_type=None,
+            d_vocab=p + 1,
+            d_vocab_out=p,
+            n_ctx=3,
+            init_weights=True,
+            device="cpu",
+            seed=seed,
+        )
+    )
     ours = init_params(cfg)
     theirs = {name.split(".")[-1]: t.detach() for name, t in model.named_parameters() if ".W_" in name}
     assert set(theirs) == set(ours)

@@ -18,20 +18,39 @@ def planted_run() -> dict:
     flat = np.ones_like(t)
     rise = lambda c, w: 1 / (1 + np.exp(-(t - c) / w))  # noqa: E731
     bump = lambda c, w, h: h * np.exp(-(((t - c) / w) ** 2))  # noqa: E731
-    freq_norm = np.stack([rise(0.5, 0.2) * (1 - rise(4.0, 0.3)) + 0.1, 0.2 * flat, 3 * rise(1.5, 0.3)
-                          + bump(2.5, 0.4, 1.5), 0.2 * flat + 0.01 * t, 0.3 * flat], 1)
+    freq_norm = np.stack(
+        [
+            rise(0.5, 0.2) * (1 - rise(4.0, 0.3)) + 0.1,
+            0.2 * flat,
+            3 * rise(1.5, 0.3) + bump(2.5, 0.4, 1.5),
+            0.2 * flat + 0.01 * t,
+            0.3 * flat,
+        ],
+        1,
+    )
     neuron = np.full((len(t), 4, 5), 0.05)
     neuron[:, 2, 2] += bump(2.0, 0.4, 0.8)
     neuron[:, 0, 2] += 0.9 * rise(3.0, 0.3)
     test_loss = (12 + 8 * np.exp(-(((t - 1.0) / 0.6) ** 2))) * (1 - rise(3.2, 0.1)) + 1e-7
     sum_sq = 100 - 80 * rise(4.0, 0.3)
     as_t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
-    return {"kind": "modadd", "format": "bumps.run", "version": 1, "step": torch.tensor(step),
-            "freq_norm": as_t(freq_norm), "freq_norm_wl": as_t(freq_norm[:, ::-1].copy()),
-            "neuron_freq": as_t(neuron), "test_loss": as_t(test_loss), "sum_sq_weights": as_t(sum_sq),
-            "key_freqs": torch.tensor([3]), "key_freqs_official": torch.tensor([1, 3]),
-            "grok_epoch": 3300, "test_loss_below_1e6_epoch": 3500, "single_freq_neuron_fraction": 0.5,
-            "config": {"seed": 7, "data_seed": 8, "epochs_done": 8000, "stop_reason": "epochs"}}
+    return {
+        "kind": "modadd",
+        "format": "bumps.run",
+        "version": 1,
+        "step": torch.tensor(step),
+        "freq_norm": as_t(freq_norm),
+        "freq_norm_wl": as_t(freq_norm[:, ::-1].copy()),
+        "neuron_freq": as_t(neuron),
+        "test_loss": as_t(test_loss),
+        "sum_sq_weights": as_t(sum_sq),
+        "key_freqs": torch.tensor([3]),
+        "key_freqs_official": torch.tensor([1, 3]),
+        "grok_epoch": 3300,
+        "test_loss_below_1e6_epoch": 3500,
+        "single_freq_neuron_fraction": 0.5,
+        "config": {"seed": 7, "data_seed": 8, "epochs_done": 8000, "stop_reason": "epochs"},
+    }
 
 
 def test_labels_of_planted_bumps():
@@ -58,6 +77,11 @@ def test_seed_summary_reports_both_key_rules_and_counts():
 
 def test_phase_of_boundaries():
     phases = {"memorisation_end": 10, "cleanup_start": 20, "cleanup_end": 30}
-    assert [phase_of(s, phases) for s in (10, 11, 20, 30, 31)] == ["memorisation", "circuit", "cleanup", "cleanup",
-                                                                     "after"]
+    assert [phase_of(s, phases) for s in (10, 11, 20, 30, 31)] == [
+        "memorisation",
+        "circuit",
+        "cleanup",
+        "cleanup",
+        "after",
+    ]
     assert phase_of(1000, {"memorisation_end": 10}) == "circuit"

@@ -11,8 +11,18 @@ from bumps.modadd.claims import modadd_claims, render_modadd
 def _records(gap_persists: bool):
     out = []
     for i in range(4):
-        base = {"run": f"r{i}.pt", "series": "neuron_freq", "freq": 3, "unit": 2, "peak_step": 2000,
-                "neurons": [], "freqs": [], "from_epoch": 2000, "start_step": 0, "end_step": 4600}
+        base = {
+            "run": f"r{i}.pt",
+            "series": "neuron_freq",
+            "freq": 3,
+            "unit": 2,
+            "peak_step": 2000,
+            "neurons": [],
+            "freqs": [],
+            "from_epoch": 2000,
+            "start_step": 0,
+            "end_step": 4600,
+        }
         out.append({**base, "role": "competitor", "persists": not gap_persists, "drop_ratio": 0.1})
         out.append({**base, "role": "control", "persists": True, "drop_ratio": 1.0})
     return out
@@ -40,8 +50,10 @@ def test_section_rows_and_verdicts(run_files):
     assert flat["M4"]["value"] == 0.0 and flat["M4"]["verdict"] == "not supported"
     # frequency knockouts (W_E or W_L norm bumps) make M5; an event whose unintervened continuation
     # loses the bump is left out of the gap
-    freq = [{**r, "series": "freq_norm_wl" if r["run"] != "r0.pt" else "freq_norm", "unit": None}
-            for r in _records(gap_persists=True)]
+    freq = [
+        {**r, "series": "freq_norm_wl" if r["run"] != "r0.pt" else "freq_norm", "unit": None}
+        for r in _records(gap_persists=True)
+    ]
     freq.append({**freq[0], "role": "none", "persists": False, "drop_ratio": 0.0})
     m5 = {c["id"]: c for c in modadd_claims(run_files, freq)["claims"]}["M5"]
     assert m5["n_seeds"] == 3 and m5["value"] == 1.0 and m5["verdict"] == "supported"  # 4 events, r0 left out

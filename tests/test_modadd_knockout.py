@@ -8,8 +8,9 @@ from bumps.modadd.knockout import Event, clearest_events, outcome, plan_frequenc
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import train
 
-TINY = dict(p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50,
-            dtype="float64")
+TINY = dict(
+    p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50, dtype="float64"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +43,49 @@ def test_plans_pick_competitors_and_matched_controls(base):
 
 def test_clearest_events_rank_by_drop_or_relative_drop():
     row = dict(key=True, phase="cleanup", start_step=0, end_step=9)
-    rows = [{**row, "series": "freq_norm", "index": [3], "freq": 4, "unit": None, "peak_step": 5, "drop": 1.0,
-             "height": 2.0},
-            {**row, "series": "freq_norm_wl", "index": [6], "freq": 7, "unit": None, "peak_step": 6, "drop": 3.0,
-             "height": 30.0},
-            {**row, "series": "freq_norm", "index": [3], "freq": 4, "unit": None, "peak_step": 8, "drop": 0.5,
-             "height": 1.0},  # same curve again: one event per curve
-            {**row, "series": "freq_norm", "index": [1], "freq": 2, "unit": None, "peak_step": 1, "drop": 9.0,
-             "height": 9.0, "phase": "memorisation"}]  # memorisation: never chosen
+    rows = [
+        {
+            **row,
+            "series": "freq_norm",
+            "index": [3],
+            "freq": 4,
+            "unit": None,
+            "peak_step": 5,
+            "drop": 1.0,
+            "height": 2.0,
+        },
+        {
+            **row,
+            "series": "freq_norm_wl",
+            "index": [6],
+            "freq": 7,
+            "unit": None,
+            "peak_step": 6,
+            "drop": 3.0,
+            "height": 30.0,
+        },
+        {
+            **row,
+            "series": "freq_norm",
+            "index": [3],
+            "freq": 4,
+            "unit": None,
+            "peak_step": 8,
+            "drop": 0.5,
+            "height": 1.0,
+        },  # same curve again: one event per curve
+        {
+            **row,
+            "series": "freq_norm",
+            "index": [1],
+            "freq": 2,
+            "unit": None,
+            "peak_step": 1,
+            "drop": 9.0,
+            "height": 9.0,
+            "phase": "memorisation",
+        },
+    ]  # memorisation: never chosen
     both = ("freq_norm", "freq_norm_wl")
     assert [e.freq for e in clearest_events(rows, both, 3)] == [7, 4]  # drop 3 > 1
     assert [e.freq for e in clearest_events(rows, both, 3, relative=True)] == [4, 7]  # 0.5 > 0.1

@@ -67,8 +67,10 @@ class RefMember:
     def __init__(self, cfg: ProbeCfg):
         self.cfg = cfg
         torch.manual_seed(cfg.seed + PROBE_SEED_OFFSET)  # nn.Linear default init from the global RNG
-        all3 = {k: nn.Sequential(nn.Linear(D_MODEL, cfg.probe_hidden), nn.ReLU(),
-                                 nn.Linear(cfg.probe_hidden, D_MLP)) for k in (-1, 0, 1)}
+        all3 = {
+            k: nn.Sequential(nn.Linear(D_MODEL, cfg.probe_hidden), nn.ReLU(), nn.Linear(cfg.probe_hidden, D_MLP))
+            for k in (-1, 0, 1)
+        }
         self.probes = {k: all3[k] for k in cfg.probe_stencil}
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.probe_lr) for k, m in self.probes.items()}
         self.buffer = None
@@ -90,8 +92,13 @@ class RefMember:
         if self.cfg.probe_kind == "hidden-l2":
             pen = (h2**2).mean()
         else:
-            pen = sum((F.mse_loss(self.probes[k](self.buffer[0] if k == 1 else x2), self.buffer[1] if k == -1 else h2)
-                       for k in usable), torch.tensor(0.0))
+            pen = sum(
+                (
+                    F.mse_loss(self.probes[k](self.buffer[0] if k == 1 else x2), self.buffer[1] if k == -1 else h2)
+                    for k in usable
+                ),
+                torch.tensor(0.0),
+            )
         for m in self.probes.values():
             m.requires_grad_(True)
         self.buffer = (x1, h1)
@@ -122,8 +129,7 @@ def run_both(cfgs: list[ProbeCfg], rows: list[int], epochs: int, lr: float = 0.0
                 pen = torch.stack([r.epoch(p, t) for r, (p, t) in zip(ref, models, strict=True)])
             else:
                 acts = [mlp_acts(p, t) for p, t in models]  # ONE forward per epoch
-                pen = ps.penalty(padded([a[0] for a in acts], max(rows)), padded([a[1] for a in acts], max(rows)),
-                                 mask)
+                pen = ps.penalty(padded([a[0] for a in acts], max(rows)), padded([a[1] for a in acts], max(rows)), mask)
             task = sum(mlp_acts(p, t)[1].sum(-1).mean() for p, t in models)  # moves the activations
             for o in opts:
                 o.zero_grad()
@@ -166,11 +172,13 @@ STENCILS = [(0,), (-1,), (1,), (-1, 0), (-1, 1), (0, 1), (-1, 0, 1)]
 
 
 def test_ensemble_matches_reference_with_padding_and_all_kinds():
-    cfgs = [ProbeCfg(seed=0, probe_stencil=(-1, 0, 1), probe_weight=0.1),
-            ProbeCfg(seed=1),  # baseline member: penalty exactly 0
-            ProbeCfg(seed=2, probe_stencil=(-1, 1), probe_weight=0.3, probe_kind="frozen"),
-            ProbeCfg(seed=3, probe_weight=0.2, probe_kind="hidden-l2"),
-            ProbeCfg(seed=4, probe_stencil=(0,), probe_weight=0.1, probe_hidden=8)]
+    cfgs = [
+        ProbeCfg(seed=0, probe_stencil=(-1, 0, 1), probe_weight=0.1),
+        ProbeCfg(seed=1),  # baseline member: penalty exactly 0
+        ProbeCfg(seed=2, probe_stencil=(-1, 1), probe_weight=0.3, probe_kind="frozen"),
+        ProbeCfg(seed=3, probe_weight=0.2, probe_kind="hidden-l2"),
+        ProbeCfg(seed=4, probe_stencil=(0,), probe_weight=0.1, probe_hidden=8),
+    ]
     results = run_both(cfgs, rows=[40, 33, 40, 25, 38], epochs=3)
     assert_same(results, cfgs)
     pens = results[1][0]
@@ -253,10 +261,12 @@ def test_weight_zero_gives_exact_zero_penalty_and_gradient():
 
 
 def test_state_round_trip_and_select_continue_exactly():
-    cfgs = [ProbeCfg(seed=0, probe_stencil=(-1, 0, 1), probe_weight=0.1),
-            ProbeCfg(seed=1, probe_stencil=(0, 1), probe_weight=0.2, probe_kind="frozen"),
-            ProbeCfg(seed=2, probe_weight=0.1, probe_kind="hidden-l2"),
-            ProbeCfg(seed=3, probe_stencil=(-1,), probe_weight=0.5)]
+    cfgs = [
+        ProbeCfg(seed=0, probe_stencil=(-1, 0, 1), probe_weight=0.1),
+        ProbeCfg(seed=1, probe_stencil=(0, 1), probe_weight=0.2, probe_kind="frozen"),
+        ProbeCfg(seed=2, probe_weight=0.1, probe_kind="hidden-l2"),
+        ProbeCfg(seed=3, probe_stencil=(-1,), probe_weight=0.5),
+    ]
     g = torch.Generator().manual_seed(0)
     xs = [torch.randn(4, 30, D_MODEL, generator=g) for _ in range(5)]
     hs = [torch.relu(torch.randn(4, 30, D_MLP, generator=g)) for _ in range(5)]
@@ -294,16 +304,24 @@ def test_restore_refuses_mismatched_settings():
     with pytest.raises(BumpsError, match="stencil"):
         ProbeSet.restore([ProbeCfg(seed=0, probe_stencil=(0,), probe_weight=0.1)], [state], D_MODEL, D_MLP, "cpu")
     with pytest.raises(BumpsError, match="hidden"):
-        ProbeSet.restore([ProbeCfg(seed=0, probe_stencil=(-1, 0), probe_weight=0.1, probe_hidden=8)], [state],
-                         D_MODEL, D_MLP, "cpu")
+        ProbeSet.restore(
+            [ProbeCfg(seed=0, probe_stencil=(-1, 0), probe_weight=0.1, probe_hidden=8)], [state], D_MODEL, D_MLP, "cpu"
+        )
 
 
-@pytest.mark.parametrize("args,match", [
-    (((2,), 0.1, 64, 1e-3, "learned"), "from -1, 0, 1"), (((0, 0), 0.1, 64, 1e-3, "learned"), "twice"),
-    (((0,), -0.1, 64, 1e-3, "learned"), "--probe-weight"), (((0,), 0.1, 0, 1e-3, "learned"), "--probe-hidden"),
-    (((0,), 0.1, -4, 1e-3, "learned"), "--probe-hidden"), (((0,), 0.1, 64, 0.0, "learned"), "--probe-lr"),
-    (((0,), float("nan"), 64, 1e-3, "learned"), "--probe-weight"), (((0,), 0.1, 64, 1e-3, "x"), "--probe-kind"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (((2,), 0.1, 64, 1e-3, "learned"), "from -1, 0, 1"),
+        (((0, 0), 0.1, 64, 1e-3, "learned"), "twice"),
+        (((0,), -0.1, 64, 1e-3, "learned"), "--probe-weight"),
+        (((0,), 0.1, 0, 1e-3, "learned"), "--probe-hidden"),
+        (((0,), 0.1, -4, 1e-3, "learned"), "--probe-hidden"),
+        (((0,), 0.1, 64, 0.0, "learned"), "--probe-lr"),
+        (((0,), float("nan"), 64, 1e-3, "learned"), "--probe-weight"),
+        (((0,), 0.1, 64, 1e-3, "x"), "--probe-kind"),
+    ],
+)
 def test_bad_probe_settings_are_refused(args, match):
     with pytest.raises(BumpsError, match=match):
         check_probe_settings(*args)
@@ -320,8 +338,12 @@ def weight_zero_runs(tmp_path_factory):
     from bumps.modadd.train import train
 
     tmp = tmp_path_factory.mktemp("w0")
-    return [train(ModAddConfig.from_preset("tl-demo", **TINY, **extra), tmp / f"{i}.pt") for i, extra in enumerate(
-        [{}, dict(probe_stencil=(-1, 0, 1), probe_weight=0.0), dict(probe_stencil=(-1, 0, 1), probe_weight=0.1)])]
+    return [
+        train(ModAddConfig.from_preset("tl-demo", **TINY, **extra), tmp / f"{i}.pt")
+        for i, extra in enumerate(
+            [{}, dict(probe_stencil=(-1, 0, 1), probe_weight=0.0), dict(probe_stencil=(-1, 0, 1), probe_weight=0.1)]
+        )
+    ]
 
 
 def test_weight_zero_trajectory_is_bitwise_the_baseline(weight_zero_runs):
@@ -358,15 +380,20 @@ def _grok_cli(*args, cwd=None):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    return subprocess.run([sys.executable, str(root / "cli.py"), "grok", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, str(root / "cli.py"), "grok", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize("flags,match", [
-    (["--probe-stencil", "2"], "-1, 0 or 1"), (["--probe-stencil", "-1,-1"], "duplicate"),
-    (["--probe-stencil", "0", "--probe-weight", "-1"], "--probe-weight"),
-    (["--probe-stencil", "0", "--probe-hidden", "-2"], "--probe-hidden"),
-])
+@pytest.mark.parametrize(
+    "flags,match",
+    [
+        (["--probe-stencil", "2"], "-1, 0 or 1"),
+        (["--probe-stencil", "-1,-1"], "duplicate"),
+        (["--probe-stencil", "0", "--probe-weight", "-1"], "--probe-weight"),
+        (["--probe-stencil", "0", "--probe-hidden", "-2"], "--probe-hidden"),
+    ],
+)
 def test_grok_probe_flags_bad_input(tmp_path, flags, match):
     res = _grok_cli("--p", "11", "--epochs", "2", "--out", str(tmp_path / "r.pt"), *flags)
     assert res.returncode == 2 and match in res.stderr, res.stderr
@@ -375,8 +402,20 @@ def test_grok_probe_flags_bad_input(tmp_path, flags, match):
 
 def test_resume_probe_run_without_probe_flags_is_refused(tmp_path):
     out = tmp_path / "r.pt"
-    small = ["--preset", "tl-demo", "--p", "11", "--train-frac", "0.7", "--d-model", "16", "--d-mlp", "32",
-             "--checkpoint-every", "0"]
+    small = [
+        "--preset",
+        "tl-demo",
+        "--p",
+        "11",
+        "--train-frac",
+        "0.7",
+        "--d-model",
+        "16",
+        "--d-mlp",
+        "32",
+        "--checkpoint-every",
+        "0",
+    ]
     assert _grok_cli(*small, "--epochs", "3", "--probe-stencil", "-1,0,1", "--out", str(out)).returncode == 0
     before = out.read_bytes()
     res = _grok_cli(*small, "--epochs", "6", "--resume", str(out))

@@ -15,16 +15,38 @@ from bumps.lowrank.model import LowRankConfig, simulate
 from bumps.report.terminal import print_report
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADERS = ("series", "curves", "bumps", "with", "climb", "median", "events", "explained", "index", "start",
-           "peak", "end", "height", "rise", "drop", "back", "competition")
+HEADERS = (
+    "series",
+    "curves",
+    "bumps",
+    "with",
+    "climb",
+    "median",
+    "events",
+    "explained",
+    "index",
+    "start",
+    "peak",
+    "end",
+    "height",
+    "rise",
+    "drop",
+    "back",
+    "competition",
+)
 
 
 def test_cli_detect_fits_80_columns_without_ellipsis(tmp_path):
     run = simulate(LowRankConfig(rank=4, seeds=8, steps=1500))  # every summary column (competition, decay)
     atomic_save(run, tmp_path / "r4.pt")
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "detect", str(tmp_path / "r4.pt"), "--rows", "5"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "COLUMNS": "80", "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "detect", str(tmp_path / "r4.pt"), "--rows", "5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80", "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "…" not in out

@@ -36,13 +36,21 @@ from bumps.sweep import (
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 'command = "simulate"\n[base]\nrank = 2\ndim = 8\nseeds = 2\nsteps = 200\n'
-GROK = ('command = "grok"\n[base]\np = 7\nd-model = 16\nn_heads = 1\nepochs = 20\neval_every = 10\n'
-        'checkpoint_every = 0\n')
+GROK = (
+    'command = "grok"\n[base]\np = 7\nd-model = 16\nn_heads = 1\nepochs = 20\neval_every = 10\ncheckpoint_every = 0\n'
+)
 
 
 def bumps(*args, env=None, **kw):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=env,
+        **kw,
+    )
 
 
 def assert_one_line_error(proc, match, code=2):
@@ -69,8 +77,13 @@ def digest(path: Path) -> tuple[int, str]:
 
 
 def test_grid_is_the_cartesian_product_in_order_with_stable_distinct_ids():
-    spec = parse_spec({"command": "simulate", "base": {"rank": 2, "dim": 8, "init-scale": 0.2},
-                       "grid": {"seed": [0, 1, 2], "lr": [0.01, 0.03]}})
+    spec = parse_spec(
+        {
+            "command": "simulate",
+            "base": {"rank": 2, "dim": 8, "init-scale": 0.2},
+            "grid": {"seed": [0, 1, 2], "lr": [0.01, 0.03]},
+        }
+    )
     runs = expand(spec)
     expected = [(s, lr) for s in (0, 1, 2) for lr in (0.01, 0.03)]  # first axis slowest
     assert [(r.grid["seed"], r.grid["lr"]) for r in runs] == expected
@@ -79,8 +92,15 @@ def test_grid_is_the_cartesian_product_in_order_with_stable_distinct_ids():
         assert (r.config["seed"], r.config["lr"], r.config["rank"], r.config["init_scale"]) == (s, lr, 2, 0.2)
         assert r.config["steps"] == LowRankConfig().steps and r.error is None
         assert r.run_file == f"runs/{r.id}.pt"
-    again = expand(parse_spec({"command": "simulate", "base": {"init_scale": 0.2, "dim": 8, "rank": 2},
-                               "grid": {"seed": [0, 1, 2], "lr": [0.01, 0.03]}}))
+    again = expand(
+        parse_spec(
+            {
+                "command": "simulate",
+                "base": {"init_scale": 0.2, "dim": 8, "rank": 2},
+                "grid": {"seed": [0, 1, 2], "lr": [0.01, 0.03]},
+            }
+        )
+    )
     assert [r.id for r in again] == [r.id for r in runs]  # spelling and key order do not matter
 
 
@@ -113,27 +133,37 @@ def test_coerce_checks_types_against_the_config_annotations():
     assert coerce([1, 2], list[float] | None) == [1.0, 2.0]
     assert coerce([0.9, 0.99], tuple[float, float]) == (0.9, 0.99)
     assert coerce([-1, 0], tuple[int, ...]) == (-1, 0)
-    for value, hint in ((True, int), (1.5, int), ("1", float), (3, str), ([1, 2, 3], tuple[float, float]),
-                        (["a"], list[float] | None), (1, list[float] | None)):
+    for value, hint in (
+        (True, int),
+        (1.5, int),
+        ("1", float),
+        (3, str),
+        ([1, 2, 3], tuple[float, float]),
+        (["a"], list[float] | None),
+        (1, list[float] | None),
+    ):
         with pytest.raises(TypeError):
             coerce(value, hint)
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"command": "train", "grid": {"seed": [0]}}, "unknown command 'train'"),
-    ({"grid": {"seed": [0]}}, "no command"),
-    ({"command": "simulate", "base": {"rnak": 2}, "grid": {"seed": [0]}}, "unknown simulate flag 'rnak'"),
-    ({"command": "grok", "grid": {"d-modle": [16]}}, "unknown grok flag 'd-modle'"),
-    ({"command": "simulate", "base": {"rank": 2}}, "the [grid] is empty"),
-    ({"command": "simulate", "grid": {}}, "the [grid] is empty"),
-    ({"command": "simulate", "grid": {"seed": []}}, "seed = [] is empty"),
-    ({"command": "simulate", "grid": {"seed": 3}}, "must be a list of values"),
-    ({"command": "simulate", "grid": {"lr": [0.01, "fast"]}}, "[grid] lr: 'fast' is not a number"),
-    ({"command": "simulate", "base": {"rank": 2.5}, "grid": {"seed": [0]}}, "[base] rank: 2.5 is not an integer"),
-    ({"command": "grok", "base": {"p": 7}, "grid": {"p": [7, 11]}}, "also in [base]"),
-    ({"command": "simulate", "grid": {"device": ["cpu"]}}, "device cannot be a grid axis"),
-    ({"command": "simulate", "grid": {"seed": [0]}, "extra": 1}, "unknown key 'extra'"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"command": "train", "grid": {"seed": [0]}}, "unknown command 'train'"),
+        ({"grid": {"seed": [0]}}, "no command"),
+        ({"command": "simulate", "base": {"rnak": 2}, "grid": {"seed": [0]}}, "unknown simulate flag 'rnak'"),
+        ({"command": "grok", "grid": {"d-modle": [16]}}, "unknown grok flag 'd-modle'"),
+        ({"command": "simulate", "base": {"rank": 2}}, "the [grid] is empty"),
+        ({"command": "simulate", "grid": {}}, "the [grid] is empty"),
+        ({"command": "simulate", "grid": {"seed": []}}, "seed = [] is empty"),
+        ({"command": "simulate", "grid": {"seed": 3}}, "must be a list of values"),
+        ({"command": "simulate", "grid": {"lr": [0.01, "fast"]}}, "[grid] lr: 'fast' is not a number"),
+        ({"command": "simulate", "base": {"rank": 2.5}, "grid": {"seed": [0]}}, "[base] rank: 2.5 is not an integer"),
+        ({"command": "grok", "base": {"p": 7}, "grid": {"p": [7, 11]}}, "also in [base]"),
+        ({"command": "simulate", "grid": {"device": ["cpu"]}}, "device cannot be a grid axis"),
+        ({"command": "simulate", "grid": {"seed": [0]}, "extra": 1}, "unknown key 'extra'"),
+    ],
+)
 def test_bad_specs_give_one_line(data, match):
     with pytest.raises(BumpsError) as err:
         parse_spec(data, "s.toml")
@@ -162,7 +192,11 @@ def test_manifest_states_from_status_files(tmp_path):
     assert entry_status(out, run, {}, alive)["status"] == "pending"
     assert entry_status(out, run, {"status": "queued", **live}, alive)["status"] == "pending"
     assert entry_status(out, run, {"status": "running", "progress": 0.5, **live}, alive) == {
-        "status": "running", "note": "", "job": "1", "progress": 0.5}
+        "status": "running",
+        "note": "",
+        "job": "1",
+        "progress": 0.5,
+    }
     e = entry_status(out, run, {"status": "running", **gone}, alive)
     assert e["status"] == "pending" and "interrupted" in e["note"]
     reused = {**live, "pid_start": "0"}  # same pid, other process: not our job
@@ -245,10 +279,26 @@ def test_runtime_failure_is_isolated_and_retried_on_rerun(tmp_path, monkeypatch)
 def _start_and_kill(spec, out, kill_group: bool):
     """Start a local sweep (one job running 3 runs in turn); SIGKILL it once the first run file exists:
     the whole process group (driver and job: a run dies mid-way), or the driver only (the job lives on)."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "sweep", str(spec), "--out", str(out),
-                             "--jobs", "1", "--models-per-job", "3", "--cpus-per-job", "1"], cwd=ROOT,
-                            start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--jobs",
+            "1",
+            "--models-per-job",
+            "3",
+            "--cpus-per-job",
+            "1",
+        ],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("runs/*.pt")):
         assert proc.poll() is None and time.monotonic() < deadline, "sweep ended before a run file appeared"
@@ -258,8 +308,9 @@ def _start_and_kill(spec, out, kill_group: bool):
     return {p: digest(p) for p in out.glob("runs/*.pt")}
 
 
-@pytest.mark.parametrize("kill_group", [True, pytest.param(False, marks=pytest.mark.slow)],
-                         ids=["kill-everything", "kill-driver-only"])
+@pytest.mark.parametrize(
+    "kill_group", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["kill-everything", "kill-driver-only"]
+)
 def test_killed_sweep_finishes_on_rerun_and_keeps_finished_runs(tmp_path, kill_group):
     steps = 3000
     grid = "[grid]\nseed = [0, 1, 2]\n"
@@ -311,8 +362,9 @@ def test_rerun_waits_for_a_run_still_alive_in_an_old_job(tmp_path):
     rid = first["runs"][1]["id"]
     (out / "runs" / f"{rid}.pt").unlink()
     (out / "status" / f"{rid}.json").unlink()
-    orphan = subprocess.Popen([sys.executable, "-c", ORPHAN, str(out), rid], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(out), rid], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert orphan.stdout.readline().strip() == "running"
     m = run_sweep(spec, out, SweepOptions(executor="inline", poll=0.05))
     orphan.wait()
@@ -336,8 +388,9 @@ def one_thread():
 def grok_config(**kw):
     from bumps.modadd.model import ModAddConfig
 
-    return ModAddConfig.from_preset("nanda", p=7, d_model=16, n_heads=1, epochs=20, eval_every=10,
-                                    checkpoint_every=0, **kw)
+    return ModAddConfig.from_preset(
+        "nanda", p=7, d_model=16, n_heads=1, epochs=20, eval_every=10, checkpoint_every=0, **kw
+    )
 
 
 def test_grok_sweep_trains_equal_shapes_together_and_each_equals_its_single_run(tmp_path, one_thread):
@@ -354,8 +407,9 @@ def test_grok_sweep_trains_equal_shapes_together_and_each_equals_its_single_run(
         run = torch.load(tmp_path / "out" / e["run_file"], weights_only=True)
         single = train(grok_config(**e["grid"]), tmp_path / "single.pt")
         assert run["config"]["seed"] == e["grid"]["seed"] and run["config"]["d_mlp"] == e["grid"]["d_mlp"]
-        torch.testing.assert_close(run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4,
-                                   atol=1e-7)
+        torch.testing.assert_close(
+            run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4, atol=1e-7
+        )
         torch.testing.assert_close(run["test_loss"], single["test_loss"], rtol=1e-4, atol=1e-7)
 
 
@@ -396,8 +450,11 @@ def test_interrupted_grok_runs_continue_from_their_autosave(tmp_path, monkeypatc
 
     monkeypatch.setattr(bumps.modadd.train, "train_many", real)
     real_start = bumps.modadd.train._Member.start_from_run
-    monkeypatch.setattr(bumps.modadd.train._Member, "start_from_run",
-                        lambda self, path, state: started_from.append(Path(path).name) or real_start(self, path, state))
+    monkeypatch.setattr(
+        bumps.modadd.train._Member,
+        "start_from_run",
+        lambda self, path, state: started_from.append(Path(path).name) or real_start(self, path, state),
+    )
     m = run_sweep(spec, out, SweepOptions(executor="inline", models_per_job=2, cpus_per_job=1))
     assert [e["status"] for e in m["runs"]] == ["done", "done"]
     assert sorted(started_from) == sorted(Path(e["run_file"]).name for e in m["runs"])  # continued, not restarted
@@ -405,8 +462,9 @@ def test_interrupted_grok_runs_continue_from_their_autosave(tmp_path, monkeypatc
         run = torch.load(out / e["run_file"], weights_only=True)
         single = train(grok_config(d_mlp=32, **e["grid"]), tmp_path / "single.pt")
         assert run["config"]["epochs_done"] == 20
-        torch.testing.assert_close(run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4,
-                                   atol=1e-7)
+        torch.testing.assert_close(
+            run["train_loss_every_epoch"], single["train_loss_every_epoch"], rtol=1e-4, atol=1e-7
+        )
 
 
 # ----------------------------------------------------------------------------- bad input through the CLI
@@ -487,8 +545,22 @@ def test_sweep_on_a_single_node_slurm(tmp_path):
     try:
         spec = write_spec(tmp_path / "s.toml", TINY + "[grid]\nseed = [0, 1, 2]\nlr = [0.01, 0.02]\n")
         out = tmp_path / "out"
-        proc = bumps("sweep", spec, "--out", out, "--executor", "slurm", "--partition", "debug", "--jobs", 2,
-                     "--models-per-job", 2, "--time", 10)
+        proc = bumps(
+            "sweep",
+            spec,
+            "--out",
+            out,
+            "--executor",
+            "slurm",
+            "--partition",
+            "debug",
+            "--jobs",
+            2,
+            "--models-per-job",
+            2,
+            "--time",
+            10,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         m = manifest(out)
         assert m["counts"]["done"] == 6
@@ -498,13 +570,33 @@ def test_sweep_on_a_single_node_slurm(tmp_path):
             run = torch.load(out / e["run_file"], weights_only=True)
             ref = simulate(LowRankConfig(rank=2, dim=8, seeds=2, steps=200, **e["grid"]))
             assert torch.equal(run["loss"], ref["loss"])
-        assert_one_line_error(bumps("sweep", spec, "--out", out, "--executor", "slurm", "--partition", "nope"),
-                              "--partition 'nope' does not exist")
+        assert_one_line_error(
+            bumps("sweep", spec, "--out", out, "--executor", "slurm", "--partition", "nope"),
+            "--partition 'nope' does not exist",
+        )
         # the driver dies after submitting: its array keeps running; a rerun follows it, submits nothing new
         out2 = tmp_path / "out2"
-        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "sweep", str(spec), "--out", str(out2),
-                                 "--executor", "slurm", "--partition", "debug", "--jobs", "1", "--models-per-job", "2"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "cli.py"),
+                "sweep",
+                str(spec),
+                "--out",
+                str(out2),
+                "--executor",
+                "slurm",
+                "--partition",
+                "debug",
+                "--jobs",
+                "1",
+                "--models-per-job",
+                "2",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while len(list(out2.glob("status/*.json"))) < 6:
             assert proc.poll() is None and time.monotonic() < deadline

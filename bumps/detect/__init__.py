@@ -9,5 +9,14 @@ from bumps.detect.analysis import analyze, load_source
 from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
 from bumps.detect.competition import CompetitionEvent, find_competition
 
-__all__ = ["Bump", "BumpParams", "CompetitionEvent", "analyze", "check_curves", "find_bumps", "find_competition",
-           "load_source", "orient_by_peak"]
+__all__ = [
+    "Bump",
+    "BumpParams",
+    "CompetitionEvent",
+    "analyze",
+    "check_curves",
+    "find_bumps",
+    "find_competition",
+    "load_source",
+    "orient_by_peak",
+]

@@ -68,8 +68,7 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
         if suffix == ".npz":
             names = list(obj.keys())
             if len(names) != 1:
-                raise BumpsError(f"{path} holds {len(names)} arrays ({', '.join(names[:5])}); "
-                                 "save exactly one")
+                raise BumpsError(f"{path} holds {len(names)} arrays ({', '.join(names[:5])}); save exactly one")
             obj = obj[names[0]]
     else:
         obj = safe_load(path)
@@ -86,8 +85,7 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
     spec = SeriesSpec("array", axes)
     if competition_axes:
         if x.ndim != 3:
-            raise BumpsError(f"--competition needs a [T, units, targets] array; {path} has shape "
-                             f"{tuple(x.shape)}")
+            raise BumpsError(f"--competition needs a [T, units, targets] array; {path} has shape {tuple(x.shape)}")
         spec = SeriesSpec("array", ("unit", "target"), unit_axis=0, target_axis=1)
     return Source([(spec, x)], step, None)
 
@@ -116,8 +114,16 @@ def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
     return np.abs(x) if sign == "abs" else orient_by_peak(x)
 
 
-def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], params, min_gain,
-                 null_draws: int | None = None, shifts: int = 16):
+def _competition(
+    spec: SeriesSpec,
+    x: np.ndarray,
+    step,
+    bumps: list[Bump],
+    params,
+    min_gain,
+    null_draws: int | None = None,
+    shifts: int = 16,
+):
     """Competition events for every leading index, and the null distribution of the count.
 
     Returns (events, null) where null is None for series without a seed axis, else a dict
@@ -133,8 +139,8 @@ def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], param
     for b in bumps:
         key = tuple(b.index[i] for i in lead)
         by_lead.setdefault(key, []).append(
-            Bump((b.index[u], b.index[t]), b.start, b.peak, b.end, b.height, b.rise, b.drop,
-                 b.climbs_back))
+            Bump((b.index[u], b.index[t]), b.start, b.peak, b.end, b.height, b.rise, b.drop, b.climbs_back)
+        )
     events = []
     for key, own_bumps in by_lead.items():
         own = moved[(slice(None), *key)]
@@ -161,12 +167,20 @@ def _competition(spec: SeriesSpec, x: np.ndarray, step, bumps: list[Bump], param
 
     seed_null = [count(lambda k, o=o: moved[(slice(None), (k[0] + o) % n, *k[1:])]) for o in offsets]
     shift_null = [count(lambda k, s=s: np.roll(moved[(slice(None), *k)], s, axis=0)) for s in shift_by]
-    return events, {"observed": explained, "other_seeds": null_summary(explained, seed_null),
-                    "time_shifts": null_summary(explained, shift_null)}
+    return events, {
+        "observed": explained,
+        "other_seeds": null_summary(explained, seed_null),
+        "time_shifts": null_summary(explained, shift_null),
+    }
 
 
-def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak",
-            min_gain: float = 0.05, null_draws: int | None = 63) -> dict:
+def analyze(
+    source: Source,
+    params: BumpParams | None = None,
+    sign: str = "peak",
+    min_gain: float = 0.05,
+    null_draws: int | None = 63,
+) -> dict:
     """Bumps, competition events and a summary, as one JSON-ready dict."""
     params = (params or BumpParams()).validate()
     step = source.step
@@ -190,7 +204,11 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
             if spec.unit_axis is not None:
                 key = tuple(b.index[i] for i in lead)
                 row["explained_by_competition"] = (
-                    key, b.index[spec.unit_axis], b.index[spec.target_axis], b.peak) in explained
+                    key,
+                    b.index[spec.unit_axis],
+                    b.index[spec.target_axis],
+                    b.peak,
+                ) in explained
             if decay_end is not None and "seed" in spec.axes:
                 end = int(decay_end[b.index[spec.axes.index("seed")]])
                 row["started_in_norm_decay"] = row["start_step"] < end
@@ -203,8 +221,12 @@ def analyze(source: Source, params: BumpParams | None = None, sign: str = "peak"
         if chance is not None:  # the null's mean over other seeds, and both null distributions
             per_series[spec.key]["explained_by_chance_baseline"] = round(chance["other_seeds"]["mean"])
             per_series[spec.key]["competition_null"] = chance
-    result = {"bumps": out_bumps, "competition": out_events, "summary": per_series,
-              "params": {**params.__dict__, "sign": sign, "min_gain": min_gain}}
+    result = {
+        "bumps": out_bumps,
+        "competition": out_events,
+        "summary": per_series,
+        "params": {**params.__dict__, "sign": sign, "min_gain": min_gain},
+    }
     if decay_end is not None:
         result["norm_decay_end_step"] = [int(s) for s in decay_end]
     return result

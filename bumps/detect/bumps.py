@@ -50,8 +50,7 @@ class BumpParams:
     reference: str = "curve"  # "curve": each curve's range; "family": the range of all curves
 
     def validate(self) -> BumpParams:
-        for name in ("min_rise", "min_drop", "min_drop_of_rise", "min_height", "noise_factor",
-                     "min_duration"):
+        for name in ("min_rise", "min_drop", "min_drop_of_rise", "min_height", "noise_factor", "min_duration"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise BumpsError(f"bump threshold {name} must be finite and >= 0 (got {value})")
@@ -95,8 +94,9 @@ def check_curves(curves: np.ndarray, step: np.ndarray | None = None, name: str =
     bad = ~np.isfinite(x)
     if bad.any():
         where = np.argwhere(bad)[0].tolist()
-        raise BumpsError(f"{name} has {int(bad.sum())} NaN/inf values (first at {where}); "
-                         "drop or fill them before detecting bumps")
+        raise BumpsError(
+            f"{name} has {int(bad.sum())} NaN/inf values (first at {where}); drop or fill them before detecting bumps"
+        )
     if step is None:
         step = np.arange(x.shape[0], dtype=np.int64)
     step = np.asarray(step)
@@ -122,8 +122,7 @@ def noise_sigma(x: np.ndarray) -> np.ndarray:
     return 1.4826 * np.median(d4, axis=0) / np.sqrt(70.0)
 
 
-def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves"
-               ) -> list[Bump]:
+def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves") -> list[Bump]:
     """All bumps in ``curves`` [T, ...] (time on axis 0), sorted by curve then peak."""
     p = (params or BumpParams()).validate()
     x, step = check_curves(curves, step, name)
@@ -142,8 +141,7 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
     np.subtract(flat, bound, out=bound)
     possible &= bound >= need_drop
     del bound
-    candidates = (np.flatnonzero(possible[1:-1].any(0) & (scale > 0)) if flat.shape[0] > 2
-                  else np.array([], dtype=int))
+    candidates = np.flatnonzero(possible[1:-1].any(0) & (scale > 0)) if flat.shape[0] > 2 else np.array([], dtype=int)
     # The noise floor (a median over each curve) only for the curves that are left.
     floor = p.noise_factor * noise_sigma(flat[:, candidates]) if len(candidates) else np.array([])
     need_rise[candidates] = np.maximum(need_rise[candidates], floor)
@@ -156,16 +154,29 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
             continue
         _, left, right = peak_prominences(xj, peaks)
         rise, drop = xj[peaks] - xj[left], xj[peaks] - xj[right]
-        ok = ((rise >= need_rise[j]) & (drop >= need_drop[j]) & (drop >= p.min_drop_of_rise * rise)
-              & (rise > 0) & (drop > 0) & (step[right] - step[left] >= p.min_duration))
+        ok = (
+            (rise >= need_rise[j])
+            & (drop >= need_drop[j])
+            & (drop >= p.min_drop_of_rise * rise)
+            & (rise > 0)
+            & (drop > 0)
+            & (step[right] - step[left] >= p.min_duration)
+        )
         index = np.unravel_index(j, shape) if shape else ()
         for k in np.flatnonzero(ok):
             pk = peaks[k]
-            found.append(Bump(
-                index=tuple(int(i) for i in index), start=int(left[k]), peak=int(pk),
-                end=int(right[k]), height=float(xj[pk]), rise=float(rise[k]), drop=float(drop[k]),
-                climbs_back=bool((xj[right[k]:] > xj[pk]).any()),
-            ))
+            found.append(
+                Bump(
+                    index=tuple(int(i) for i in index),
+                    start=int(left[k]),
+                    peak=int(pk),
+                    end=int(right[k]),
+                    height=float(xj[pk]),
+                    rise=float(rise[k]),
+                    drop=float(drop[k]),
+                    climbs_back=bool((xj[right[k] :] > xj[pk]).any()),
+                )
+            )
     return found
 
 

@@ -59,9 +59,9 @@ class CompetitionEvent:
 def half_windows(x: np.ndarray, bump: Bump) -> tuple[int, int]:
     """Half-prominence window ends (r, f) of a bump on curve x [T]: see the module docstring."""
     p = bump.peak
-    seg = x[bump.start:p + 1]
+    seg = x[bump.start : p + 1]
     r = bump.start + int(np.flatnonzero(seg <= x[p] - bump.rise / 2)[-1])
-    seg = x[p:bump.end + 1]
+    seg = x[p : bump.end + 1]
     f = p + int(np.flatnonzero(seg <= x[p] - bump.drop / 2)[0])
     return r, f
 
@@ -74,9 +74,15 @@ def _best(gain_fall: np.ndarray, gain_rise: np.ndarray, last: np.ndarray, ok: np
     return int(idx[np.lexsort((last[idx], gain_rise[idx], gain_fall[idx]))[-1]])
 
 
-def find_competition(alignment, step=None, params: BumpParams | None = None,
-                     min_gain: float = 0.05, bumps: list[Bump] | None = None,
-                     partners=None, min_gain_of_drop: float = 0.5) -> list[CompetitionEvent]:
+def find_competition(
+    alignment,
+    step=None,
+    params: BumpParams | None = None,
+    min_gain: float = 0.05,
+    bumps: list[Bump] | None = None,
+    partners=None,
+    min_gain_of_drop: float = 0.5,
+) -> list[CompetitionEvent]:
     """Competition events in ``alignment`` [T, units, targets].
 
     ``bumps`` may pass precomputed bumps of this tensor (index = (unit, target)).
@@ -103,7 +109,7 @@ def find_competition(alignment, step=None, params: BumpParams | None = None,
         p = b.peak
         need_after = max(need, min_gain_of_drop * float(curve[p] - curve[f]))
         yw = y[:, :, target]  # [T, units]
-        up = yw[p] - yw[r:p + 1].min(0)
+        up = yw[p] - yw[r : p + 1].min(0)
         on = yw[f] - yw[p]
         ok = (up >= need) & (on >= need_after) & (np.arange(units) != loser)
         w = _best(on, up, yw[-1], ok)
@@ -114,11 +120,22 @@ def find_competition(alignment, step=None, params: BumpParams | None = None,
         t = _best(gain, own[p] - own[r], own[-1], (gain >= need_after) & (np.arange(targets) != target))
         if t is None:
             continue
-        events.append(CompetitionEvent(
-            target=target, loser=loser, winner=w, new_target=t, start=b.start, peak=p,
-            end=b.end, loser_rise=b.rise, loser_drop=b.drop, winner_gain_during_rise=float(up[w]),
-            winner_gain_during_fall=float(on[w]), new_target_gain=float(gain[t]),
-        ))
+        events.append(
+            CompetitionEvent(
+                target=target,
+                loser=loser,
+                winner=w,
+                new_target=t,
+                start=b.start,
+                peak=p,
+                end=b.end,
+                loser_rise=b.rise,
+                loser_drop=b.drop,
+                winner_gain_during_rise=float(up[w]),
+                winner_gain_during_fall=float(on[w]),
+                new_target_gain=float(gain[t]),
+            )
+        )
     return events
 
 

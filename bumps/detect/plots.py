@@ -12,12 +12,22 @@ from bumps.io.png import figure_grid, save_png
 
 def clearest_event(events: list[dict]) -> dict:
     """The event where both units visibly rise, the loser visibly falls and the winner catches up."""
-    return max(events, key=lambda e: min(e["loser_rise"], e["loser_drop"], e["winner_gain_during_rise"],
-                                         e["winner_gain_during_fall"]))
+    return max(
+        events,
+        key=lambda e: min(e["loser_rise"], e["loser_drop"], e["winner_gain_during_rise"], e["winner_gain_during_fall"]),
+    )
 
 
-def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "", unit: str = "unit",
-               target: str = "target", offset: int = 0) -> None:
+def draw_event(
+    ax,
+    x: np.ndarray,
+    step: np.ndarray,
+    ev: dict,
+    title: str = "",
+    unit: str = "unit",
+    target: str = "target",
+    offset: int = 0,
+) -> None:
     """One competition event from a [T, units, targets] alignment tensor (labels: target index + offset)."""
     t, l, w, n = ev["target"], ev["loser"], ev["winner"], ev["new_target"]
     ax.plot(step, x[:, l, t], color="C0", lw=2, label=f"{unit} {l} (loser) · {target} {t + offset}")
@@ -32,8 +42,7 @@ def draw_event(ax, x: np.ndarray, step: np.ndarray, ev: dict, title: str = "", u
     ax.legend(fontsize=7)
 
 
-def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "peak",
-                   max_curves: int = 12) -> Path:
+def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "peak", max_curves: int = 12) -> Path:
     """Each series: the curves with the largest bumps, bumps marked; plus the first event."""
     step = source.step
     n_panels = len(source.series) + (1 if result["competition"] else 0)
@@ -70,9 +79,16 @@ def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "
         x = prepare(spec, values, sign)
         moved = np.moveaxis(x, [1 + spec.unit_axis, 1 + spec.target_axis], [-2, -1])
         sub = moved[(slice(None), *ev["index"])]
-        draw_event(axes[len(source.series)], sub, step, ev,
-                   f"{ev['series']} {ev['index']}: clearest competition event",
-                   unit=spec.axes[spec.unit_axis], target=spec.axes[spec.target_axis], offset=spec.target_offset)
+        draw_event(
+            axes[len(source.series)],
+            sub,
+            step,
+            ev,
+            f"{ev['series']} {ev['index']}: clearest competition event",
+            unit=spec.axes[spec.unit_axis],
+            target=spec.axes[spec.target_axis],
+            offset=spec.target_offset,
+        )
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return save_png(fig, path)

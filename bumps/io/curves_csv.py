@@ -73,8 +73,10 @@ def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurv
 
     if step_column is not None:
         if step_column not in header:
-            raise BumpsError(f"--step-column {step_column!r} is not a column of {path} "
-                             f"(columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})")
+            raise BumpsError(
+                f"--step-column {step_column!r} is not a column of {path} "
+                f"(columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})"
+            )
         s = header.index(step_column)
     else:
         s = next((header.index(n) for n in STEP_NAMES if n in header), 0)
@@ -85,8 +87,10 @@ def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurv
     skipped = [header[j] for j in curves_cols if header[j].endswith(ENVELOPE_SUFFIXES)]
     numeric = [j for j in curve_j if any(_number(c) is not None for c in cells[j] if c)]
     if not numeric:
-        raise BumpsError(f"{path} has no numeric curve column besides the step column {name!r} "
-                         f"(columns: {', '.join(header[:8])}); need one column per curve")
+        raise BumpsError(
+            f"{path} has no numeric curve column besides the step column {name!r} "
+            f"(columns: {', '.join(header[:8])}); need one column per curve"
+        )
     if not body:
         raise BumpsError(f"{path} has a header but no rows")
 
@@ -95,13 +99,17 @@ def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurv
         v = _number(c) if c else None
         if v is None or not math.isfinite(v):
             what = "is empty" if not c else f"holds {c[:20]!r}"
-            raise BumpsError(f"step column {name!r} {what} at line {n}; every row needs a numeric step "
-                             "(choose another with --step-column)")
+            raise BumpsError(
+                f"step column {name!r} {what} at line {n}; every row needs a numeric step "
+                "(choose another with --step-column)"
+            )
         steps.append(v)
     if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
         n = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]) + 2
-        raise BumpsError(f"step column {name!r} does not strictly increase (line {n}: {steps[n - 2]:g} after "
-                         f"{steps[n - 3]:g}); sort the rows, or choose the step with --step-column")
+        raise BumpsError(
+            f"step column {name!r} does not strictly increase (line {n}: {steps[n - 2]:g} after "
+            f"{steps[n - 3]:g}); sort the rows, or choose the step with --step-column"
+        )
     step = _as_steps(steps)
 
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -112,11 +120,15 @@ def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurv
                 continue  # not logged at this step: this curve uses its own steps
             v = _number(c)
             if v is None:
-                raise BumpsError(f"column {header[j]!r} holds text {c[:20]!r} at line {i + 2}; every curve "
-                                 "column must be numbers or empty")
+                raise BumpsError(
+                    f"column {header[j]!r} holds text {c[:20]!r} at line {i + 2}; every curve "
+                    "column must be numbers or empty"
+                )
             if not math.isfinite(v):
-                raise BumpsError(f"column {header[j]!r} holds {c!r} at line {i + 2}; detection needs finite "
-                                 "values (drop or fill them)")
+                raise BumpsError(
+                    f"column {header[j]!r} holds {c!r} at line {i + 2}; detection needs finite "
+                    "values (drop or fill them)"
+                )
             keep.append(i)
             vals.append(v)
         if keep:

@@ -105,8 +105,9 @@ def safe_load(path: str | os.PathLike) -> Any:
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
         what = f"it references {found.group(1)}" if found else "it is not a plain tensor/data torch file"
-        raise BumpsError(f"refusing to load {path}: {what} (loaded with weights_only=True; "
-                         "nothing was executed)") from None
+        raise BumpsError(
+            f"refusing to load {path}: {what} (loaded with weights_only=True; nothing was executed)"
+        ) from None
     except Exception as exc:  # any other failure: not a torch file we can read
         raise BumpsError(f"{path} is not a readable torch file ({type(exc).__name__})") from None
 

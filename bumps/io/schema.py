@@ -48,9 +48,20 @@ SERIES: dict[str, list[SeriesSpec]] = {
 EXTRA_SERIES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
     "lowrank": {"loss": (("seed",), "step")},
     "modadd": {
-        **{k: ((), "step") for k in ("train_loss", "test_loss", "train_acc", "test_acc", "gini_embed",
-                                      "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
-                                      "sum_sq_weights")},
+        **{
+            k: ((), "step")
+            for k in (
+                "train_loss",
+                "test_loss",
+                "train_acc",
+                "test_acc",
+                "gini_embed",
+                "gini_neuron_logit",
+                "gini_freq_embed",
+                "gini_freq_neuron_logit",
+                "sum_sq_weights",
+            )
+        },
         "restricted_loss": ((), "checkpoint_step"),
         "excluded_loss": ((), "checkpoint_step"),
         "train_loss_every_epoch": ((), "epoch"),  # value at index e: the loss after e updates

@@ -46,13 +46,16 @@ def iter_series(run: dict) -> Iterator[tuple[str, tuple[str, ...], np.ndarray, n
         values = torch.as_tensor(run[key]).detach().cpu().to(torch.float64).numpy()
         steps = _steps(run, step_key, values.shape[0])
         if values.ndim != 1 + len(axes) or values.shape[0] != len(steps):
-            raise BumpsError(f"run series {key!r} has shape {tuple(values.shape)}; expected [T={len(steps)}"
-                             f"{''.join(', ' + a for a in axes)}]")
+            raise BumpsError(
+                f"run series {key!r} has shape {tuple(values.shape)}; expected [T={len(steps)}"
+                f"{''.join(', ' + a for a in axes)}]"
+            )
         yield key, axes, steps, values
 
 
-def tidy_chunk(run_name: str, key: str, axes: tuple[str, ...], steps: np.ndarray, values: np.ndarray,
-               all_axes: tuple[str, ...]) -> dict[str, np.ndarray | None]:
+def tidy_chunk(
+    run_name: str, key: str, axes: tuple[str, ...], steps: np.ndarray, values: np.ndarray, all_axes: tuple[str, ...]
+) -> dict[str, np.ndarray | None]:
     """Long-form columns of one series: run, step, series, one column per axis (None: not this series'), value."""
     t, shape = values.shape[0], values.shape[1:]
     per_step = int(np.prod(shape)) if shape else 1
@@ -106,6 +109,7 @@ def n_chunks(runs) -> int:
 
 def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
     """Write long-form chunks to one CSV (values as shortest round-trip decimals; empty: axis not used)."""
+
     def write(fh) -> None:
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
         w = csv.writer(text, lineterminator="\n")
@@ -147,5 +151,3 @@ def write_parquet(chunks, out: str | Path, progress: Callable[[int], None] | Non
             progress(i + 1)
     table = pa.concat_tables(tables, promote_options="permissive")
     return atomic_write(out, lambda fh: pq.write_table(table, fh))
-
-

@@ -22,14 +22,18 @@ TOY = dict(dim=100, lr=0.01, init_scale=0.1, record_every=10)
 
 def _loss_panel(ax, ranks, optimizer, steps, seeds, lr, title, init_scale=TOY["init_scale"]):
     for c, r in enumerate(ranks):
-        run = simulate(LowRankConfig(rank=r, seeds=seeds, steps=steps, optimizer=optimizer,
-                                     **{**TOY, "lr": lr, "init_scale": init_scale}))
+        run = simulate(
+            LowRankConfig(
+                rank=r, seeds=seeds, steps=steps, optimizer=optimizer, **{**TOY, "lr": lr, "init_scale": init_scale}
+            )
+        )
         loss = run["loss"].numpy() / (0.5 * r)  # ½‖A‖² = r/2 for unit targets: start near 1
         loss = np.clip(loss, 1e-16, None)
         below = loss < 0.9
         t90 = int(np.median(run["step"].numpy()[below.argmax(0)])) if below.any(0).all() else None
-        ax.semilogy(run["step"], np.median(loss, 1), color=f"C{c}", lw=2,
-                    label=f"rank {r} (90% of loss left at step {t90})")
+        ax.semilogy(
+            run["step"], np.median(loss, 1), color=f"C{c}", lw=2, label=f"rank {r} (90% of loss left at step {t90})"
+        )
         ax.semilogy(run["step"], loss, color=f"C{c}", lw=0.4, alpha=0.4)
     ax.set_xlabel("step")
     ax.set_ylabel("loss / ½‖A‖²")
@@ -42,8 +46,9 @@ def fig_loss_by_rank(out: Path) -> Path:
     """GD loss for ranks 1, 2, 4, 10, 100 (d = 100): the plateau shrinks as rank grows."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    _loss_panel(ax, [1, 2, 4, 10, 100], "gd", 2500, 8, TOY["lr"],
-                "GD, d=100, σ=0.1, lr=0.01: median (thick) and 8 seeds (thin)")
+    _loss_panel(
+        ax, [1, 2, 4, 10, 100], "gd", 2500, 8, TOY["lr"], "GD, d=100, σ=0.1, lr=0.01: median (thick) and 8 seeds (thin)"
+    )
     return save_png(fig, out / "lowrank_loss_by_rank.png")
 
 
@@ -84,8 +89,14 @@ def fig_inner_products(out: Path) -> Path:
         ax = axes[0, col]
         for m in range(r):
             for k in range(r):
-                ax.plot(step, x[:, m, k], color=f"C{k}", ls=["-", "--", ":", "-."][m % 4], lw=1.3,
-                        label=f"target {m} · learned {k}" if r <= 2 or m == 0 else None)
+                ax.plot(
+                    step,
+                    x[:, m, k],
+                    color=f"C{k}",
+                    ls=["-", "--", ":", "-."][m % 4],
+                    lw=1.3,
+                    label=f"target {m} · learned {k}" if r <= 2 or m == 0 else None,
+                )
         ax.axvspan(0, step[decay], color="0.85", zorder=0, label="norm-decay phase")
         ax.set_title(f"rank {r}, seed {n}: inner product with truth a_m·ã_k (sign: by peak)", fontsize=9)
         ax.legend(fontsize=7, ncol=2)
@@ -107,9 +118,14 @@ def fig_competition(out: Path) -> Path:
     fig, axes = figure_grid(2)
     ev = clearest_event(result["competition"])
     x = orient_by_peak(run["inner_a"].numpy())[:, ev["index"][0]].transpose(0, 2, 1)  # [T, K, r]
-    draw_event(axes[0], x, run["step"].numpy(), ev,
-               f"seed {ev['index'][0]}: learned {ev['loser']} and {ev['winner']} both grow toward "
-               f"target {ev['target']}; {ev['loser']} turns to target {ev['new_target']}")
+    draw_event(
+        axes[0],
+        x,
+        run["step"].numpy(),
+        ev,
+        f"seed {ev['index'][0]}: learned {ev['loser']} and {ev['winner']} both grow toward "
+        f"target {ev['target']}; {ev['loser']} turns to target {ev['new_target']}",
+    )
     axes[0].set_ylabel("a_m · ã_k")
     s = result["summary"]["inner_a"]
     drops = np.array([b["drop"] for b in result["bumps"]])
@@ -117,8 +133,11 @@ def fig_competition(out: Path) -> Path:
     axes[1].scatter(heights, drops, s=8, c=[b["explained_by_competition"] for b in result["bumps"]], cmap="coolwarm")
     axes[1].set_xlabel("bump peak height")
     axes[1].set_ylabel("drop")
-    axes[1].set_title(f"all {s['bumps']} bumps in 64 seeds: {s['explained_by_competition']} explained by "
-                      f"competition (red), chance baseline {s['explained_by_chance_baseline']}", fontsize=9)
+    axes[1].set_title(
+        f"all {s['bumps']} bumps in 64 seeds: {s['explained_by_competition']} explained by "
+        f"competition (red), chance baseline {s['explained_by_chance_baseline']}",
+        fontsize=9,
+    )
     return save_png(fig, out / "lowrank_competition.png")
 
 
@@ -145,11 +164,18 @@ def knockout_figure(report: dict):
                 labels.append(f"{name}\n{at}")
                 rows.append(s[at])
     x = np.arange(len(rows))
-    for ax, (comp, ctl, title) in zip(axes, [("competitor_persists", "control_persists", "bump persists"),
-                                             ("competitor_drop_ratio", "control_drop_ratio",
-                                              "median drop ratio")], strict=True):
-        for off, key, color, lab in ((-0.18, comp, "C3", "competitor knocked out"),
-                                     (0.18, ctl, "C0", "control knocked out")):
+    for ax, (comp, ctl, title) in zip(
+        axes,
+        [
+            ("competitor_persists", "control_persists", "bump persists"),
+            ("competitor_drop_ratio", "control_drop_ratio", "median drop ratio"),
+        ],
+        strict=True,
+    ):
+        for off, key, color, lab in (
+            (-0.18, comp, "C3", "competitor knocked out"),
+            (0.18, ctl, "C0", "control knocked out"),
+        ):
             v = np.array([r[key]["value"] for r in rows])
             err = np.array([[r[key]["value"] - r[key]["ci_low"], r[key]["ci_high"] - r[key]["value"]] for r in rows]).T
             ax.bar(x + off, v, 0.36, yerr=err if len(rows) else None, color=color, label=lab, capsize=2)

@@ -63,13 +63,19 @@ def competitor(x: np.ndarray, bump: Bump) -> int:
     loser = bump.index[-1]
     gain_fall = x[bump.end] - x[bump.peak]
     gain_all = x[bump.end] - x[bump.start]
-    order = sorted((k for k in range(x.shape[1]) if k != loser),
-                   key=lambda k: (gain_fall[k], gain_all[k], x[-1, k]), reverse=True)
+    order = sorted(
+        (k for k in range(x.shape[1]) if k != loser), key=lambda k: (gain_fall[k], gain_all[k], x[-1, k]), reverse=True
+    )
     return order[0]
 
 
-def plan(run: dict, params: BumpParams | None = None, max_bumps: int | None = None,
-         rng_seed: int = 0, series: tuple[str, ...] = ("inner_a", "inner_b")) -> list[Intervention]:
+def plan(
+    run: dict,
+    params: BumpParams | None = None,
+    max_bumps: int | None = None,
+    rng_seed: int = 0,
+    series: tuple[str, ...] = ("inner_a", "inner_b"),
+) -> list[Intervention]:
     """Every intervention of the knockout test for a lowrank run (needs K ≥ 2).
 
     ``max_bumps`` draws that many bumps uniformly (fixed ``rng_seed``) when there are more.
@@ -97,25 +103,52 @@ def plan(run: dict, params: BumpParams | None = None, max_bumps: int | None = No
         s = float(sign[n, m, loser])
         for at in ("peak", "start"):
             for unit in [w] + [c for c in range(k) if c not in (loser, w)]:
-                out.append(Intervention(name, n, loser, m, unit, "competitor" if unit == w else "control", at,
-                                        i, b.start, b.peak, b.end, b.drop, s))
+                out.append(
+                    Intervention(
+                        name,
+                        n,
+                        loser,
+                        m,
+                        unit,
+                        "competitor" if unit == w else "control",
+                        at,
+                        i,
+                        b.start,
+                        b.peak,
+                        b.end,
+                        b.drop,
+                        s,
+                    )
+                )
     return out
 
 
-def run_plan(cfg: LowRankConfig, step: np.ndarray, items: list[Intervention],
-             params: BumpParams | None = None, batch: int = 4096, progress=None) -> list[dict]:
+def run_plan(
+    cfg: LowRankConfig,
+    step: np.ndarray,
+    items: list[Intervention],
+    params: BumpParams | None = None,
+    batch: int = 4096,
+    progress=None,
+) -> list[dict]:
     """Simulate every intervention (batched) and score ``persists`` and ``drop_ratio``."""
     if not items:
         return []
     state = initial_state(cfg)
     records = []
     for lo in range(0, len(items), batch):
-        chunk = items[lo:lo + batch]
+        chunk = items[lo : lo + batch]
         col = lambda f, c=chunk: torch.tensor([f(it) for it in c])  # noqa: E731
         knock_pos = np.array([it.peak if it.at == "peak" else it.start for it in chunk])
-        curves = simulate_knockouts(cfg, col(lambda it: it.seed), col(lambda it: it.unit),
-                                    torch.as_tensor(step[knock_pos]), col(lambda it: it.target),
-                                    col(lambda it: it.loser), state=state).numpy()  # [T, I, 2]
+        curves = simulate_knockouts(
+            cfg,
+            col(lambda it: it.seed),
+            col(lambda it: it.unit),
+            torch.as_tensor(step[knock_pos]),
+            col(lambda it: it.target),
+            col(lambda it: it.loser),
+            state=state,
+        ).numpy()  # [T, I, 2]
         side = np.array([SERIES_SIDE[it.series] for it in chunk])
         y = curves[:, np.arange(len(chunk)), side] * np.array([it.sign for it in chunk])
         found = find_bumps(y, step, params, name="knockout")
@@ -126,13 +159,24 @@ def run_plan(cfg: LowRankConfig, step: np.ndarray, items: list[Intervention],
             persists[j] |= start[j] <= b.peak <= end[j]
         fall = _largest_fall(y, knock_pos[None], end[None])
         for j, it in enumerate(chunk):
-            records.append({
-                "series": it.series, "seed": it.seed, "loser": it.loser, "target": it.target,
-                "unit": it.unit, "role": it.role, "at": it.at, "step": int(step[knock_pos[j]]),
-                "start_step": int(step[it.start]), "peak_step": int(step[it.peak]),
-                "end_step": int(step[it.end]), "persists": bool(persists[j]),
-                "drop_ratio": float(max(fall[j], 0.0) / it.drop), "bump": it.bump,
-            })
+            records.append(
+                {
+                    "series": it.series,
+                    "seed": it.seed,
+                    "loser": it.loser,
+                    "target": it.target,
+                    "unit": it.unit,
+                    "role": it.role,
+                    "at": it.at,
+                    "step": int(step[knock_pos[j]]),
+                    "start_step": int(step[it.start]),
+                    "peak_step": int(step[it.peak]),
+                    "end_step": int(step[it.end]),
+                    "persists": bool(persists[j]),
+                    "drop_ratio": float(max(fall[j], 0.0) / it.drop),
+                    "bump": it.bump,
+                }
+            )
         if progress:
             progress(min(lo + batch, len(items)))
     return records
@@ -167,20 +211,40 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
         kp = np.array([np.mean(d["ctl_p"]) for d in use])
         cd = np.array([d["comp_d"] for d in use])
         kd = np.array([np.median(d["ctl_d"]) for d in use])
-        def stats(idx, cp=cp, kp=kp, cd=cd, kd=kd):
-            return (cp[idx].mean(), kp[idx].mean(), kp[idx].mean() - cp[idx].mean(), np.median(cd[idx]),
-                    np.median(kd[idx]))
 
-        names = ("competitor_persists", "control_persists", "persist_gap", "competitor_drop_ratio",
-                 "control_drop_ratio")
+        def stats(idx, cp=cp, kp=kp, cd=cd, kd=kd):
+            return (
+                cp[idx].mean(),
+                kp[idx].mean(),
+                kp[idx].mean() - cp[idx].mean(),
+                np.median(cd[idx]),
+                np.median(kd[idx]),
+            )
+
+        names = (
+            "competitor_persists",
+            "control_persists",
+            "persist_gap",
+            "competitor_drop_ratio",
+            "control_drop_ratio",
+        )
         point = stats(np.arange(len(use)))
         seeds = np.unique(seed)
         members = [np.flatnonzero(seed == s) for s in seeds]
         rng = np.random.default_rng(rng_seed)
-        boot = np.array([stats(np.concatenate([members[i] for i in rng.integers(0, len(seeds), len(seeds))]))
-                         for _ in range(n_boot)])
+        boot = np.array(
+            [
+                stats(np.concatenate([members[i] for i in rng.integers(0, len(seeds), len(seeds))]))
+                for _ in range(n_boot)
+            ]
+        )
         lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
-        out[at] = {"bumps": len(use), "seeds": len(seeds),
-                   **{n: {"value": float(v), "ci_low": float(a), "ci_high": float(b)}
-                      for n, v, a, b in zip(names, point, lo, hi, strict=True)}}
+        out[at] = {
+            "bumps": len(use),
+            "seeds": len(seeds),
+            **{
+                n: {"value": float(v), "ci_low": float(a), "ci_high": float(b)}
+                for n, v, a, b in zip(names, point, lo, hi, strict=True)
+            },
+        }
     return out

@@ -63,6 +63,7 @@ class LowRankConfig:
 
     def validate(self) -> LowRankConfig:
         """Raise BumpsError with a one-line message for any bad value."""
+
         def bad(msg: str) -> None:
             raise BumpsError(msg)
 
@@ -229,8 +230,10 @@ class Knockouts:
     def check(self, n: int, k: int, steps: int) -> Knockouts:
         unit, step = torch.as_tensor(self.unit).long(), torch.as_tensor(self.step).long()
         if unit.shape != (n,) or step.shape != (n,):
-            raise BumpsError(f"knockouts need one unit and one step per instance ({n}); got shapes "
-                             f"{tuple(unit.shape)} and {tuple(step.shape)}")
+            raise BumpsError(
+                f"knockouts need one unit and one step per instance ({n}); got shapes "
+                f"{tuple(unit.shape)} and {tuple(step.shape)}"
+            )
         if ((unit < -1) | (unit >= k)).any():
             raise BumpsError(f"knockout units must be in 0..{k - 1} (or -1 for none)")
         if ((step < 0) | (step > steps)).any():
@@ -351,8 +354,9 @@ def _run_adam(cfg, st, rec: _Recorder, progress, knock: Knockouts | None = None)
     return {"U_final": u, "V_final": v}
 
 
-def simulate(cfg: LowRankConfig, progress: Callable[[int], None] | None = None,
-             knockouts: Knockouts | None = None) -> dict:
+def simulate(
+    cfg: LowRankConfig, progress: Callable[[int], None] | None = None, knockouts: Knockouts | None = None
+) -> dict:
     """Run all seeds of ``cfg`` together and return a run dict (kind "lowrank").
 
     ``progress(step)`` is called at every record step. ``knockouts`` (one per seed)
@@ -421,9 +425,15 @@ class _WatchRecorder:
         self._store(torch.stack([p_a[n, self.target, self.unit], p_b[n, self.target, self.unit]], -1))
 
 
-def simulate_knockouts(cfg: LowRankConfig, seed: torch.Tensor, unit: torch.Tensor, step: torch.Tensor,
-                       watch_target: torch.Tensor, watch_unit: torch.Tensor,
-                       state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+def simulate_knockouts(
+    cfg: LowRankConfig,
+    seed: torch.Tensor,
+    unit: torch.Tensor,
+    step: torch.Tensor,
+    watch_target: torch.Tensor,
+    watch_unit: torch.Tensor,
+    state: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Replay seeds of ``cfg`` with one unit knocked out, many instances in one batch.
 
     Instance i replays seed ``seed[i]`` (an index into ``cfg``'s seeds, so the same
@@ -442,11 +452,14 @@ def simulate_knockouts(cfg: LowRankConfig, seed: torch.Tensor, unit: torch.Tenso
     st = initial_state(cfg) if state is None else state
     st = {k: (x if k == "s" else x[seed.to(x.device)]) for k, x in st.items()}
     icfg = replace(cfg, seeds=n)
-    knock = Knockouts(torch.as_tensor(unit).long(), torch.as_tensor(step).long()).check(
-        n, cfg.n_learned, cfg.steps)
+    knock = Knockouts(torch.as_tensor(unit).long(), torch.as_tensor(step).long()).check(n, cfg.n_learned, cfg.steps)
     wt, wu = torch.as_tensor(watch_target).long(), torch.as_tensor(watch_unit).long()
-    if wt.shape != (n,) or wu.shape != (n,) or ((wt < 0) | (wt >= cfg.rank)).any() or (
-            (wu < 0) | (wu >= cfg.n_learned)).any():
+    if (
+        wt.shape != (n,)
+        or wu.shape != (n,)
+        or ((wt < 0) | (wt >= cfg.rank)).any()
+        or ((wu < 0) | (wu >= cfg.n_learned)).any()
+    ):
         raise BumpsError("watch_target/watch_unit need one valid target and unit per instance")
     dev = st["U"].device
     rec = _WatchRecorder(icfg, wt.to(dev), wu.to(dev))
@@ -482,8 +495,7 @@ def simulate_reference(cfg: LowRankConfig, knockouts: Knockouts | None = None) -
             opt = torch.optim.SGD([u, v], lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-            opt = cls([u, v], lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                      weight_decay=cfg.weight_decay)
+            opt = cls([u, v], lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
         rows = []
         for step in range(cfg.steps + 1):
             if knockouts is not None and knockouts.unit[i] >= 0 and step == knockouts.step[i]:
@@ -505,8 +517,7 @@ def simulate_reference(cfg: LowRankConfig, knockouts: Knockouts | None = None) -
             opt.step()
         per_seed.append([torch.stack(col) for col in zip(*rows, strict=True)])
     names = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
-    return {n: torch.stack(col, dim=1) for n, col in zip(names, zip(*per_seed, strict=True),
-                                                          strict=True)}
+    return {n: torch.stack(col, dim=1) for n, col in zip(names, zip(*per_seed, strict=True), strict=True)}
 
 
 # ---------------------------------------------------------------------------

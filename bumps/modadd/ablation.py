@@ -30,10 +30,20 @@ import numpy as np
 from bumps.errors import BumpsError
 from bumps.stats import paired_speedup
 
-STENCILS = {"k0": (0,), "km1": (-1,), "kp1": (1,), "km1_k0": (-1, 0), "km1_kp1": (-1, 1), "k0_kp1": (0, 1),
-            "full": (-1, 0, 1)}
-CONTROLS = {"frozen": dict(probe_stencil=(-1, 0, 1), probe_kind="frozen"), "hidden-l2": dict(probe_kind="hidden-l2"),
-            "wd2": dict(weight_decay=2.0)}
+STENCILS = {
+    "k0": (0,),
+    "km1": (-1,),
+    "kp1": (1,),
+    "km1_k0": (-1, 0),
+    "km1_kp1": (-1, 1),
+    "k0_kp1": (0, 1),
+    "full": (-1, 0, 1),
+}
+CONTROLS = {
+    "frozen": dict(probe_stencil=(-1, 0, 1), probe_kind="frozen"),
+    "hidden-l2": dict(probe_kind="hidden-l2"),
+    "wd2": dict(weight_decay=2.0),
+}
 DEFAULT_VARIANTS = ("baseline", *STENCILS, *CONTROLS)
 # Seed 001's numbers (one seed, tl-demo, p = 113): baseline grok epoch and speedups over it.
 PAGE_BASELINE_EPOCH = 5760
@@ -68,8 +78,15 @@ def parse_list(text: str, what: str, cast=str) -> list:
     return items
 
 
-def ablation_configs(preset: str, p: int | None, variants: list[str], seeds: list[int], epochs: int | None = None,
-                     probe_weight: float = 0.1, **overrides) -> dict[tuple[str, int], object]:
+def ablation_configs(
+    preset: str,
+    p: int | None,
+    variants: list[str],
+    seeds: list[int],
+    epochs: int | None = None,
+    probe_weight: float = 0.1,
+    **overrides,
+) -> dict[tuple[str, int], object]:
     """The ModAddConfig of every (variant, seed index); ``overrides`` go to every run (e.g. d_model)."""
     from bumps.modadd.model import PRESETS, ModAddConfig
     from bumps.modadd.probe import check_probe_settings
@@ -83,8 +100,16 @@ def ablation_configs(preset: str, p: int | None, variants: list[str], seeds: lis
     for v in variants:
         vo = variant_overrides(v, probe_weight)
         for s in seeds:
-            values = dict(p=p, epochs=epochs, eval_every=10, checkpoint_every=0, stop_after_grok=0, stop_on="grok",
-                          seed=base_seed + s, **overrides)
+            values = dict(
+                p=p,
+                epochs=epochs,
+                eval_every=10,
+                checkpoint_every=0,
+                stop_after_grok=0,
+                stop_on="grok",
+                seed=base_seed + s,
+                **overrides,
+            )
             values.update(vo)
             cfg = ModAddConfig.from_preset(preset, **values)
             check_probe_settings(cfg.probe_stencil, cfg.probe_weight, cfg.probe_hidden, cfg.probe_lr, cfg.probe_kind)
@@ -96,8 +121,13 @@ def run_path(out_dir: str | Path, variant: str, seed: int) -> Path:
     return Path(out_dir) / f"{variant}_seed{seed}.pt"
 
 
-def run_ablation(configs: dict, out_dir: str | Path, progress: Callable[[int, int], None] | None = None,
-                 max_members: int = 16, train: bool = True) -> dict[tuple[str, int], dict]:
+def run_ablation(
+    configs: dict,
+    out_dir: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+    max_members: int = 16,
+    train: bool = True,
+) -> dict[tuple[str, int], dict]:
     """Train every (variant, seed) that is not finished yet, packed into ensembles; returns the run dicts.
 
     ``train=False`` trains nothing and returns the run files that exist, finished or autosaved by a
@@ -116,17 +146,19 @@ def run_ablation(configs: dict, out_dir: str | Path, progress: Callable[[int, in
     groups: dict = {}
     for k in keys:
         groups.setdefault(shape_key(configs[k]), []).append(k)
-    chunks = [g[i:i + max_members] for g in groups.values() for i in range(0, len(g), max_members)]
+    chunks = [g[i : i + max_members] for g in groups.values() for i in range(0, len(g), max_members)]
     total = sum(configs[k].epochs for k in keys)
     done_before = 0
     runs = {}
     for chunk in chunks:
+
         def report(done, _total, base=done_before, **_fields):
             if progress:
                 progress(base + done, total)
 
-        results = train_many([configs[k] for k in chunk], [run_path(out_dir, *k) for k in chunk], resume="auto",
-                             progress=report)
+        results = train_many(
+            [configs[k] for k in chunk], [run_path(out_dir, *k) for k in chunk], resume="auto", progress=report
+        )
         runs.update(zip(chunk, results, strict=True))
         done_before += sum(configs[k].epochs for k in chunk)
     return runs
@@ -152,8 +184,13 @@ def summarize(grok: dict[tuple[str, int], int], epochs: dict[tuple[str, int], in
         ep = [grok[(v, s)] for s in seeds]
         cens = [e < 0 for e in ep]
         vals = [epochs[(v, s)] if c else e for s, e, c in zip(seeds, ep, cens, strict=True)]
-        row = {"seeds": seeds, "grok_epochs": [None if c else e for e, c in zip(ep, cens, strict=True)],
-               "censored": cens, "budget": [epochs[(v, s)] for s in seeds], "median": _median(vals, cens)}
+        row = {
+            "seeds": seeds,
+            "grok_epochs": [None if c else e for e, c in zip(ep, cens, strict=True)],
+            "censored": cens,
+            "budget": [epochs[(v, s)] for s in seeds],
+            "median": _median(vals, cens),
+        }
         if v != "baseline":
             # pairs where both grokked; a censored member only bounds the ratio, so it is counted, not used
             paired = [s for s, c in zip(seeds, cens, strict=True) if not c and s in base and base[s] > 0]
@@ -174,18 +211,21 @@ def collect(runs: dict[tuple[str, int], dict]) -> tuple[dict, dict]:
     """Grok epochs (-1: never) and epoch budgets per (variant, seed) from run dicts."""
     grok = {k: int(r["grok_epoch"]) for k, r in runs.items()}
     # an unfinished run (autosave) is censored at the epoch it has reached, not at its budget
-    budget = {k: int(r["config"]["epochs"] if r["config"].get("final", True) else r["config"]["epochs_done"])
-              for k, r in runs.items()}
+    budget = {
+        k: int(r["config"]["epochs"] if r["config"].get("final", True) else r["config"]["epochs_done"])
+        for k, r in runs.items()
+    }
     return grok, budget
 
 
 def compute_used(runs: dict[tuple[str, int], dict]) -> dict:
     """Model-epochs trained and each run's wall time (members of one ensemble share theirs)."""
     cfgs = {k: r["config"] for k, r in runs.items()}
-    return {"model_epochs": sum(int(c["epochs_done"]) for c in cfgs.values()),
-            "train_seconds": {f"{v}_seed{s}": round(float(c.get("train_seconds", 0.0)), 1)
-                              for (v, s), c in cfgs.items()},
-            "devices": sorted({str(c["device"]) for c in cfgs.values()})}
+    return {
+        "model_epochs": sum(int(c["epochs_done"]) for c in cfgs.values()),
+        "train_seconds": {f"{v}_seed{s}": round(float(c.get("train_seconds", 0.0)), 1) for (v, s), c in cfgs.items()},
+        "devices": sorted({str(c["device"]) for c in cfgs.values()}),
+    }
 
 
 # ---------------------------------------------------------------------------- report
@@ -208,21 +248,30 @@ def describe_variant(name: str) -> str:
 
 
 def render_markdown(summary: dict, meta: dict) -> str:
-    lines = ["# Seed 001 probe-stencil ablation", "",
-             f"Generated by `{meta['command']}` (bumps.modadd.ablation). Preset {meta['preset']}, p = {meta['p']}, "
-             f"λ = {meta['probe_weight']}, budget {meta['epochs']} epochs, evaluated every 10 epochs, early stop "
-             f"at grok (first evaluation with train and test accuracy ≥ 99%). Seeds are model-init seeds "
-             f"{meta['model_seeds']} (index 0 = the preset's seed); data split fixed (data_seed {meta['data_seed']}).",
-             "", "Speedup = geometric mean over seeds of baseline/variant grok epoch (paired by seed), bootstrap "
-             "95% CI over seeds, exact two-sided sign-flip p-value (with n seeds the smallest possible p is "
-             "2/2ⁿ). `>N`: never grokked within the budget (censored; excluded from the speedup and counted).",
-             *([] if (meta["p"], meta["preset"]) == (113, "tl-demo") else
-               ["", "The page's numbers are for tl-demo at p = 113; at this configuration they are not comparable."]),
-             "", "| variant | what | grok epoch per seed | median | speedup [95% CI] | p | page claims | claim in CI |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Seed 001 probe-stencil ablation",
+        "",
+        f"Generated by `{meta['command']}` (bumps.modadd.ablation). Preset {meta['preset']}, p = {meta['p']}, "
+        f"λ = {meta['probe_weight']}, budget {meta['epochs']} epochs, evaluated every 10 epochs, early stop "
+        f"at grok (first evaluation with train and test accuracy ≥ 99%). Seeds are model-init seeds "
+        f"{meta['model_seeds']} (index 0 = the preset's seed); data split fixed (data_seed {meta['data_seed']}).",
+        "",
+        "Speedup = geometric mean over seeds of baseline/variant grok epoch (paired by seed), bootstrap "
+        "95% CI over seeds, exact two-sided sign-flip p-value (with n seeds the smallest possible p is "
+        "2/2ⁿ). `>N`: never grokked within the budget (censored; excluded from the speedup and counted).",
+        *(
+            []
+            if (meta["p"], meta["preset"]) == (113, "tl-demo")
+            else ["", "The page's numbers are for tl-demo at p = 113; at this configuration they are not comparable."]
+        ),
+        "",
+        "| variant | what | grok epoch per seed | median | speedup [95% CI] | p | page claims | claim in CI |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for v, r in summary.items():
-        per = ", ".join(f">{b}" if c else str(e) for e, c, b in zip(r["grok_epochs"], r["censored"], r["budget"],
-                                                                     strict=True))
+        per = ", ".join(
+            f">{b}" if c else str(e) for e, c, b in zip(r["grok_epochs"], r["censored"], r["budget"], strict=True)
+        )
         med = "not reached" if r["median"] is None else f"{r['median']:.0f}"
         if v == "baseline":
             lines.append(f"| baseline | no probe | {per} | {med} | 1 | – | grok at {r['page_grok_epoch']} | – |")
@@ -232,18 +281,27 @@ def render_markdown(summary: dict, meta: dict) -> str:
             sp += f" ({r['censored_pairs']} censored)"
         claim = "–" if r["page_speedup"] is None else f"{r['page_speedup']:.2f}×"
         inci = {None: "–", True: "yes", False: "no"}[r["page_claim_in_ci"]]
-        lines.append(f"| {v} | {describe_variant(v)} | {per} | {med} | {sp} | {_fmt(r['p_value'], 3)} | {claim} "
-                     f"| {inci} |")
+        lines.append(
+            f"| {v} | {describe_variant(v)} | {per} | {med} | {sp} | {_fmt(r['p_value'], 3)} | {claim} | {inci} |"
+        )
     if meta.get("unfinished"):
         lines += ["", f"**Still training** (censored at the epoch reached, `>N`): {', '.join(meta['unfinished'])}."]
     if "compute" in meta:
         c = meta["compute"]
         secs = list(c["train_seconds"].values())
-        lines += ["", f"Compute: {c['model_epochs']:,} model-epochs on {', '.join(c['devices'])}; wall time per run "
-                      f"{min(secs) / 60:.0f}–{max(secs) / 60:.0f} min (the members of one ensemble share theirs; "
-                      "per run in the .json)."]
-    lines += ["", f"![grok epoch per variant]({meta['figure']})", "",
-              f"Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.", ""]
+        lines += [
+            "",
+            f"Compute: {c['model_epochs']:,} model-epochs on {', '.join(c['devices'])}; wall time per run "
+            f"{min(secs) / 60:.0f}–{max(secs) / 60:.0f} min (the members of one ensemble share theirs; "
+            "per run in the .json).",
+        ]
+    lines += [
+        "",
+        f"![grok epoch per variant]({meta['figure']})",
+        "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -267,8 +325,11 @@ def plot_summary(summary: dict, path: str | Path, title: str, show_claims: bool 
                 ax.plot(x + j, e, marker="o", color="C0", ls="none", alpha=0.8)
         if r["median"] is not None:
             ax.plot([x - 0.25, x + 0.25], [r["median"]] * 2, color="k", lw=1.5)
-        claim = PAGE_BASELINE_EPOCH if v == "baseline" else (PAGE_BASELINE_EPOCH / PAGE_SPEEDUP[v]
-                                                             if v in PAGE_SPEEDUP else None)
+        claim = (
+            PAGE_BASELINE_EPOCH
+            if v == "baseline"
+            else (PAGE_BASELINE_EPOCH / PAGE_SPEEDUP[v] if v in PAGE_SPEEDUP else None)
+        )
         if claim is not None and show_claims:
             ax.plot(x, claim, marker="x", color="C1", ms=9, ls="none")
     ax.set_xticks(range(len(summary)), list(summary), rotation=30)
@@ -290,8 +351,12 @@ def write_report(summary: dict, meta: dict, report: str | Path) -> list[Path]:
     report = Path(report)
     png, md, js = report.with_suffix(".png"), report.with_suffix(".md"), report.with_suffix(".json")
     meta = {**meta, "figure": png.name}
-    plot_summary(summary, png, f"{meta['preset']} p={meta['p']}: grok epoch per variant",
-                 show_claims=meta["p"] == 113 and meta["preset"] == "tl-demo")
+    plot_summary(
+        summary,
+        png,
+        f"{meta['preset']} p={meta['p']}: grok epoch per variant",
+        show_claims=meta["p"] == 113 and meta["preset"] == "tl-demo",
+    )
     atomic_write(md, lambda fh: fh.write(render_markdown(summary, meta).encode()))
     payload = {"meta": meta, "variants": summary}
     atomic_write(js, lambda fh: fh.write((json.dumps(payload, indent=1) + "\n").encode()))

@@ -74,56 +74,111 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
     diff = [s["neuron_key_rate"] - s["invariant_key_rate"] for s in per]
     grokked = [float(s["grok_epoch"] >= 0) for s in per]
     claims: list[Claim] = [
-        _claim("M0", "The nanda preset groks at p = 113 (train and test accuracy >= 99%)", "fraction of seeds",
-               boot(grokked), n, "supported if every seed groks; not supported if fewer than half do",
-               min(grokked) == 1, np.mean(grokked) < 0.5),
-        _claim("M1", "Bumps occur on key frequencies' frame-invariant norms (W_E or W_L frequency norm)",
-               "fraction of seeds with a key-frequency bump", boot(has_key_bump), n,
-               "supported if CI low > 0.5; not supported if CI high < 0.5",
-               boot(has_key_bump)[1] > 0.5, boot(has_key_bump)[2] < 0.5),
-        _claim("M2", "Most frequency-norm bumps are the trivial memorise-then-clean-up shape of non-key frequencies",
-               "mean fraction of W_E/W_L frequency-norm bumps that are trivial", boot(trivial), n,
-               "supported if CI low > 0.5; not supported if CI high < 0.5",
-               boot(trivial)[1] > 0.5, boot(trivial)[2] < 0.5),
-        _claim("M3", "Key-frequency bumps are more common per neuron (per-unit) than in the frame-invariant norms",
-               "mean per seed of (key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve)",
-               boot(diff), n,
-               "supported if CI low > 0; not supported if CI high < 0", boot(diff)[1] > 0, boot(diff)[2] < 0),
+        _claim(
+            "M0",
+            "The nanda preset groks at p = 113 (train and test accuracy >= 99%)",
+            "fraction of seeds",
+            boot(grokked),
+            n,
+            "supported if every seed groks; not supported if fewer than half do",
+            min(grokked) == 1,
+            np.mean(grokked) < 0.5,
+        ),
+        _claim(
+            "M1",
+            "Bumps occur on key frequencies' frame-invariant norms (W_E or W_L frequency norm)",
+            "fraction of seeds with a key-frequency bump",
+            boot(has_key_bump),
+            n,
+            "supported if CI low > 0.5; not supported if CI high < 0.5",
+            boot(has_key_bump)[1] > 0.5,
+            boot(has_key_bump)[2] < 0.5,
+        ),
+        _claim(
+            "M2",
+            "Most frequency-norm bumps are the trivial memorise-then-clean-up shape of non-key frequencies",
+            "mean fraction of W_E/W_L frequency-norm bumps that are trivial",
+            boot(trivial),
+            n,
+            "supported if CI low > 0.5; not supported if CI high < 0.5",
+            boot(trivial)[1] > 0.5,
+            boot(trivial)[2] < 0.5,
+        ),
+        _claim(
+            "M3",
+            "Key-frequency bumps are more common per neuron (per-unit) than in the frame-invariant norms",
+            "mean per seed of (key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve)",
+            boot(diff),
+            n,
+            "supported if CI low > 0; not supported if CI high < 0",
+            boot(diff)[1] > 0,
+            boot(diff)[2] < 0,
+        ),
     ]
     drop_gaps: dict[str, dict] = {}
-    for series, cid, what in ((("neuron_freq",), "M4", "competitor neurons"),
-                              (INVARIANT, "M5", "another key frequency (from W_E)")):
+    for series, cid, what in (
+        (("neuron_freq",), "M4", "competitor neurons"),
+        (INVARIANT, "M5", "another key frequency (from W_E)"),
+    ):
         recs = [r for r in knockouts or [] if r["series"] in series]
         gaps, drops = _paired_gap(recs)
         if not gaps:
             continue
         # reported beside the verdict, not part of its rule (chosen after the first runs)
-        drop_gaps[cid] = {"per_event": drops, "mean": float(np.mean(drops)),
-                          "sign_flip_p": sign_flip_p(np.asarray(drops))}
+        drop_gaps[cid] = {
+            "per_event": drops,
+            "mean": float(np.mean(drops)),
+            "sign_flip_p": sign_flip_p(np.asarray(drops)),
+        }
         g = boot(gaps)
-        claims.append(_claim(cid, f"Knocking out {what} at the peak removes the bump more often than a matched "
-                                  "control (competition explains it)",
-                             "mean paired gap: control persists − competitor persists", g, len(gaps),
-                             "supported if CI low > 0; not supported if CI high <= 0 (events whose unintervened "
-                             "continuation loses the bump are left out)", g[1] > 0, g[2] <= 0))
-    return {"seeds": seeds, "claims": [asdict(c) for c in claims], "knockouts": knockouts or [],
-            "drop_ratio_gaps": drop_gaps}
+        claims.append(
+            _claim(
+                cid,
+                f"Knocking out {what} at the peak removes the bump more often than a matched "
+                "control (competition explains it)",
+                "mean paired gap: control persists − competitor persists",
+                g,
+                len(gaps),
+                "supported if CI low > 0; not supported if CI high <= 0 (events whose unintervened "
+                "continuation loses the bump are left out)",
+                g[1] > 0,
+                g[2] <= 0,
+            )
+        )
+    return {
+        "seeds": seeds,
+        "claims": [asdict(c) for c in claims],
+        "knockouts": knockouts or [],
+        "drop_ratio_gaps": drop_gaps,
+    }
 
 
 def render_modadd(section: dict) -> list[str]:
     """Markdown lines of the mod-add section."""
     fmt = lambda x: "–" if x is None else f"{x:.3g}"  # noqa: E731
-    lines = ["", "## Mod-add grokking (nanda preset, from run files)", "",
-             "| claim | statement | statistic | value [95% CI] | n | rule | verdict |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Mod-add grokking (nanda preset, from run files)",
+        "",
+        "| claim | statement | statistic | value [95% CI] | n | rule | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in section["claims"]:
-        lines.append(f"| {c['id']} | {c['statement']} | {c['statistic']} | {fmt(c['value'])} "
-                     f"[{fmt(c['ci_low'])}, {fmt(c['ci_high'])}] | {c['n_seeds']} | {c['rule']} | "
-                     f"**{c['verdict']}** |")
-    lines += ["", "Grok epoch −1: not grokked by the epoch it stopped at (stop reason in brackets: `epochs` = the "
-              "budget, `interrupted` = an autosave of a run still in progress).", "",
-              "| seed | grok epoch | test loss < 1e-6 | stopped at | key freqs (≥85% rule) | official rule "
-              "| single-freq neurons | phases (mem. end / cleanup start / end) | W_E+W_L bumps (key, trivial) "
-              "| neuron bumps (key) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {c['id']} | {c['statement']} | {c['statistic']} | {fmt(c['value'])} "
+            f"[{fmt(c['ci_low'])}, {fmt(c['ci_high'])}] | {c['n_seeds']} | {c['rule']} | "
+            f"**{c['verdict']}** |"
+        )
+    lines += [
+        "",
+        "Grok epoch −1: not grokked by the epoch it stopped at (stop reason in brackets: `epochs` = the "
+        "budget, `interrupted` = an autosave of a run still in progress).",
+        "",
+        "| seed | grok epoch | test loss < 1e-6 | stopped at | key freqs (≥85% rule) | official rule "
+        "| single-freq neurons | phases (mem. end / cleanup start / end) | W_E+W_L bumps (key, trivial) "
+        "| neuron bumps (key) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in section["seeds"]:
         ph = s["phases"]
         lines.append(
@@ -133,16 +188,25 @@ def render_modadd(section: dict) -> list[str]:
             f"{100 * s['single_freq_neuron_fraction']:.0f}% | {ph.get('memorisation_end', '–')} / "
             f"{ph.get('cleanup_start', '–')} / {ph.get('cleanup_end', '–')} | {s['invariant_bumps']} "
             f"({s['invariant_key_bumps']}, {round(s['trivial_fraction'] * s['invariant_bumps'])}) | "
-            f"{s['neuron_bumps']} ({s['neuron_key_bumps']}) |")
+            f"{s['neuron_bumps']} ({s['neuron_key_bumps']}) |"
+        )
     for cid, d in section.get("drop_ratio_gaps", {}).items():
-        lines += ["", f"{cid}, drop ratio competitor − control per event (not the verdict's statistic): "
-                      f"{', '.join(f'{x:.2f}' for x in d['per_event'])}; mean {d['mean']:.2f}, exact sign-flip "
-                      f"p = {d['sign_flip_p']:.3g}."]
+        lines += [
+            "",
+            f"{cid}, drop ratio competitor − control per event (not the verdict's statistic): "
+            f"{', '.join(f'{x:.2f}' for x in d['per_event'])}; mean {d['mean']:.2f}, exact sign-flip "
+            f"p = {d['sign_flip_p']:.3g}.",
+        ]
     if section["knockouts"]:
-        lines += ["", "| run | series | freq | unit | peak | role | removed | persists | drop ratio |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| run | series | freq | unit | peak | role | removed | persists | drop ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in section["knockouts"]:
-            lines.append(f"| {Path(r['run']).stem} | {r['series']} | {r['freq']} | {r['unit']} | {r['peak_step']} | "
-                         f"{r['role']} | {r['neurons'] or r['freqs'] or '–'} | {r['persists']} | "
-                         f"{r['drop_ratio']:.2f} |")
+            lines.append(
+                f"| {Path(r['run']).stem} | {r['series']} | {r['freq']} | {r['unit']} | {r['peak_step']} | "
+                f"{r['role']} | {r['neurons'] or r['freqs'] or '–'} | {r['persists']} | "
+                f"{r['drop_ratio']:.2f} |"
+            )
     return lines

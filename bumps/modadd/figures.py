@@ -15,8 +15,15 @@ from bumps.modadd.phases import classify_bumps, phase_boundaries
 def _phases(ax, phases: dict[str, int]) -> None:
     for i, (name, epoch) in enumerate(phases.items()):
         ax.axvline(epoch, color="k", ls=":", lw=1)
-        ax.text(epoch, 0.98 - 0.1 * i, f" {name.replace('_', ' ')} {epoch}", transform=ax.get_xaxis_transform(),
-                fontsize=7, va="top", backgroundcolor=(1, 1, 1, 0.7))
+        ax.text(
+            epoch,
+            0.98 - 0.1 * i,
+            f" {name.replace('_', ' ')} {epoch}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            va="top",
+            backgroundcolor=(1, 1, 1, 0.7),
+        )
 
 
 def fig_modadd_losses(run: dict, out: Path) -> Path:
@@ -33,8 +40,11 @@ def fig_modadd_losses(run: dict, out: Path) -> Path:
         ax.semilogy(cs, run["excluded_loss"], "s-", ms=3, label="excluded loss (key freqs removed, train)")
     _phases(ax, phases)
     ax.set_xlabel("epoch")
-    ax.set_title(f"p={run['config']['p']}, preset {run['config']['preset']}: grok epoch {run['grok_epoch']}, "
-                 f"key freqs {run['key_freqs'].tolist()}", fontsize=9)
+    ax.set_title(
+        f"p={run['config']['p']}, preset {run['config']['preset']}: grok epoch {run['grok_epoch']}, "
+        f"key freqs {run['key_freqs'].tolist()}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="lower left")
     ax = axes[1]
     ax.plot(step, run["train_acc"], label="train accuracy")
@@ -60,11 +70,15 @@ def fig_modadd_freq_norms(run: dict, out: Path) -> Path:
     axes[0].set_ylabel("‖W_E‖ per frequency (cos+sin)")
     axes[0].set_title("embedding norm per frequency over training (key frequencies coloured)", fontsize=9)
     axes[0].legend(fontsize=7)
-    axes[1].bar(np.arange(1, norms.shape[1] + 1), norms[-1],
-                color=["C3" if k + 1 in keys else "0.6" for k in range(norms.shape[1])])
+    axes[1].bar(
+        np.arange(1, norms.shape[1] + 1),
+        norms[-1],
+        color=["C3" if k + 1 in keys else "0.6" for k in range(norms.shape[1])],
+    )
     axes[1].set_xlabel("frequency k")
-    axes[1].set_title(f"final W_E spectrum; {100 * run['single_freq_neuron_fraction']:.0f}% of neurons "
-                      "≥85% one frequency", fontsize=9)
+    axes[1].set_title(
+        f"final W_E spectrum; {100 * run['single_freq_neuron_fraction']:.0f}% of neurons ≥85% one frequency", fontsize=9
+    )
     return save_png(fig, out / "modadd_freq_norms.png")
 
 
@@ -99,8 +113,10 @@ def fig_modadd_bumps(path: Path, out: Path) -> Path:
     keys = sorted(int(k) for k in run["key_freqs"])
     phases = phase_boundaries(run)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
-    for ax, series, label in ((axes[0], "freq_norm", "‖W_E‖ per frequency"),
-                              (axes[1], "freq_norm_wl", "‖W_L‖ per frequency")):
+    for ax, series, label in (
+        (axes[0], "freq_norm", "‖W_E‖ per frequency"),
+        (axes[1], "freq_norm_wl", "‖W_L‖ per frequency"),
+    ):
         x = run[series].numpy()
         for k in range(x.shape[1]):
             if k + 1 not in keys:
@@ -116,16 +132,23 @@ def fig_modadd_bumps(path: Path, out: Path) -> Path:
         _phases(ax, phases)
         n_key = sum(r["key"] for r in mine)
         n_triv = sum(r["trivial"] for r in mine)
-        ax.set_title(f"{label}: {n_key} key-frequency bumps (▼), {len(mine) - n_key} non-key "
-                     f"({n_triv} trivial memorise→clean-up)", fontsize=8)
+        ax.set_title(
+            f"{label}: {n_key} key-frequency bumps (▼), {len(mine) - n_key} non-key "
+            f"({n_triv} trivial memorise→clean-up)",
+            fontsize=8,
+        )
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     nf = run["neuron_freq"].numpy()
-    neuron_rows = sorted((r for r in rows if r["series"] == "neuron_freq" and r["key"]),
-                         key=lambda r: -r["drop"])[:6]
+    neuron_rows = sorted((r for r in rows if r["series"] == "neuron_freq" and r["key"]), key=lambda r: -r["drop"])[:6]
     for c, r in enumerate(neuron_rows):
-        axes[2].plot(step, nf[:, r["unit"], r["freq"] - 1], color=f"C{c}", lw=1.5,
-                     label=f"neuron {r['unit']}, k={r['freq']} ({r['phase']})")
+        axes[2].plot(
+            step,
+            nf[:, r["unit"], r["freq"] - 1],
+            color=f"C{c}",
+            lw=1.5,
+            label=f"neuron {r['unit']}, k={r['freq']} ({r['phase']})",
+        )
         axes[2].plot(r["peak_step"], nf[r["peak"], r["unit"], r["freq"] - 1], "v", color=f"C{c}", ms=8, mec="k")
     _phases(axes[2], phases)
     n_neuron = sum(r["series"] == "neuron_freq" and r["key"] for r in rows)
@@ -144,5 +167,9 @@ def make_modadd_figures(out: str | Path = "figures", run_path: str | Path | None
     if not path.exists():
         raise BumpsError(f"no such run file: {path}; make it with: bumps grok --preset nanda --out {path}")
     run = load_run(path, kind="modadd")
-    return [fig_modadd_losses(run, out), fig_modadd_freq_norms(run, out), fig_modadd_weights(run, out),
-            fig_modadd_bumps(path, out)]
+    return [
+        fig_modadd_losses(run, out),
+        fig_modadd_freq_norms(run, out),
+        fig_modadd_weights(run, out),
+        fig_modadd_bumps(path, out),
+    ]

@@ -78,8 +78,11 @@ def plan_neuron(run_path: str, run: dict, event: Event, n: int) -> list[Knockout
         best = min(free, key=lambda w: (abs(share[w] - share[c]), w))
         controls.append(best)
         free.remove(best)
-    return [Knockout(run_path, event, "none"), Knockout(run_path, event, "competitor", neurons=tuple(comp)),
-            Knockout(run_path, event, "control", neurons=tuple(sorted(controls)))]
+    return [
+        Knockout(run_path, event, "none"),
+        Knockout(run_path, event, "competitor", neurons=tuple(comp)),
+        Knockout(run_path, event, "control", neurons=tuple(sorted(controls))),
+    ]
 
 
 def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
@@ -92,12 +95,14 @@ def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
     comp = max(keys, key=lambda k: (fn[e, k - 1] - fn[p, k - 1], -k))
     others = [k for k in range(1, fn.shape[1] + 1) if k not in keys and k != event.freq]
     control = min(others, key=lambda k: (abs(fn[p, k - 1] - fn[p, comp - 1]), k))
-    return [Knockout(run_path, event, "none"), Knockout(run_path, event, "competitor", freqs=(comp,)),
-            Knockout(run_path, event, "control", freqs=(control,))]
+    return [
+        Knockout(run_path, event, "none"),
+        Knockout(run_path, event, "competitor", freqs=(comp,)),
+        Knockout(run_path, event, "control", freqs=(control,)),
+    ]
 
 
-def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int,
-                    relative: bool = False) -> list[Event]:
+def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int, relative: bool = False) -> list[Event]:
     """The ``count`` key-frequency bumps of ``series`` with the largest drop, one per curve, peaking
     after memorisation (:func:`bumps.modadd.phases.classify_bumps` rows). ``relative`` ranks by drop /
     value at the peak instead, so that curves of different scales (W_E and W_L norms) compare."""
@@ -106,8 +111,10 @@ def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int,
     def size(r: dict) -> float:
         return r["drop"] / max(abs(r["height"]), 1e-300) if relative else r["drop"]
 
-    cands = sorted((r for r in rows if r["series"] in names and r["key"] and r["phase"] != "memorisation"),
-                   key=lambda r: (-size(r), r["series"], tuple(r["index"])))
+    cands = sorted(
+        (r for r in rows if r["series"] in names and r["key"] and r["phase"] != "memorisation"),
+        key=lambda r: (-size(r), r["series"], tuple(r["index"])),
+    )
     seen, out = set(), []
     for r in cands:
         curve = (r["series"], tuple(r["index"]))
@@ -144,8 +151,10 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = {k.run: load_run(k.run, kind="modadd") for k in knockouts}
-    saved = {path: [(f, int(c["epoch"])) for f, c in load_checkpoints(path, run["config"]["run_id"])]
-             for path, run in runs.items()}  # each run's checkpoints are read once
+    saved = {
+        path: [(f, int(c["epoch"])) for f, c in load_checkpoints(path, run["config"]["run_id"])]
+        for path, run in runs.items()
+    }  # each run's checkpoints are read once
     configs, outs, sources, ivs, todo = [], [], [], [], []
     for k in knockouts:
         run = runs[k.run]
@@ -167,8 +176,9 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None,
     if configs and train:
         train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
     unfinished = set(todo) if not train else set()
-    return [outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts
-            if k not in unfinished]
+    return [
+        outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts if k not in unfinished
+    ]
 
 
 def _config_fields(stored: dict) -> dict:
@@ -194,7 +204,18 @@ def outcome(original: dict, k: Knockout, cont: dict, params: BumpParams | None =
     pi, ei = _index(original, e.peak_step), _index(original, e.end_step)
     ci, cei = int(np.searchsorted(steps, e.peak_step)), int(np.searchsorted(steps, e.end_step))
     orig_drop = orig[pi] - orig[ei]
-    return {"run": k.run, "series": e.series, "freq": e.freq, "unit": e.unit, "role": k.role,
-            "neurons": list(k.neurons), "freqs": list(k.freqs), "from_epoch": first,
-            "start_step": e.start_step, "peak_step": e.peak_step, "end_step": e.end_step,
-            "persists": bool(persists), "drop_ratio": float((curve[ci] - curve[cei]) / orig_drop)}
+    return {
+        "run": k.run,
+        "series": e.series,
+        "freq": e.freq,
+        "unit": e.unit,
+        "role": k.role,
+        "neurons": list(k.neurons),
+        "freqs": list(k.freqs),
+        "from_epoch": first,
+        "start_step": e.start_step,
+        "peak_step": e.peak_step,
+        "end_step": e.end_step,
+        "persists": bool(persists),
+        "drop_ratio": float((curve[ci] - curve[cei]) / orig_drop),
+    }

@@ -35,11 +35,20 @@ PROBE_KINDS = ("learned", "frozen", "hidden-l2")
 
 PRESETS: dict[str, dict] = {
     # The paper's official code (progress-measures-paper: transformers.py / helpers.py).
-    "nanda": dict(init="nanda", biases="mlp", out_vocab="p+1", warmup=10, seed=0, data_seed=0,
-                  split="python-random", epochs=25000),
+    "nanda": dict(
+        init="nanda", biases="mlp", out_vocab="p+1", warmup=10, seed=0, data_seed=0, split="python-random", epochs=25000
+    ),
     # The TransformerLens grokking demo (also seed 001's setup).
-    "tl-demo": dict(init="tl-demo", biases="frozen-zero", out_vocab="p", warmup=0, seed=999,
-                    data_seed=598, split="torch-randperm", epochs=25000),
+    "tl-demo": dict(
+        init="tl-demo",
+        biases="frozen-zero",
+        out_vocab="p",
+        warmup=0,
+        seed=999,
+        data_seed=598,
+        split="torch-randperm",
+        epochs=25000,
+    ),
 }
 
 
@@ -121,8 +130,13 @@ class ModAddConfig:
         n_train = int(self.train_frac * self.p * self.p)
         if n_train == 0 or n_train == self.p * self.p:
             bad(f"--train-frac {self.train_frac} leaves an empty train or test set at p={self.p}")
-        for name, allowed in (("init", INITS), ("biases", BIASES), ("out_vocab", OUT_VOCABS), ("split", SPLITS),
-                              ("probe_kind", PROBE_KINDS)):
+        for name, allowed in (
+            ("init", INITS),
+            ("biases", BIASES),
+            ("out_vocab", OUT_VOCABS),
+            ("split", SPLITS),
+            ("probe_kind", PROBE_KINDS),
+        ):
             if getattr(self, name) not in allowed:
                 bad(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
         if self.warmup < 0:
@@ -163,8 +177,18 @@ class ModAddConfig:
 def shape_key(cfg: ModAddConfig) -> tuple:
     """Configs with equal keys can be trained together in one ensemble (same tensor shapes and
     the same shared optimizer constants); everything else may differ per member."""
-    return (cfg.p, cfg.d_model, cfg.d_mlp, cfg.n_heads, cfg.biases, cfg.out_vocab, cfg.device, cfg.dtype,
-            tuple(cfg.betas), cfg.eps)
+    return (
+        cfg.p,
+        cfg.d_model,
+        cfg.d_mlp,
+        cfg.n_heads,
+        cfg.biases,
+        cfg.out_vocab,
+        cfg.device,
+        cfg.dtype,
+        tuple(cfg.betas),
+        cfg.eps,
+    )
 
 
 # ---------------------------------------------------------------------------- data
@@ -216,8 +240,17 @@ def init_params(cfg: ModAddConfig) -> dict[str, torch.Tensor]:
     """
     g = torch.Generator().manual_seed(cfg.seed)
     d, h, dh, m, v_in, v_out = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.p + 1, cfg.d_vocab_out
-    shapes = {"W_E": (v_in, d), "W_pos": (3, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh),
-              "W_O": (h, dh, d), "W_in": (d, m), "W_out": (m, d), "W_U": (d, v_out)}
+    shapes = {
+        "W_E": (v_in, d),
+        "W_pos": (3, d),
+        "W_Q": (h, d, dh),
+        "W_K": (h, d, dh),
+        "W_V": (h, d, dh),
+        "W_O": (h, dh, d),
+        "W_in": (d, m),
+        "W_out": (m, d),
+        "W_U": (d, v_out),
+    }
     if cfg.init == "nanda":
         std = {**dict.fromkeys(shapes, d**-0.5), "W_U": v_out**-0.5}
         params = {k: torch.randn(shape, generator=g) * std[k] for k, shape in shapes.items()}
@@ -261,10 +294,17 @@ class _WeightedRows(torch.autograd.Function):
         heads, n_rows, dim = k // 3, table.shape[1], table.shape[2]
         hh = torch.arange(heads, device=w.device)
         base = torch.arange(n_models, device=w.device)[:, None, None] * n_rows
-        idx = torch.cat([base + a[..., None] * heads + hh, base + (vocab + b[..., None]) * heads + hh,
-                         (base + 2 * vocab * heads + hh).expand(n_models, batch, heads)], -1)
-        out = F.embedding_bag(idx.reshape(-1, k), table.reshape(-1, dim), per_sample_weights=w.reshape(-1, k),
-                              mode="sum")
+        idx = torch.cat(
+            [
+                base + a[..., None] * heads + hh,
+                base + (vocab + b[..., None]) * heads + hh,
+                (base + 2 * vocab * heads + hh).expand(n_models, batch, heads),
+            ],
+            -1,
+        )
+        out = F.embedding_bag(
+            idx.reshape(-1, k), table.reshape(-1, dim), per_sample_weights=w.reshape(-1, k), mode="sum"
+        )
         ctx.save_for_backward(w, table, a, b)
         ctx.vocab = vocab
         return out.view(n_models, batch, dim)
@@ -285,13 +325,15 @@ class _WeightedRows(torch.autograd.Function):
             g = flat_grad.index_select(0, slots.clamp_max(n_models * batch - 1)).view(n_models * vocab, -1, dim)
             wp = torch.cat([w[..., cols].reshape(-1, heads), w.new_zeros(1, heads)])
             wp = wp.index_select(0, slots).view(n_models * vocab, -1, heads)  # [M·V, n, H]
-            tp = t[:, pos * vocab:(pos + 1) * vocab].reshape(n_models * vocab, heads, dim)
-            grad_t[:, pos * vocab:(pos + 1) * vocab] = torch.bmm(wp.transpose(1, 2), g).view(n_models, vocab,
-                                                                                            heads, dim)
-            grad_w[..., cols] = torch.bmm(g, tp.transpose(1, 2)).view(-1, heads).index_select(0, where).view(
-                n_models, batch, heads)
-        grad_t[:, 2 * vocab] = w[..., 2 * heads:].transpose(1, 2) @ grad
-        grad_w[..., 2 * heads:] = grad @ t[:, 2 * vocab].transpose(1, 2)
+            tp = t[:, pos * vocab : (pos + 1) * vocab].reshape(n_models * vocab, heads, dim)
+            grad_t[:, pos * vocab : (pos + 1) * vocab] = torch.bmm(wp.transpose(1, 2), g).view(
+                n_models, vocab, heads, dim
+            )
+            grad_w[..., cols] = (
+                torch.bmm(g, tp.transpose(1, 2)).view(-1, heads).index_select(0, where).view(n_models, batch, heads)
+            )
+        grad_t[:, 2 * vocab] = w[..., 2 * heads :].transpose(1, 2) @ grad
+        grad_w[..., 2 * heads :] = grad @ t[:, 2 * vocab].transpose(1, 2)
         return grad_w, grad_t.view_as(table), None, None, None
 
 
@@ -360,7 +402,7 @@ def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False)
     if "b_out" in params:
         out_const = out_const + params["b_out"][:, None] @ w_u
     hidden = torch.relu(mixed[..., :d_mlp] + pre_const)
-    logits = mixed[..., d_mlp:d_mlp + d_out] + out_const + hidden @ (params["W_out"] @ w_u)
+    logits = mixed[..., d_mlp : d_mlp + d_out] + out_const + hidden @ (params["W_out"] @ w_u)
     out = {"logits": logits, "hidden": hidden}
     if mlp_in:  # its own gather, so asking for it leaves the logits' numbers untouched
         out["mlp_in"] = _WeightedRows.apply(weights, vo, a, b, vocab) + x_eq[:, None]

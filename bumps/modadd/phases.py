@@ -79,10 +79,17 @@ def classify_bumps(run: dict) -> list[dict]:
         freq = int(b["index"][t_axis]) + 1
         key = freq in keys
         cleanup = phases.get("cleanup_start", np.inf)
-        rows.append({**b, "freq": freq, "key": key, "frame": FRAME[b["series"]],
-                     "unit": int(b["index"][spec.unit_axis]) if spec.unit_axis is not None else None,
-                     "phase": phase_of(b["peak_step"], phases),
-                     "trivial": (not key) and b["peak_step"] < cleanup <= b["end_step"]})
+        rows.append(
+            {
+                **b,
+                "freq": freq,
+                "key": key,
+                "frame": FRAME[b["series"]],
+                "unit": int(b["index"][spec.unit_axis]) if spec.unit_axis is not None else None,
+                "phase": phase_of(b["peak_step"], phases),
+                "trivial": (not key) and b["peak_step"] < cleanup <= b["end_step"],
+            }
+        )
     return rows
 
 
@@ -93,10 +100,15 @@ def seed_summary(run: dict) -> dict:
     official = [int(k) for k in run.get("key_freqs_official", [])]
     counts = Counter((r["series"], "key" if r["key"] else "non-key", r["phase"]) for r in rows)
     return {
-        "seed": int(run["config"]["seed"]), "data_seed": int(run["config"]["data_seed"]),
-        "grok_epoch": int(run["grok_epoch"]), "test_loss_below_1e6_epoch": int(run["test_loss_below_1e6_epoch"]),
-        "epochs_done": int(run["config"]["epochs_done"]), "stop_reason": run["config"].get("stop_reason"),
-        "key_freqs": keys, "key_freqs_official": official, "key_rules_agree": keys == official,
+        "seed": int(run["config"]["seed"]),
+        "data_seed": int(run["config"]["data_seed"]),
+        "grok_epoch": int(run["grok_epoch"]),
+        "test_loss_below_1e6_epoch": int(run["test_loss_below_1e6_epoch"]),
+        "epochs_done": int(run["config"]["epochs_done"]),
+        "stop_reason": run["config"].get("stop_reason"),
+        "key_freqs": keys,
+        "key_freqs_official": official,
+        "key_rules_agree": keys == official,
         "single_freq_neuron_fraction": float(run["single_freq_neuron_fraction"]),
         "phases": phase_boundaries(run),
         "bumps": {f"{s}|{k}|{p}": n for (s, k, p), n in sorted(counts.items())},

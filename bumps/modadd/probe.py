@@ -65,7 +65,8 @@ CHOICES = {
     "probe_optimizer": "Adam betas (0.9, 0.999) eps 1e-8 no weight decay, lr probe_lr, per-probe step count",
     "probe_init": "nn.Linear default, offsets -1,0,+1 drawn in order from Generator(seed + 1000003)",
     "epoch0": "offsets +-1 contribute 0 and are not updated until a buffer exists",
-    "frozen": "initial probe never trained", "hidden-l2": "lambda * mean(mlp_hidden^2)",
+    "frozen": "initial probe never trained",
+    "hidden-l2": "lambda * mean(mlp_hidden^2)",
 }
 
 
@@ -89,12 +90,18 @@ def check_probe_settings(stencil: Sequence[int], weight: float, hidden: int, lr:
 
 
 def _settings(cfg) -> dict:
-    stencil = check_probe_settings(cfg.probe_stencil, cfg.probe_weight, cfg.probe_hidden, cfg.probe_lr,
-                                   cfg.probe_kind)
+    stencil = check_probe_settings(cfg.probe_stencil, cfg.probe_weight, cfg.probe_hidden, cfg.probe_lr, cfg.probe_kind)
     kind = cfg.probe_kind
     active = kind == "hidden-l2" or bool(stencil)
-    return dict(kind=kind, stencil=stencil if kind != "hidden-l2" else (), weight=float(cfg.probe_weight),
-                hidden=int(cfg.probe_hidden), lr=float(cfg.probe_lr), seed=int(cfg.seed), active=active)
+    return dict(
+        kind=kind,
+        stencil=stencil if kind != "hidden-l2" else (),
+        weight=float(cfg.probe_weight),
+        hidden=int(cfg.probe_hidden),
+        lr=float(cfg.probe_lr),
+        seed=int(cfg.seed),
+        active=active,
+    )
 
 
 def init_probe(seed: int, d_model: int, d_mlp: int, hidden: int) -> dict[int, dict[str, Tensor]]:
@@ -131,8 +138,12 @@ class ProbeSet:
         self.pair_offset = torch.tensor([k for _, k in pairs], dtype=torch.long, device=self.device)
         width = max([settings[i]["hidden"] for i, _ in pairs], default=1)
         P = len(pairs)
-        self.p = {"W1": torch.zeros(P, d_model, width), "b1": torch.zeros(P, 1, width),
-                  "W2": torch.zeros(P, width, d_mlp), "b2": torch.zeros(P, 1, d_mlp)}
+        self.p = {
+            "W1": torch.zeros(P, d_model, width),
+            "b1": torch.zeros(P, 1, width),
+            "W2": torch.zeros(P, width, d_mlp),
+            "b2": torch.zeros(P, 1, d_mlp),
+        }
         drawn: dict[int, dict] = {}
         for j, (i, k) in enumerate(pairs):
             s = settings[i]
@@ -147,8 +158,9 @@ class ProbeSet:
         self.exp_avg = {n: torch.zeros_like(t) for n, t in self.p.items()}
         self.exp_avg_sq = {n: torch.zeros_like(t) for n, t in self.p.items()}
         self.step = torch.zeros(P, dtype=torch.long, device=self.device)
-        self.trainable = torch.tensor([settings[i]["kind"] == "learned" for i, _ in pairs], dtype=torch.bool,
-                                      device=self.device)
+        self.trainable = torch.tensor(
+            [settings[i]["kind"] == "learned" for i, _ in pairs], dtype=torch.bool, device=self.device
+        )
         self.lr = torch.tensor([settings[i]["lr"] for i, _ in pairs], dtype=torch.float64, device=self.device)
         self.weight = torch.tensor([s["weight"] if s["active"] else 0.0 for s in settings], device=self.device)
         self.l2 = torch.tensor([s["kind"] == "hidden-l2" for s in settings], dtype=torch.bool, device=self.device)
@@ -180,8 +192,11 @@ class ProbeSet:
         return ps
 
     def _pairs_of(self, i: int) -> list[tuple[int, int]]:
-        return [(j, int(k)) for j, (m, k) in enumerate(zip(self.pair_member.tolist(), self.pair_offset.tolist(),
-                                                            strict=True)) if m == i]
+        return [
+            (j, int(k))
+            for j, (m, k) in enumerate(zip(self.pair_member.tolist(), self.pair_offset.tolist(), strict=True))
+            if m == i
+        ]
 
     def member_state(self, i: int) -> dict | None:
         """Member i's probe weights, probe-optimizer state and previous-epoch buffer (CPU tensors).
@@ -206,35 +221,54 @@ class ProbeSet:
 
         probes = {}
         for j, k in self._pairs_of(i):
-            probes[str(k)] = {**{n: cut(self.p[n], j, n) for n in _PARAMS},
-                              "exp_avg": {n: cut(self.exp_avg[n], j, n) for n in _PARAMS},
-                              "exp_avg_sq": {n: cut(self.exp_avg_sq[n], j, n) for n in _PARAMS},
-                              "step": int(self.step[j])}
+            probes[str(k)] = {
+                **{n: cut(self.p[n], j, n) for n in _PARAMS},
+                "exp_avg": {n: cut(self.exp_avg[n], j, n) for n in _PARAMS},
+                "exp_avg_sq": {n: cut(self.exp_avg_sq[n], j, n) for n in _PARAMS},
+                "step": int(self.step[j]),
+            }
         buffer = None
         if i in self.pending:
             buffer = self.pending[i]
         elif self.prev_in is not None and bool(self.has_prev[i]) and any(k != 0 for k in s["stencil"]):
             rows = self.last_mask[i] > 0
-            buffer = {"mlp_in": self.prev_in[i][rows].cpu().clone(),
-                      "mlp_hidden": self.prev_hidden[i][rows].cpu().clone()}
-        return {"kind": s["kind"], "stencil": list(s["stencil"]), "weight": s["weight"], "hidden": h, "lr": s["lr"],
-                "seed": s["seed"], "probes": probes, "buffer": buffer}
+            buffer = {
+                "mlp_in": self.prev_in[i][rows].cpu().clone(),
+                "mlp_hidden": self.prev_hidden[i][rows].cpu().clone(),
+            }
+        return {
+            "kind": s["kind"],
+            "stencil": list(s["stencil"]),
+            "weight": s["weight"],
+            "hidden": h,
+            "lr": s["lr"],
+            "seed": s["seed"],
+            "probes": probes,
+            "buffer": buffer,
+        }
 
     def _load_member(self, i: int, state: dict) -> None:
         s = self.settings[i]
         for key in ("kind", "hidden"):
             if state.get(key) != s[key]:
-                raise BumpsError(f"saved probe state has {key}={state.get(key)!r} but the run asks for {s[key]!r}; "
-                                 "resume with the run's probe flags or start a new --out")
+                raise BumpsError(
+                    f"saved probe state has {key}={state.get(key)!r} but the run asks for {s[key]!r}; "
+                    "resume with the run's probe flags or start a new --out"
+                )
         if tuple(state.get("stencil", ())) != s["stencil"]:
-            raise BumpsError(f"saved probe state has stencil {tuple(state.get('stencil', ()))} but the run asks for "
-                             f"{s['stencil']}; resume with the run's --probe-stencil or start a new --out")
+            raise BumpsError(
+                f"saved probe state has stencil {tuple(state.get('stencil', ()))} but the run asks for "
+                f"{s['stencil']}; resume with the run's --probe-stencil or start a new --out"
+            )
         h = s["hidden"]
         with torch.no_grad():
             for j, k in self._pairs_of(i):
                 saved = state["probes"][str(k)]
-                for store, src in ((self.p, saved), (self.exp_avg, saved["exp_avg"]),
-                                   (self.exp_avg_sq, saved["exp_avg_sq"])):
+                for store, src in (
+                    (self.p, saved),
+                    (self.exp_avg, saved["exp_avg"]),
+                    (self.exp_avg_sq, saved["exp_avg_sq"]),
+                ):
                     store["W1"][j, :, :h] = src["W1"]
                     store["b1"][j, 0, :h] = src["b1"]
                     store["W2"][j, :h] = src["W2"]
@@ -278,8 +312,10 @@ class ProbeSet:
         for i, buf in self.pending.items():
             rows = (mask[i] > 0).nonzero().flatten()
             if len(rows) != len(buf["mlp_in"]):
-                raise BumpsError(f"saved probe buffer has {len(buf['mlp_in'])} rows but member {i} has {len(rows)} "
-                                 "train rows; resume with the same data settings")
+                raise BumpsError(
+                    f"saved probe buffer has {len(buf['mlp_in'])} rows but member {i} has {len(rows)} "
+                    "train rows; resume with the same data settings"
+                )
             self.prev_in[i, rows] = buf["mlp_in"].to(like_in)
             self.prev_hidden[i, rows] = buf["mlp_hidden"].to(like_hidden)
             self.has_prev[i] = True
@@ -333,8 +369,7 @@ class ProbeSet:
             if bool(upd.any()):  # phase 1: model frozen (detached activations), probes learn
                 with torch.enable_grad():
                     leaf = {n: t.detach().requires_grad_(True) for n, t in self.p.items()}
-                    loss = (mse(leaf, gather(x_now, prev_in, off == 1), gather(h_now, prev_h, off == -1))
-                            * upd).sum()
+                    loss = (mse(leaf, gather(x_now, prev_in, off == 1), gather(h_now, prev_h, off == -1)) * upd).sum()
                     grads = dict(zip(_PARAMS, torch.autograd.grad(loss, [leaf[n] for n in _PARAMS]), strict=True))
                 self._adam(grads, upd)
             # phase 2: probes frozen (no grad to them), activations with the model's graph

@@ -64,9 +64,20 @@ from bumps.modadd.model import (
 )
 from bumps.runtime import release_freed_memory
 
-SERIES_KEYS = ("train_loss", "test_loss", "train_acc", "test_acc", "freq_norm", "freq_norm_wl",
-               "gini_embed", "gini_neuron_logit", "gini_freq_embed", "gini_freq_neuron_logit",
-               "sum_sq_weights", "neuron_freq")
+SERIES_KEYS = (
+    "train_loss",
+    "test_loss",
+    "train_acc",
+    "test_acc",
+    "freq_norm",
+    "freq_norm_wl",
+    "gini_embed",
+    "gini_neuron_logit",
+    "gini_freq_embed",
+    "gini_freq_neuron_logit",
+    "sum_sq_weights",
+    "neuron_freq",
+)
 # Config fields that may differ between a run and its resumption.
 RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok", "stop_on"}
 PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U", "b_in", "b_out")
@@ -268,9 +279,11 @@ def _member_optimizer(opt: dict, params: dict) -> dict:
         return opt
     names = [k for k in PARAM_ORDER if k in params]
     state = opt["state"]
-    return {"step": float(state[0]["step"]),
-            "exp_avg": {k: state[i]["exp_avg"] for i, k in enumerate(names)},
-            "exp_avg_sq": {k: state[i]["exp_avg_sq"] for i, k in enumerate(names)}}
+    return {
+        "step": float(state[0]["step"]),
+        "exp_avg": {k: state[i]["exp_avg"] for i, k in enumerate(names)},
+        "exp_avg_sq": {k: state[i]["exp_avg_sq"] for i, k in enumerate(names)},
+    }
 
 
 def _check_resume(cfg: ModAddConfig, state: dict, path) -> None:
@@ -280,8 +293,10 @@ def _check_resume(cfg: ModAddConfig, state: dict, path) -> None:
     diff = [k for k, v in mine.items() if k not in RESUMABLE_CHANGES and stored.get(k, default[k]) != v]
     if diff:
         k = diff[0]
-        raise BumpsError(f"--resume {path} was trained with {k}={stored.get(k, default[k])!r}, not {mine[k]!r} "
-                         f"({len(diff)} setting(s) differ); use the same settings or a new --out")
+        raise BumpsError(
+            f"--resume {path} was trained with {k}={stored.get(k, default[k])!r}, not {mine[k]!r} "
+            f"({len(diff)} setting(s) differ); use the same settings or a new --out"
+        )
     if "resume" not in state:
         raise BumpsError(f"--resume {path} holds no training state to continue from")
 
@@ -317,19 +332,37 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def train(cfg: ModAddConfig, out: str | Path, resume: str | Path | None = None,
-          progress: Callable[..., None] | None = None, autosave_every: int = 2000,
-          stop_at: int | None = None, intervention: Intervention | None = None) -> dict:
+def train(
+    cfg: ModAddConfig,
+    out: str | Path,
+    resume: str | Path | None = None,
+    progress: Callable[..., None] | None = None,
+    autosave_every: int = 2000,
+    stop_at: int | None = None,
+    intervention: Intervention | None = None,
+) -> dict:
     """Train (or continue the run in ``resume``) one model and write it to ``out``; returns the run dict."""
-    return train_many([cfg], [out], resume=[resume] if resume is not None else "never", progress=progress,
-                      autosave_every=autosave_every, stop_at=stop_at,
-                      interventions=[intervention] if intervention else None)[0]
+    return train_many(
+        [cfg],
+        [out],
+        resume=[resume] if resume is not None else "never",
+        progress=progress,
+        autosave_every=autosave_every,
+        stop_at=stop_at,
+        interventions=[intervention] if intervention else None,
+    )[0]
 
 
-def train_many(configs: list[ModAddConfig], outs: list[str | Path], *, resume: str | list = "never",
-               progress: Callable[..., None] | None = None, autosave_every: int = 2000,
-               interventions: list[Intervention | None] | None = None,
-               stop_at: int | None = None) -> list[dict]:
+def train_many(
+    configs: list[ModAddConfig],
+    outs: list[str | Path],
+    *,
+    resume: str | list = "never",
+    progress: Callable[..., None] | None = None,
+    autosave_every: int = 2000,
+    interventions: list[Intervention | None] | None = None,
+    stop_at: int | None = None,
+) -> list[dict]:
     """Train M models of equal :func:`shape_key` together; write one run file per model to ``outs[i]``.
 
     ``resume``: "never" (fresh runs; stale checkpoints at an ``out`` are removed), "auto" (a
@@ -388,9 +421,9 @@ class _Trainer:
         self.params = {k: torch.stack([m.params[k] for m in members]).to(self.dev) for k in members[0].params}
         fresh = [m.opt is None for m in members]
         zero = AdamWState.zeros(self.params)
-        self.opt = AdamWState.stack([zero.member(i) if f else m.opt for i, (m, f) in enumerate(zip(members, fresh,
-                                                                                                  strict=True))],
-                                    self.dev)
+        self.opt = AdamWState.stack(
+            [zero.member(i) if f else m.opt for i, (m, f) in enumerate(zip(members, fresh, strict=True))], self.dev
+        )
         self.active = list(range(len(members)))  # member indices, in stack order
         self._build_batch()
         self.probes = None
@@ -398,8 +431,9 @@ class _Trainer:
             from bumps.modadd.probe import ProbeSet
 
             d_model, d_mlp = cfg.d_model, cfg.d_mlp
-            self.probes = ProbeSet.restore([m.cfg for m in members], [m.probe_state for m in members], d_model,
-                                           d_mlp, self.dev)
+            self.probes = ProbeSet.restore(
+                [m.cfg for m in members], [m.probe_state for m in members], d_model, d_mlp, self.dev
+            )
 
     def _build_batch(self) -> None:
         """Each active model's training rows, padded to the longest split and masked."""
@@ -422,8 +456,9 @@ class _Trainer:
     def _evaluate(self, j: int) -> None:
         m = self.members[self.active[j]]
         train_idx, test_idx = self.splits[self.active[j]]
-        m.record(measure(self._member_params(j), m.cfg, self.tokens, self.labels, train_idx, test_idx, self.basis),
-                 m.epoch)
+        m.record(
+            measure(self._member_params(j), m.cfg, self.tokens, self.labels, train_idx, test_idx, self.basis), m.epoch
+        )
 
     def _checkpoint(self, j: int) -> None:
         m = self.members[self.active[j]]
@@ -436,9 +471,16 @@ class _Trainer:
 
     def _save(self, j: int, final: bool) -> dict:
         m = self.members[self.active[j]]
-        run = _assemble(m, self._snapshot(j), self.opt.member(j), final,
-                        self.probes.member_state(j) if self.probes is not None else None,
-                        self.tokens, self.labels, self.splits[self.active[j]][0])
+        run = _assemble(
+            m,
+            self._snapshot(j),
+            self.opt.member(j),
+            final,
+            self.probes.member_state(j) if self.probes is not None else None,
+            self.tokens,
+            self.labels,
+            self.splits[self.active[j]][0],
+        )
         atomic_save(run, m.out)
         return run
 
@@ -510,8 +552,9 @@ class _Trainer:
                 if self.progress:
                     done = sum(m.cfg.epochs if m.run is not None else m.epoch for m in self.members)
                     first = self.members[self.active[0]]
-                    self.progress(done, total, train_loss=first.epoch_loss[-1],
-                                  test_loss=first.records["test_loss"][-1])
+                    self.progress(
+                        done, total, train_loss=first.epoch_loss[-1], test_loss=first.records["test_loss"][-1]
+                    )
                 stop_now = self.stop_at is not None and any(self.members[i].epoch >= self.stop_at for i in self.active)
                 if flag.hit or stop_now:
                     epochs = sorted({self.members[i].epoch for i in self.active})
@@ -519,8 +562,11 @@ class _Trainer:
                         if not self.members[self.active[j]].should_stop():
                             self._save(j, final=False)
                     outs = [str(self.members[i].out) for i in self.active]
-                    how = (f"continue with --resume {outs[0]}" if len(outs) == 1 else
-                           "rerun the same command (or train_many(..., resume='auto')) to continue them")
+                    how = (
+                        f"continue with --resume {outs[0]}"
+                        if len(outs) == 1
+                        else "rerun the same command (or train_many(..., resume='auto')) to continue them"
+                    )
                     raise Interrupted(f"interrupted at epoch {epochs[-1]}; saved {', '.join(outs)}; {how}")
 
     def _step(self) -> None:
@@ -544,8 +590,11 @@ class _Trainer:
         grads = dict(zip(names, torch.autograd.grad(total, [self.params[k] for k in names]), strict=True))
         for v in self.params.values():
             v.requires_grad_(False)
-        lr = torch.tensor([m.cfg.lr * (min(m.epoch / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
-                          dtype=torch.float64, device=self.dev)
+        lr = torch.tensor(
+            [m.cfg.lr * (min(m.epoch / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
+            dtype=torch.float64,
+            device=self.dev,
+        )
         wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
         adamw_step(self.params, grads, self.opt, lr, wd, self.cfg0.betas, self.cfg0.eps)
         step_losses = losses.tolist()
@@ -562,29 +611,55 @@ class _Trainer:
 def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, labels, train_idx) -> dict:
     """The run dict: series stacked on the time axis, summary numbers, final analysis."""
     cfg, records = m.cfg, m.records
-    stack = {k: (torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.tensor(v, dtype=torch.float64))
-             for k, v in records.items() if k != "step"}
+    stack = {
+        k: (torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.tensor(v, dtype=torch.float64))
+        for k, v in records.items()
+        if k != "step"
+    }
     step = torch.tensor(records["step"], dtype=torch.int64)
-    config = {**cfg.as_dict(), "versions": versions(), "train_seconds": m.elapsed, "epochs_done": m.epoch,
-              "first_epoch": m.first_epoch, "started_from": m.started_from,
-              "run_id": m.run_id, "final": final, "stop_reason": m.stop_reason if final else "interrupted",
-              "intervention": None if m.intervention is None else {
-                  "epoch": m.intervention.epoch, "neurons": list(m.intervention.neurons),
-                  "freqs": list(m.intervention.freqs)},
-              "losses": "train_loss/test_loss: over classes 0..p-1 on the eval cadence; "
-                        "train_loss_every_epoch: the trained loss over all d_vocab_out outputs"}
-    resume = {"params": params, "optimizer": opt_state, "epoch": m.epoch,
-              "records": {k: list(v) for k, v in records.items()}}
+    config = {
+        **cfg.as_dict(),
+        "versions": versions(),
+        "train_seconds": m.elapsed,
+        "epochs_done": m.epoch,
+        "first_epoch": m.first_epoch,
+        "started_from": m.started_from,
+        "run_id": m.run_id,
+        "final": final,
+        "stop_reason": m.stop_reason if final else "interrupted",
+        "intervention": None
+        if m.intervention is None
+        else {
+            "epoch": m.intervention.epoch,
+            "neurons": list(m.intervention.neurons),
+            "freqs": list(m.intervention.freqs),
+        },
+        "losses": "train_loss/test_loss: over classes 0..p-1 on the eval cadence; "
+        "train_loss_every_epoch: the trained loss over all d_vocab_out outputs",
+    }
+    resume = {
+        "params": params,
+        "optimizer": opt_state,
+        "epoch": m.epoch,
+        "records": {k: list(v) for k, v in records.items()},
+    }
     if cfg.has_probe:
         from bumps.modadd.probe import CHOICES
 
         config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.modadd.probe pins it
     if probe_state is not None:
         resume["probe"] = probe_state
-    run = new_run("modadd", config, step=step, **stack,
-                  train_loss_every_epoch=torch.tensor(m.epoch_loss, dtype=torch.float64),
-                  grok_epoch=m.grok_at, test_loss_below_1e6_epoch=m.below_at,
-                  final_params=params, resume=resume)
+    run = new_run(
+        "modadd",
+        config,
+        step=step,
+        **stack,
+        train_loss_every_epoch=torch.tensor(m.epoch_loss, dtype=torch.float64),
+        grok_epoch=m.grok_at,
+        test_loss_below_1e6_epoch=m.below_at,
+        final_params=params,
+        resume=resume,
+    )
     if probe_state is not None:
         run["probe"] = probe_state
     final_nf = stack["neuron_freq"][-1]
@@ -612,6 +687,8 @@ def _restricted_excluded_series(m: _Member, final_params, keys, tokens, labels, 
         steps.append(e)
         restricted.append(r)
         excluded.append(x)
-    return {"checkpoint_step": torch.tensor(steps, dtype=torch.int64),
-            "restricted_loss": torch.tensor(restricted, dtype=torch.float64),
-            "excluded_loss": torch.tensor(excluded, dtype=torch.float64)}
+    return {
+        "checkpoint_step": torch.tensor(steps, dtype=torch.int64),
+        "restricted_loss": torch.tensor(restricted, dtype=torch.float64),
+        "excluded_loss": torch.tensor(excluded, dtype=torch.float64),
+    }

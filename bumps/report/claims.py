@@ -24,12 +24,23 @@ from bumps.modadd.phases import classify_bumps
 MODADD_KINDS = ("neuron", "frequency")
 
 
-def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None = None,
-               claims: list[str] | None = None, max_knockout_bumps: int = 150, params: BumpParams | None = None,
-               cache: Path | None = Path("runs/claims_cache"), progress: Callable[[int, int, str], None] | None = None,
-               seeds_full_rank: int = 16, modadd_runs: list[str] | None = None, modadd_knockouts: int = 0,
-               modadd_neurons: int = 8, modadd_kinds: tuple[str, ...] = MODADD_KINDS,
-               modadd_baseline: bool = True, modadd_train: bool = True) -> dict:
+def run_claims(
+    seeds: int = 128,
+    quick: bool = False,
+    configs: list[str] | None = None,
+    claims: list[str] | None = None,
+    max_knockout_bumps: int = 150,
+    params: BumpParams | None = None,
+    cache: Path | None = Path("runs/claims_cache"),
+    progress: Callable[[int, int, str], None] | None = None,
+    seeds_full_rank: int = 16,
+    modadd_runs: list[str] | None = None,
+    modadd_knockouts: int = 0,
+    modadd_neurons: int = 8,
+    modadd_kinds: tuple[str, ...] = MODADD_KINDS,
+    modadd_baseline: bool = True,
+    modadd_train: bool = True,
+) -> dict:
     """The toy section (:func:`bumps.lowrank.claims.run_toy_claims`) and, with ``modadd_runs``, the mod-add one.
 
     ``modadd_runs`` adds the mod-add section from those run files, with ``modadd_knockouts`` knockout events
@@ -42,13 +53,20 @@ def run_claims(seeds: int = 128, quick: bool = False, configs: list[str] | None 
     toy = run_toy_claims(seeds, quick, configs, claims, max_knockout_bumps, params, cache, progress, seeds_full_rank)
     modadd = None
     if modadd_runs:
-        modadd = _modadd_section(modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline,
-                                 modadd_train)
+        modadd = _modadd_section(
+            modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline, modadd_train
+        )
     return {"modadd": modadd, **toy}
 
 
-def _modadd_section(paths: list[str], events: int, neurons: int, kinds: tuple[str, ...] = ("neuron", "frequency"),
-                    baseline: bool = True, train: bool = True) -> dict:
+def _modadd_section(
+    paths: list[str],
+    events: int,
+    neurons: int,
+    kinds: tuple[str, ...] = ("neuron", "frequency"),
+    baseline: bool = True,
+    train: bool = True,
+) -> dict:
     """Mod-add claims from run files, with the clearest neuron and/or frequency bumps knocked out
     (``baseline``: also the unintervened continuation from the same checkpoint)."""
     records = None
