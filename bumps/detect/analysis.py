@@ -18,7 +18,7 @@ import torch
 from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
 from bumps.detect.competition import find_competition, norm_decay_end
 from bumps.io.runfile import BumpsError, is_run, safe_load
-from bumps.io.schema import SERIES, SeriesSpec
+from bumps.io.schema import NORM_DECAY_SERIES, SERIES, SeriesSpec
 from bumps.stats import null_summary
 
 SIGN_MODES = ("peak", "abs", "raw")
@@ -185,8 +185,9 @@ def analyze(
     params = (params or BumpParams()).validate()
     step = source.step
     decay_end = None
-    if source.run is not None and source.run.get("kind") == "lowrank":
-        norms = np.concatenate([np.asarray(source.run["norm_a"]), np.asarray(source.run["norm_b"])], -1)
+    decay_keys = NORM_DECAY_SERIES.get(source.run.get("kind")) if source.run is not None else None
+    if decay_keys:
+        norms = np.concatenate([np.asarray(source.run[k]) for k in decay_keys], -1)
         decay_end = norm_decay_end(norms, step)  # [N]
     out_bumps, out_events, per_series = [], [], {}
     for spec, values in source.series:

@@ -69,3 +69,9 @@ EXTRA_SERIES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
 }
 AXIS_ORDER = ("seed", "target", "learned", "neuron", "frequency")
 AXIS_OFFSET = {"frequency": 1}  # frequency index i is frequency k = i + 1
+
+
+# Run kinds whose units shrink at the start of training (weight norms decaying from a random init): bumps get
+# ``started_in_norm_decay`` / ``peaked_in_norm_decay`` flags relative to the end of that phase, found from
+# these series (concatenated on their last axis) by :func:`bumps.detect.competition.norm_decay_end`.
+NORM_DECAY_SERIES: dict[str, tuple[str, ...]] = {"lowrank": ("norm_a", "norm_b")}
