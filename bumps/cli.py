@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -51,35 +52,6 @@ def _root() -> None:
     """Find transient bumps and competition in training curves."""
 
 
-SMALL_STEP_ELEMENTS = 1 << 18
-
-
-def _set_threads(threads: int | None, minimum: int) -> None:
-    """torch intra-op threads from --threads (None or 0: leave torch's default)."""
-    from bumps.errors import BumpsError
-
-    if threads is None:
-        return
-    if threads < minimum:
-        raise BumpsError(f"--threads must be >= {minimum} (got {threads})")
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _simulate_threads(cfg) -> int:
-    """1 where every per-step tensor is small: torch splits ops over >= 32k elements across threads,
-    and for ops this small the hand-off costs more than it saves (on a busy machine, 10-100x more)."""
-    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
-    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
-    if cfg.device == "cpu" and per_step < SMALL_STEP_ELEMENTS:
-        return 1
-    import torch
-
-    return torch.get_num_threads()
-
-
 @app.command()
 def simulate(
     rank: int = typer.Option(4, help="Target rank r."),
@@ -114,7 +86,7 @@ def simulate(
 
     from bumps.errors import BumpsError
     from bumps.io.runfile import atomic_save, check_writable
-    from bumps.lowrank.model import LowRankConfig, cast_records
+    from bumps.lowrank.model import LowRankConfig, cast_records, default_run_path, default_threads
     from bumps.lowrank.model import simulate as run_simulation
 
     try:
@@ -142,9 +114,9 @@ def simulate(
         raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
     if threads < 0:
         raise BumpsError(f"--threads must be >= 0 (got {threads})")
-    out = out or Path("runs") / f"lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt"
+    out = out or default_run_path(cfg)
     check_writable(out)
-    torch.set_num_threads(threads or _simulate_threads(cfg))
+    torch.set_num_threads(threads or default_threads(cfg))
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
@@ -266,9 +238,11 @@ def grok(
     """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
     from bumps.errors import BumpsError
     from bumps.modadd.model import ModAddConfig
-    from bumps.modadd.train import train_many
+    from bumps.modadd.train import ensemble_outputs, train_many
 
-    _set_threads(threads, minimum=0)
+    from bumps.threads import set_threads
+
+    set_threads(threads, minimum=0)
     seed_list = _int_list(seeds, "--seeds")
     data_list = _int_list(data_seeds, "--data-seeds")
     stencil = _int_list(probe_stencil, "--probe-stencil")
@@ -315,13 +289,7 @@ def grok(
         ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed), **common)
         for i, s in enumerate(models)
     ]
-    if seed_list is None:
-        outs = [out or resume or Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
-    else:
-        pattern = str(out) if out is not None else f"runs/modadd_{preset}_seed{{seed}}.pt"
-        if "{seed}" not in pattern:
-            raise BumpsError(f"--out {pattern} must contain {{seed}} with --seeds, e.g. runs/grok_seed{{seed}}.pt")
-        outs = [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+    outs = ensemble_outputs(configs, out or resume, preset, ensemble=seed_list is not None)
     total = sum(c.epochs for c in configs)
     bar, advance = _progress(
         total,
@@ -593,7 +561,9 @@ def probe_ablation(
 
     seed_list = ablation.parse_list(seeds, "seeds", int)
     variant_list = ablation.parse_list(variants, "variants")
-    _set_threads(threads, minimum=1)
+    from bumps.threads import set_threads
+
+    set_threads(threads, minimum=1)
     configs = ablation.ablation_configs(
         preset,
         p,
@@ -666,6 +636,11 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def as_flags(message: str) -> str:
+    """Library errors name parameters in backticks (`init_scale`); on the command line they are flags (--init-scale)."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2.
 
@@ -677,7 +652,7 @@ def main() -> None:
         app()
         code = 0
     except BumpsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {as_flags(str(exc))}", err=True)
         code = 130 if type(exc).__name__ == "Interrupted" else 2
     except SystemExit as exc:  # click ends every command this way
         if exc.code is not None and not isinstance(exc.code, int):

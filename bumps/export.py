@@ -26,16 +26,16 @@ def export(
     ``progress_factory(total)`` returns (context manager, advance(i) callback) for long table writes.
     """
     if to not in FORMATS:
-        raise BumpsError(f"--to must be one of {', '.join(FORMATS)} (got {to!r})")
+        raise BumpsError(f"`to` must be one of {', '.join(FORMATS)} (got {to!r})")
     path, out = Path(path), Path(out)
     if to == "transformer-lens":
         if path.is_dir():
-            raise BumpsError(f"{path} is a folder; --to transformer-lens exports one run file")
+            raise BumpsError(f"{path} is a folder; `to` transformer-lens exports one run file")
         if out.resolve() == path.resolve():
             raise BumpsError(f"output {out} is the run file itself; choose another OUT")
         return atomic_save(to_transformer_lens(load_run(path), path, epoch, dtype), out)
     if epoch is not None or dtype is not None:
-        raise BumpsError(f"--epoch and --dtype apply to --to transformer-lens only, not --to {to}")
+        raise BumpsError(f"`epoch` and `dtype` apply to `to` transformer-lens only, not `to` {to}")
     runs = find_runs(path)
     inputs = {path / f"{name}.pt" for name, _ in runs} if path.is_dir() else {path}
     if out.resolve() in {p.resolve() for p in inputs}:

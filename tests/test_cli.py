@@ -145,3 +145,12 @@ def test_simulate_record_dtype_float32_is_opt_in(tmp_path):
     assert run["inner_a"].dtype == torch.float32 and run["config"]["record_dtype"] == "float32"
     assert_one_line_error(bumps("simulate", "--record-dtype", "int8", "--out", tmp_path / "x.pt"), "--record-dtype")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_library_parameter_names_become_flags():
+    from bumps.cli import as_flags
+
+    assert as_flags("`init_scale` must be positive; `p` too") == "--init-scale must be positive; --p too"
+    assert as_flags("no parameter named here") == "no parameter named here"
+    proc = bumps("simulate", "--init-scale", "0", "--steps", "1")
+    assert proc.returncode == 2 and "--init-scale must be a finite positive number" in proc.stderr

@@ -151,7 +151,7 @@ def test_bad_csv_one_clear_error(tmp_path, header, rows, match):
 
 def test_missing_step_column_option(tmp_path):
     path = write(tmp_path / "a.csv", ["step", "loss"], [[0, 1], [1, 2]])
-    with pytest.raises(BumpsError, match="--step-column 'Step' is not a column"):
+    with pytest.raises(BumpsError, match="`step_column` 'Step' is not a column"):
         read_curves_csv(path, step_column="Step")
 
 

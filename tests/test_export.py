@@ -172,9 +172,9 @@ def test_export_bad_input_is_one_line(modadd_runs, lowrank_run, tmp_path):
     assert_one_line_error(proc, "--epoch 7: no checkpoint")
     assert "checkpoints at epochs 0, 10, 20" in proc.stderr
     assert not (tmp_path / "x.pt").exists()
-    with pytest.raises(BumpsError, match="--to must be one of transformer-lens, csv, parquet"):
+    with pytest.raises(BumpsError, match="`to` must be one of transformer-lens, csv, parquet"):
         export(path, "onnx", tmp_path / "x.pt")
-    with pytest.raises(BumpsError, match="apply to --to transformer-lens only"):
+    with pytest.raises(BumpsError, match="apply to `to` transformer-lens only"):
         export(path, "csv", tmp_path / "x.csv", epoch=10)
     with pytest.raises(BumpsError, match="would overwrite an input run"):
         export(path, "csv", path)

@@ -129,20 +129,20 @@ def test_weight_decay_stops_minimising_the_original_loss():
 @settings(max_examples=15, deadline=None)
 @given(rank=st.integers(-3, 0))
 def test_bad_rank_is_refused(rank):
-    with pytest.raises(BumpsError, match="--rank"):
+    with pytest.raises(BumpsError, match="`rank`"):
         LowRankConfig(rank=rank).validate()
 
 
 @pytest.mark.parametrize(
     "field,value,match",
     [
-        ("lr", float("inf"), "--lr"),
-        ("lr", -1.0, "--lr"),
-        ("steps", -5, "--steps"),
-        ("rank", 101, "exceeds --dim"),
-        ("optimizer", "sgd", "--optimizer"),
-        ("singular_values", [1.0, 2.0], "--singular-values"),
-        ("init_scale", 0.0, "--init-scale"),
+        ("lr", float("inf"), "`lr`"),
+        ("lr", -1.0, "`lr`"),
+        ("steps", -5, "`steps`"),
+        ("rank", 101, "exceeds `dim`"),
+        ("optimizer", "sgd", "`optimizer`"),
+        ("singular_values", [1.0, 2.0], "`singular_values`"),
+        ("init_scale", 0.0, "`init_scale`"),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_named(field, value, match):
@@ -175,7 +175,7 @@ def test_float32_records_are_the_float64_records_rounded():
         assert small[k].dtype == torch.float32 and run[k].dtype == torch.float64
         assert torch.equal(small[k], run[k].float())
     assert small["inner_a_final"].dtype == torch.float64  # only the recorded series change
-    with pytest.raises(BumpsError, match="--record-dtype"):
+    with pytest.raises(BumpsError, match="`record_dtype`"):
         cast_records(run, "float16")
 
 

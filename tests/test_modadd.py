@@ -66,16 +66,16 @@ def test_presets_and_split_sizes():
         (dict(p=32), "prime"),
         (dict(p=2), "prime"),
         (dict(p=1), "prime"),
-        (dict(train_frac=0.0), "--train-frac"),
-        (dict(train_frac=1.0), "--train-frac"),
+        (dict(train_frac=0.0), "`train_frac`"),
+        (dict(train_frac=1.0), "`train_frac`"),
         (dict(d_model=30, n_heads=4), "divisible"),
-        (dict(loss_dtype="float16"), "--loss-dtype"),
+        (dict(loss_dtype="float16"), "`loss_dtype`"),
     ],
 )
 def test_bad_config_is_refused(overrides, match):
     with pytest.raises(BumpsError, match=match):
         ModAddConfig.from_preset("nanda", **overrides)
-    with pytest.raises(BumpsError, match="--preset"):
+    with pytest.raises(BumpsError, match="`preset`"):
         ModAddConfig.from_preset("paper")
 
 

@@ -314,12 +314,12 @@ def test_restore_refuses_mismatched_settings():
     [
         (((2,), 0.1, 64, 1e-3, "learned"), "from -1, 0, 1"),
         (((0, 0), 0.1, 64, 1e-3, "learned"), "twice"),
-        (((0,), -0.1, 64, 1e-3, "learned"), "--probe-weight"),
-        (((0,), 0.1, 0, 1e-3, "learned"), "--probe-hidden"),
-        (((0,), 0.1, -4, 1e-3, "learned"), "--probe-hidden"),
-        (((0,), 0.1, 64, 0.0, "learned"), "--probe-lr"),
-        (((0,), float("nan"), 64, 1e-3, "learned"), "--probe-weight"),
-        (((0,), 0.1, 64, 1e-3, "x"), "--probe-kind"),
+        (((0,), -0.1, 64, 1e-3, "learned"), "`probe_weight`"),
+        (((0,), 0.1, 0, 1e-3, "learned"), "`probe_hidden`"),
+        (((0,), 0.1, -4, 1e-3, "learned"), "`probe_hidden`"),
+        (((0,), 0.1, 64, 0.0, "learned"), "`probe_lr`"),
+        (((0,), float("nan"), 64, 1e-3, "learned"), "`probe_weight`"),
+        (((0,), 0.1, 64, 1e-3, "x"), "`probe_kind`"),
     ],
 )
 def test_bad_probe_settings_are_refused(args, match):

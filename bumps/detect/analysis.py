@@ -59,7 +59,7 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
     if suffix == ".csv":
         return _csv_source(path, step_column, competition_axes)
     if step_column is not None:
-        raise BumpsError(f"--step-column applies to CSV input only; {path} is not a .csv file")
+        raise BumpsError(f"`step_column` applies to CSV input only; {path} is not a .csv file")
     if suffix in (".npy", ".npz"):
         try:
             obj = np.load(path, allow_pickle=False)
@@ -85,7 +85,7 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
     spec = SeriesSpec("array", axes)
     if competition_axes:
         if x.ndim != 3:
-            raise BumpsError(f"--competition needs a [T, units, targets] array; {path} has shape {tuple(x.shape)}")
+            raise BumpsError(f"`competition` needs a [T, units, targets] array; {path} has shape {tuple(x.shape)}")
         spec = SeriesSpec("array", ("unit", "target"), unit_axis=0, target_axis=1)
     return Source([(spec, x)], step, None)
 
@@ -95,7 +95,7 @@ def _csv_source(path: Path, step_column: str | None, competition_axes: bool) -> 
     from bumps.io.curves_csv import read_curves_csv
 
     if competition_axes:
-        raise BumpsError("--competition needs a [T, units, targets] array; a CSV holds separate curves")
+        raise BumpsError("`competition` needs a [T, units, targets] array; a CSV holds separate curves")
     table = read_curves_csv(path, step_column)
     series, own = [], {}
     for name, (steps, values) in table.curves.items():
@@ -107,7 +107,7 @@ def _csv_source(path: Path, step_column: str | None, competition_axes: bool) -> 
 def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
     """Apply the sign convention to a gauge-signed series (others are left as they are)."""
     if sign not in SIGN_MODES:
-        raise BumpsError(f"--sign must be one of {', '.join(SIGN_MODES)} (got {sign!r})")
+        raise BumpsError(f"`sign` must be one of {', '.join(SIGN_MODES)} (got {sign!r})")
     x = np.asarray(values, dtype=np.float64)
     if not spec.signed or sign == "raw":
         return x

@@ -74,7 +74,7 @@ def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurv
     if step_column is not None:
         if step_column not in header:
             raise BumpsError(
-                f"--step-column {step_column!r} is not a column of {path} "
+                f"`step_column` {step_column!r} is not a column of {path} "
                 f"(columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})"
             )
         s = header.index(step_column)

@@ -61,7 +61,7 @@ def check_writable(path: str | os.PathLike) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BumpsError(f"cannot write to {parent}: {exc.strerror}; choose another --out") from None
+        raise BumpsError(f"cannot write to {parent}: {exc.strerror}; choose another `out`") from None
     return path
 
 

@@ -134,7 +134,7 @@ def write_parquet(chunks, out: str | Path, progress: Callable[[int], None] | Non
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise BumpsError("writing parquet needs pyarrow: pip install 'bumps[parquet]' (or export --to csv)") from None
+        raise BumpsError("writing parquet needs pyarrow: pip install 'bumps[parquet]' (or export `to` csv)") from None
     tables = []
     for i, cols in enumerate(chunks):
         arrays = {}

@@ -17,6 +17,8 @@ the factored gradient ``∂L/∂U = U G_V − a S P_b`` (O(N d K (r + K)) per st
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from bumps.errors import BumpsError
+from bumps.threads import small_step_threads
 from bumps.io.runfile import new_run, versions
 
 OPTIMIZERS = ("gd", "adam", "adamw")
@@ -68,40 +71,40 @@ class LowRankConfig:
             raise BumpsError(msg)
 
         if self.rank <= 0:
-            bad(f"--rank must be >= 1 (got {self.rank})")
+            bad(f"`rank` must be >= 1 (got {self.rank})")
         if self.dim <= 0:
-            bad(f"--dim must be >= 1 (got {self.dim})")
+            bad(f"`dim` must be >= 1 (got {self.dim})")
         if self.rank > self.dim:
-            bad(f"--rank {self.rank} exceeds --dim {self.dim}; a d×d target has rank at most d")
+            bad(f"`rank` {self.rank} exceeds `dim` {self.dim}; a d×d target has rank at most d")
         if self.n_learned <= 0:
-            bad(f"--learned must be >= 1 (got {self.n_learned})")
+            bad(f"`learned` must be >= 1 (got {self.n_learned})")
         if self.seeds <= 0:
-            bad(f"--seeds must be >= 1 (got {self.seeds})")
+            bad(f"`seeds` must be >= 1 (got {self.seeds})")
         if self.steps < 0:
-            bad(f"--steps must be >= 0 (got {self.steps})")
+            bad(f"`steps` must be >= 0 (got {self.steps})")
         if not math.isfinite(self.lr) or self.lr <= 0:
-            bad(f"--lr must be a finite positive number (got {self.lr})")
+            bad(f"`lr` must be a finite positive number (got {self.lr})")
         if not math.isfinite(self.init_scale) or self.init_scale <= 0:
-            bad(f"--init-scale must be a finite positive number (got {self.init_scale})")
+            bad(f"`init_scale` must be a finite positive number (got {self.init_scale})")
         if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            bad(f"--weight-decay must be finite and >= 0 (got {self.weight_decay})")
+            bad(f"`weight_decay` must be finite and >= 0 (got {self.weight_decay})")
         if self.optimizer not in OPTIMIZERS:
-            bad(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+            bad(f"`optimizer` must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
         if self.targets not in TARGETS:
-            bad(f"--targets must be one of {', '.join(TARGETS)} (got {self.targets!r})")
+            bad(f"`targets` must be one of {', '.join(TARGETS)} (got {self.targets!r})")
         if self.record_every <= 0:
-            bad(f"--record-every must be >= 1 (got {self.record_every})")
+            bad(f"`record_every` must be >= 1 (got {self.record_every})")
         if self.dtype not in DTYPES:
-            bad(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+            bad(f"`dtype` must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
         sv = self.strengths()
         if len(sv) != self.rank:
-            bad(f"--singular-values needs {self.rank} values, one per target (got {len(sv)})")
+            bad(f"`singular_values` needs {self.rank} values, one per target (got {len(sv)})")
         if not all(math.isfinite(x) and x > 0 for x in sv):
-            bad(f"--singular-values must be finite and positive (got {sv})")
+            bad(f"`singular_values` must be finite and positive (got {sv})")
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError) as exc:
-            bad(f"--device {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
+            bad(f"`device` {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
         return self
 
 
@@ -533,9 +536,21 @@ def cast_records(run: dict, record_dtype: str) -> dict:
     the default float64 stores exactly what was simulated.
     """
     if record_dtype not in DTYPES:
-        raise BumpsError(f"--record-dtype must be one of {', '.join(DTYPES)} (got {record_dtype!r})")
+        raise BumpsError(f"`record_dtype` must be one of {', '.join(DTYPES)} (got {record_dtype!r})")
     dt = DTYPES[record_dtype]
     out = {**run, "config": {**run["config"], "record_dtype": record_dtype}}
     for k in RECORD_KEYS:
         out[k] = run[k].to(dt)
     return out
+
+
+def default_threads(cfg: LowRankConfig) -> int:
+    """Intra-op threads for :func:`simulate` on ``cfg`` (:func:`bumps.runtime.small_step_threads` of one step)."""
+    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
+    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
+    return small_step_threads(per_step, cfg.device)
+
+
+def default_run_path(cfg: LowRankConfig) -> Path:
+    """Where a simulated run is written unless told: ``runs/lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt``."""
+    return Path("runs") / f"lowrank_r{cfg.rank}_d{cfg.dim}_{cfg.optimizer}_seed{cfg.seed}.pt"

@@ -92,9 +92,9 @@ def ablation_configs(
     from bumps.modadd.probe import check_probe_settings
 
     if preset not in PRESETS:
-        raise BumpsError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
+        raise BumpsError(f"`preset` must be one of {', '.join(PRESETS)} (got {preset!r})")
     if any(s < 0 for s in seeds):
-        raise BumpsError(f"--seeds must be >= 0 (got {min(seeds)})")
+        raise BumpsError(f"`seeds` must be >= 0 (got {min(seeds)})")
     base_seed = PRESETS[preset]["seed"]
     out = {}
     for v in variants:

@@ -42,7 +42,7 @@ def modadd_params(run: dict, run_path: str | Path, epoch: int | None = None) -> 
             if have
             else f"no checkpoints in {ckpt_dir}; the final epoch is {done}"
         )
-        raise BumpsError(f"--epoch {epoch}: no checkpoint {ckpt} ({listed})")
+        raise BumpsError(f"`epoch` {epoch}: no checkpoint {ckpt} ({listed})")
     got, params, rid = read_checkpoint(ckpt)
     mine = run_id_of(run)
     if rid is not None and mine is not None and rid != mine:
@@ -106,7 +106,7 @@ def to_transformer_lens(run: dict, run_path: str | Path, epoch: int | None = Non
     """{"cfg", "state_dict", "bumps"} for a mod-add run at ``epoch`` (default: final weights)."""
     got, params = modadd_params(run, run_path, epoch)
     if dtype is not None and dtype not in ("float32", "float64"):
-        raise BumpsError(f"--dtype must be float32 or float64 (got {dtype!r})")
+        raise BumpsError(f"`dtype` must be float32 or float64 (got {dtype!r})")
     dt = getattr(torch, dtype) if dtype else params["W_E"].dtype
     cfg = run["config"]
     return {

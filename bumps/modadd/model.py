@@ -90,7 +90,7 @@ class ModAddConfig:
     @classmethod
     def from_preset(cls, preset: str = "nanda", **overrides) -> ModAddConfig:
         if preset not in PRESETS:
-            raise BumpsError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
+            raise BumpsError(f"`preset` must be one of {', '.join(PRESETS)} (got {preset!r})")
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         return cls(preset=preset, **values).validate()
 
@@ -107,11 +107,11 @@ class ModAddConfig:
             raise BumpsError(msg)
 
         if self.p < 3 or any(self.p % q == 0 for q in range(2, math.isqrt(self.p) + 1)):
-            bad(f"--p must be a prime >= 3 (got {self.p}); the Fourier analysis needs Z_p to be a field")
+            bad(f"`p` must be a prime >= 3 (got {self.p}); the Fourier analysis needs Z_p to be a field")
         if not (0 < self.train_frac < 1):
-            bad(f"--train-frac must be strictly between 0 and 1 (got {self.train_frac})")
+            bad(f"`train_frac` must be strictly between 0 and 1 (got {self.train_frac})")
         if self.epochs < 0:
-            bad(f"--epochs must be >= 0 (got {self.epochs})")
+            bad(f"`epochs` must be >= 0 (got {self.epochs})")
         for name in ("lr", "weight_decay"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
@@ -120,16 +120,16 @@ class ModAddConfig:
             if getattr(self, name) <= 0:
                 bad(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
         if self.d_model % self.n_heads:
-            bad(f"--d-model {self.d_model} must be divisible by --n-heads {self.n_heads}")
+            bad(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
         if self.checkpoint_every < 0:
-            bad(f"--checkpoint-every must be >= 0 (got {self.checkpoint_every})")
+            bad(f"`checkpoint_every` must be >= 0 (got {self.checkpoint_every})")
         if self.dtype not in ("float64", "float32"):
-            bad(f"--dtype must be float32 or float64 (got {self.dtype!r})")
+            bad(f"`dtype` must be float32 or float64 (got {self.dtype!r})")
         if self.loss_dtype not in ("float64", "float32"):
-            bad(f"--loss-dtype must be float64 or float32 (got {self.loss_dtype!r})")
+            bad(f"`loss_dtype` must be float64 or float32 (got {self.loss_dtype!r})")
         n_train = int(self.train_frac * self.p * self.p)
         if n_train == 0 or n_train == self.p * self.p:
-            bad(f"--train-frac {self.train_frac} leaves an empty train or test set at p={self.p}")
+            bad(f"`train_frac` {self.train_frac} leaves an empty train or test set at p={self.p}")
         for name, allowed in (
             ("init", INITS),
             ("biases", BIASES),
@@ -140,26 +140,26 @@ class ModAddConfig:
             if getattr(self, name) not in allowed:
                 bad(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
         if self.warmup < 0:
-            bad(f"--warmup must be >= 0 (got {self.warmup})")
+            bad(f"`warmup` must be >= 0 (got {self.warmup})")
         if self.stop_on not in ("grok+loss", "grok"):
-            bad(f"--stop-on must be grok+loss or grok (got {self.stop_on!r})")
+            bad(f"`stop_on` must be grok+loss or grok (got {self.stop_on!r})")
         if self.stop_after_grok is not None and self.stop_after_grok < 0:
-            bad(f"--stop-after-grok must be >= 0 (got {self.stop_after_grok})")
+            bad(f"`stop_after_grok` must be >= 0 (got {self.stop_after_grok})")
         self.probe_stencil = tuple(int(k) for k in self.probe_stencil)
         if any(k not in (-1, 0, 1) for k in self.probe_stencil):
-            bad(f"--probe-stencil offsets must be -1, 0 or 1 (got {list(self.probe_stencil)})")
+            bad(f"`probe_stencil` offsets must be -1, 0 or 1 (got {list(self.probe_stencil)})")
         if len(set(self.probe_stencil)) != len(self.probe_stencil):
-            bad(f"--probe-stencil has duplicate offsets ({list(self.probe_stencil)}); list each once")
+            bad(f"`probe_stencil` has duplicate offsets ({list(self.probe_stencil)}); list each once")
         if not math.isfinite(self.probe_weight) or self.probe_weight < 0:
-            bad(f"--probe-weight must be finite and >= 0 (got {self.probe_weight})")
+            bad(f"`probe_weight` must be finite and >= 0 (got {self.probe_weight})")
         if self.probe_hidden <= 0:
-            bad(f"--probe-hidden must be >= 1 (got {self.probe_hidden})")
+            bad(f"`probe_hidden` must be >= 1 (got {self.probe_hidden})")
         if not math.isfinite(self.probe_lr) or self.probe_lr <= 0:
-            bad(f"--probe-lr must be finite and > 0 (got {self.probe_lr})")
+            bad(f"`probe_lr` must be finite and > 0 (got {self.probe_lr})")
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError) as exc:
-            bad(f"--device {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
+            bad(f"`device` {self.device!r} is not available here ({str(exc).splitlines()[0][:80]})")
         return self
 
     @property

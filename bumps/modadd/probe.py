@@ -75,17 +75,17 @@ def check_probe_settings(stencil: Sequence[int], weight: float, hidden: int, lr:
     stencil = tuple(int(k) for k in stencil)
     bad = [k for k in stencil if k not in OFFSETS]
     if bad:
-        raise BumpsError(f"--probe-stencil offsets must be from -1, 0, 1 (got {bad[0]}); e.g. --probe-stencil -1,0,1")
+        raise BumpsError(f"`probe_stencil` offsets must be from -1, 0, 1 (got {bad[0]}); e.g. `probe_stencil` -1,0,1")
     if len(set(stencil)) != len(stencil):
-        raise BumpsError(f"--probe-stencil lists an offset twice ({','.join(map(str, stencil))}); give each once")
+        raise BumpsError(f"`probe_stencil` lists an offset twice ({','.join(map(str, stencil))}); give each once")
     if not math.isfinite(weight) or weight < 0:
-        raise BumpsError(f"--probe-weight must be finite and >= 0 (got {weight})")
+        raise BumpsError(f"`probe_weight` must be finite and >= 0 (got {weight})")
     if hidden < 1:
-        raise BumpsError(f"--probe-hidden must be >= 1 (got {hidden})")
+        raise BumpsError(f"`probe_hidden` must be >= 1 (got {hidden})")
     if not math.isfinite(lr) or lr <= 0:
-        raise BumpsError(f"--probe-lr must be finite and > 0 (got {lr})")
+        raise BumpsError(f"`probe_lr` must be finite and > 0 (got {lr})")
     if kind not in KINDS:
-        raise BumpsError(f"--probe-kind must be one of {', '.join(KINDS)} (got {kind!r})")
+        raise BumpsError(f"`probe_kind` must be one of {', '.join(KINDS)} (got {kind!r})")
     return tuple(sorted(stencil))
 
 
@@ -253,12 +253,12 @@ class ProbeSet:
             if state.get(key) != s[key]:
                 raise BumpsError(
                     f"saved probe state has {key}={state.get(key)!r} but the run asks for {s[key]!r}; "
-                    "resume with the run's probe flags or start a new --out"
+                    "resume with the run's probe flags or start a new `out`"
                 )
         if tuple(state.get("stencil", ())) != s["stencil"]:
             raise BumpsError(
                 f"saved probe state has stencil {tuple(state.get('stencil', ()))} but the run asks for "
-                f"{s['stencil']}; resume with the run's --probe-stencil or start a new --out"
+                f"{s['stencil']}; resume with the run's `probe_stencil` or start a new `out`"
             )
         h = s["hidden"]
         with torch.no_grad():

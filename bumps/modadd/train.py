@@ -220,7 +220,7 @@ class _Member:
         self.epoch, self.elapsed = int(res["epoch"]), float(state["config"].get("train_seconds", 0.0))
         self.records = {k: list(res["records"].get(k, [])) for k in self.records}
         if len(self.records["gini_freq_embed"]) != len(self.records["step"]):
-            raise BumpsError(f"--resume {path} was written by an older bumps without every series; start a new run")
+            raise BumpsError(f"`resume` {path} was written by an older bumps without every series; start a new run")
         self.epoch_loss = state["train_loss_every_epoch"].tolist()
         self.run_id = state["config"].get("run_id", self.run_id)
         self.probe_state = res.get("probe")
@@ -294,11 +294,11 @@ def _check_resume(cfg: ModAddConfig, state: dict, path) -> None:
     if diff:
         k = diff[0]
         raise BumpsError(
-            f"--resume {path} was trained with {k}={stored.get(k, default[k])!r}, not {mine[k]!r} "
-            f"({len(diff)} setting(s) differ); use the same settings or a new --out"
+            f"`resume` {path} was trained with {k}={stored.get(k, default[k])!r}, not {mine[k]!r} "
+            f"({len(diff)} setting(s) differ); use the same settings or a new `out`"
         )
     if "resume" not in state:
-        raise BumpsError(f"--resume {path} holds no training state to continue from")
+        raise BumpsError(f"`resume` {path} holds no training state to continue from")
 
 
 def _is_finished(state: dict) -> bool:
@@ -384,7 +384,7 @@ def train_many(
             raise BumpsError(f"an ensemble needs equal shapes; {shape_key(c)} differs from {key}")
     outs = [check_writable(o) for o in outs]
     if len({o.resolve() for o in outs}) != len(outs):
-        raise BumpsError("two ensemble members write the same --out; give each its own file")
+        raise BumpsError("two ensemble members write the same `out`; give each its own file")
     ivs = list(interventions) if interventions is not None else [None] * len(configs)
     members = [_Member(c, o, iv) for c, o, iv in zip(configs, outs, ivs, strict=True)]
     for i, m in enumerate(members):
@@ -403,6 +403,29 @@ def train_many(
         m.start_from_run(Path(source), state)
     _Trainer([m for m in members if m.run is None], progress, autosave_every, stop_at).run()
     return [m.run for m in members]
+
+
+def ensemble_outputs(configs: list[ModAddConfig], out: str | Path | None, preset: str, ensemble: bool) -> list[Path]:
+    """Run-file paths for ``configs``, one per model.
+
+    Parameters
+    ----------
+    configs : list of ModAddConfig
+        The models, in order.
+    out : str, Path or None
+        The requested output. A single model (``ensemble=False``) writes there; an ensemble needs a pattern
+        containing ``{seed}``, replaced by each member's model seed. None: ``runs/modadd_{preset}_seed{seed}.pt``.
+    preset : str
+        Preset name used in the default file name.
+    ensemble : bool
+        True when ``configs`` were given as a list of seeds (even a list of one).
+    """
+    if not ensemble:
+        return [Path(out) if out is not None else Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
+    pattern = str(out) if out is not None else f"runs/modadd_{preset}_seed{{seed}}.pt"
+    if "{seed}" not in pattern:
+        raise BumpsError(f"`out` {pattern} must contain {{seed}} for an ensemble, e.g. runs/grok_seed{{seed}}.pt")
+    return [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
 
 
 class _Trainer:
