@@ -239,7 +239,6 @@ def grok(
     from bumps.errors import BumpsError
     from bumps.modadd.model import ModAddConfig
     from bumps.modadd.train import ensemble_outputs, train_many
-
     from bumps.threads import set_threads
 
     set_threads(threads, minimum=0)

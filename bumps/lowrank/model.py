@@ -17,18 +17,17 @@ the factored gradient ``∂L/∂U = U G_V − a S P_b`` (O(N d K (r + K)) per st
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from bumps.errors import BumpsError
-from bumps.threads import small_step_threads
 from bumps.io.runfile import new_run, versions
+from bumps.threads import small_step_threads
 
 OPTIMIZERS = ("gd", "adam", "adamw")
 TARGETS = ("random", "orthonormal")
