@@ -91,7 +91,7 @@ def test_tl_demo_v1_keeps_the_earlier_draw():
     exact = init_params(ModAddConfig.from_preset("tl-demo"))
     assert torch.equal(params["W_Q"], exact["W_Q"])  # same stream, same first three draws...
     assert not torch.equal(params["W_K"], exact["W_K"])  # ...but TL draws W_O before W_K
-    with pytest.raises(BumpsError, match="init must be one of"):
+    with pytest.raises(BumpsError, match="`init` must be one of"):
         init_params(ModAddConfig.from_preset("tl-demo", init="xavier"))
 
 

@@ -388,8 +388,8 @@ def _grok_cli(*args, cwd=None):
 @pytest.mark.parametrize(
     "flags,match",
     [
-        (["--probe-stencil", "2"], "-1, 0 or 1"),
-        (["--probe-stencil", "-1,-1"], "duplicate"),
+        (["--probe-stencil", "2"], "from -1, 0, 1"),
+        (["--probe-stencil", "-1,-1"], "lists an offset twice"),
         (["--probe-stencil", "0", "--probe-weight", "-1"], "--probe-weight"),
         (["--probe-stencil", "0", "--probe-hidden", "-2"], "--probe-hidden"),
     ],

@@ -89,7 +89,6 @@ def ablation_configs(
 ) -> dict[tuple[str, int], object]:
     """The ModAddConfig of every (variant, seed index); ``overrides`` go to every run (e.g. d_model)."""
     from bumps.modadd.model import PRESETS, ModAddConfig
-    from bumps.modadd.probe import check_probe_settings
 
     if preset not in PRESETS:
         raise BumpsError(f"`preset` must be one of {', '.join(PRESETS)} (got {preset!r})")
@@ -112,7 +111,6 @@ def ablation_configs(
             )
             values.update(vo)
             cfg = ModAddConfig.from_preset(preset, **values)
-            check_probe_settings(cfg.probe_stencil, cfg.probe_weight, cfg.probe_hidden, cfg.probe_lr, cfg.probe_kind)
             out[(v, s)] = cfg
     return out
 

@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from bumps.errors import BumpsError
+from bumps.modadd.probe import check_probe_settings
 
 INITS = ("nanda", "tl-demo", "tl-demo-v1")  # tl-demo-v1: the earlier tl-demo draw, see init_params
 BIASES = ("mlp", "frozen-zero")
 OUT_VOCABS = ("p+1", "p")
 SPLITS = ("python-random", "torch-randperm")
-PROBE_KINDS = ("learned", "frozen", "hidden-l2")
 
 PRESETS: dict[str, dict] = {
     # The paper's official code (progress-measures-paper: transformers.py / helpers.py).
@@ -102,7 +102,15 @@ class ModAddConfig:
     def d_vocab_out(self) -> int:
         return self.p + 1 if self.out_vocab == "p+1" else self.p
 
+    def __post_init__(self) -> None:
+        try:  # a list from a spec or the CLI becomes the tuple the run records; bad entries fail in validate
+            self.probe_stencil = tuple(int(k) for k in self.probe_stencil)
+        except (TypeError, ValueError):
+            pass
+
     def validate(self) -> ModAddConfig:
+        """Check every field (BumpsError naming the parameter); returns ``self`` unchanged."""
+
         def bad(msg):
             raise BumpsError(msg)
 
@@ -115,10 +123,10 @@ class ModAddConfig:
         for name in ("lr", "weight_decay"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
-                bad(f"--{name.replace('_', '-')} must be finite and {'> 0' if name == 'lr' else '>= 0'} (got {v})")
+                bad(f"`{name}` must be finite and {'> 0' if name == 'lr' else '>= 0'} (got {v})")
         for name in ("d_model", "d_mlp", "n_heads", "eval_every"):
             if getattr(self, name) <= 0:
-                bad(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+                bad(f"`{name}` must be >= 1 (got {getattr(self, name)})")
         if self.d_model % self.n_heads:
             bad(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
         if self.checkpoint_every < 0:
@@ -135,27 +143,16 @@ class ModAddConfig:
             ("biases", BIASES),
             ("out_vocab", OUT_VOCABS),
             ("split", SPLITS),
-            ("probe_kind", PROBE_KINDS),
         ):
             if getattr(self, name) not in allowed:
-                bad(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
+                bad(f"`{name}` must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
         if self.warmup < 0:
             bad(f"`warmup` must be >= 0 (got {self.warmup})")
         if self.stop_on not in ("grok+loss", "grok"):
             bad(f"`stop_on` must be grok+loss or grok (got {self.stop_on!r})")
         if self.stop_after_grok is not None and self.stop_after_grok < 0:
             bad(f"`stop_after_grok` must be >= 0 (got {self.stop_after_grok})")
-        self.probe_stencil = tuple(int(k) for k in self.probe_stencil)
-        if any(k not in (-1, 0, 1) for k in self.probe_stencil):
-            bad(f"`probe_stencil` offsets must be -1, 0 or 1 (got {list(self.probe_stencil)})")
-        if len(set(self.probe_stencil)) != len(self.probe_stencil):
-            bad(f"`probe_stencil` has duplicate offsets ({list(self.probe_stencil)}); list each once")
-        if not math.isfinite(self.probe_weight) or self.probe_weight < 0:
-            bad(f"`probe_weight` must be finite and >= 0 (got {self.probe_weight})")
-        if self.probe_hidden <= 0:
-            bad(f"`probe_hidden` must be >= 1 (got {self.probe_hidden})")
-        if not math.isfinite(self.probe_lr) or self.probe_lr <= 0:
-            bad(f"`probe_lr` must be finite and > 0 (got {self.probe_lr})")
+        check_probe_settings(self.probe_stencil, self.probe_weight, self.probe_hidden, self.probe_lr, self.probe_kind)
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError) as exc:
