@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from bumps.detect.bumps import Bump, find_bumps
+from bumps.errors import BumpsError
 from bumps.lowrank.knockout import _largest_fall, competitor, plan, run_plan, summarize
 from bumps.lowrank.model import Knockouts, LowRankConfig, simulate
 
@@ -47,27 +48,30 @@ def test_plan_covers_competitor_and_every_control_at_peak_and_start(scored):
     assert items
     by_bump = {}
     for it in items:
-        by_bump.setdefault((it.bump, it.at), []).append(it)
+        by_bump.setdefault((it.pair, it.at), []).append(it)
     for group in by_bump.values():
         roles = sorted(it.role for it in group)
         assert roles == ["competitor", "control"]  # K = 3: one competitor, one control
-        assert {it.unit for it in group} | {group[0].loser} == {0, 1, 2}
+        assert {it.removed[0] for it in group} | {group[0].event.index[2]} == {0, 1, 2}
 
 
 def test_batched_scores_equal_one_full_run_per_instance(scored):
     run, items, records = scored
     step = np.asarray(run["step"])
     for it, rec in list(zip(items, records, strict=True))[:8]:
-        pos = it.peak if it.at == "peak" else it.start
+        e = it.event
+        seed, target, loser = e.index
+        start, peak, end = (int(np.searchsorted(step, s)) for s in (e.start_step, e.peak_step, e.end_step))
+        pos = peak if it.at == "peak" else start
         unit = torch.full((CFG.seeds,), -1)
-        unit[it.seed] = it.unit
+        unit[seed] = it.removed[0]
         full = simulate(CFG, knockouts=Knockouts(unit, torch.full((CFG.seeds,), int(step[pos]))))
-        y = it.sign * full[it.series][:, it.seed, it.target, it.loser].numpy()
+        y = e.sign * full[e.series][:, seed, target, loser].numpy()
         peaks = [b.peak for b in find_bumps(y, step)]
-        assert rec["persists"] == any(it.start <= p <= it.end for p in peaks)
-        seg = y[pos : it.end + 1]
+        assert rec["persists"] == any(start <= p <= end for p in peaks)
+        seg = y[pos : end + 1]
         fall = max(max(seg[a] - seg[a:].min() for a in range(len(seg))), 0.0)
-        assert rec["drop_ratio"] == pytest.approx(fall / it.drop, abs=1e-9)
+        assert rec["drop_ratio"] == pytest.approx(fall / e.drop, abs=1e-9)
         assert rec["role"] == it.role and rec["step"] == int(step[pos])
 
 
@@ -93,3 +97,15 @@ def test_summary_pairs_by_bump_and_bootstraps_over_seeds():
             r["persists"] = bool(r["seed"] % 2)
     s = summarize(recs, n_boot=200)["peak"]
     assert s["competitor_persists"]["ci_low"] < 0.5 < s["competitor_persists"]["ci_high"]
+
+
+def test_plans_and_outcomes_are_the_shared_core_types(scored):
+    """The toy knockout speaks bumps.knockout's types, as mod-add's does (one plan/outcome type)."""
+    from bumps.knockout import BumpEvent, KnockoutPlan
+    from bumps.modadd.knockout import event
+
+    _, items, _ = scored
+    assert all(isinstance(it, KnockoutPlan) and isinstance(it.event, BumpEvent) for it in items)
+    assert isinstance(event("freq_norm", 3, None, 0, 5, 9, 1.0, "r.pt"), BumpEvent)
+    with pytest.raises(BumpsError, match="role"):
+        KnockoutPlan(items[0].event, "winner", (0,), "peak", 0)

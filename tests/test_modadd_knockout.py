@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bumps.modadd.knockout import Event, clearest_events, outcome, plan_frequency, plan_neuron, run_knockouts
+from bumps.modadd.knockout import clearest_events, event, freq_of, outcome, plan_frequency, plan_neuron, run_knockouts
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import train
 
@@ -23,22 +23,22 @@ def base(tmp_path_factory):
 
 def test_plans_pick_competitors_and_matched_controls(base):
     path, run = base
-    event = Event("neuron_freq", 2, 7, 40, 100, 160)
-    none, comp, ctrl = plan_neuron(path, run, event, 4)
+    ev = event("neuron_freq", 2, 7, 40, 100, 160)
+    none, comp, ctrl = plan_neuron(path, run, ev, 4)
     nf = run["neuron_freq"][:, :, 1].numpy()
     p, e = 10, 16  # record indices of steps 100 and 160
     gains = nf[e] - nf[p]
-    assert none.role == "none" and 7 not in comp.neurons and 7 not in ctrl.neurons
-    assert not set(comp.neurons) & set(ctrl.neurons) and len(ctrl.neurons) == 4
-    others = np.delete(gains, [7, *comp.neurons])
-    assert gains[list(comp.neurons)].min() >= others.max()
-    fnone, fcomp, fctrl = plan_frequency(path, run, Event("freq_norm", 2, None, 40, 100, 160))
-    assert fcomp.freqs == (5,) and fctrl.freqs[0] not in (2, 5)
+    assert none.role == "none" and 7 not in comp.removed and 7 not in ctrl.removed
+    assert not set(comp.removed) & set(ctrl.removed) and len(ctrl.removed) == 4
+    others = np.delete(gains, [7, *comp.removed])
+    assert gains[list(comp.removed)].min() >= others.max()
+    fnone, fcomp, fctrl = plan_frequency(path, run, event("freq_norm", 2, None, 40, 100, 160))
+    assert fcomp.removed == (5,) and fctrl.removed[0] not in (2, 5)
     # a W_L bump is planned on the W_L norms: the control matches the competitor's W_L norm at the peak
-    _, wcomp, wctrl = plan_frequency(path, run, Event("freq_norm_wl", 2, None, 40, 100, 160))
+    _, wcomp, wctrl = plan_frequency(path, run, event("freq_norm_wl", 2, None, 40, 100, 160))
     wl = run["freq_norm_wl"].numpy()
     others = [k for k in range(1, wl.shape[1] + 1) if k not in (2, 5)]
-    assert wcomp.freqs == (5,) and wctrl.freqs == (min(others, key=lambda k: abs(wl[p, k - 1] - wl[p, 4])),)
+    assert wcomp.removed == (5,) and wctrl.removed == (min(others, key=lambda k: abs(wl[p, k - 1] - wl[p, 4])),)
 
 
 def test_clearest_events_rank_by_drop_or_relative_drop():
@@ -87,22 +87,22 @@ def test_clearest_events_rank_by_drop_or_relative_drop():
         },
     ]  # memorisation: never chosen
     both = ("freq_norm", "freq_norm_wl")
-    assert [e.freq for e in clearest_events(rows, both, 3)] == [7, 4]  # drop 3 > 1
-    assert [e.freq for e in clearest_events(rows, both, 3, relative=True)] == [4, 7]  # 0.5 > 0.1
+    assert [freq_of(e) for e in clearest_events(rows, both, 3)] == [7, 4]  # drop 3 > 1
+    assert [freq_of(e) for e in clearest_events(rows, both, 3, relative=True)] == [4, 7]  # 0.5 > 0.1
     assert [e.series for e in clearest_events(rows, "freq_norm", 3)] == ["freq_norm"]
 
 
 def test_continuations_reproduce_the_run_and_knockouts_hold(base, tmp_path):
     path, run = base
-    event = Event("neuron_freq", 2, 7, 40, 120, 160)  # peak 120: continue from the checkpoint at 100
-    plans = plan_neuron(path, run, event, 3) + plan_frequency(path, run, Event("freq_norm", 2, None, 40, 120, 160))
+    ev = event("neuron_freq", 2, 7, 40, 120, 160)  # peak 120: continue from the checkpoint at 100
+    plans = plan_neuron(path, run, ev, 3) + plan_frequency(path, run, event("freq_norm", 2, None, 40, 120, 160))
     results = run_knockouts(plans, tmp_path)
     assert [r["from_epoch"] for r in results] == [100] * 6
     baseline = results[0]
     assert baseline["role"] == "none" and baseline["drop_ratio"] == pytest.approx(1.0, abs=1e-9)
     files = sorted(tmp_path.glob("*neuron_freq*competitor*.pt"))
     comp = torch.load(files[0], weights_only=True)
-    dead = list(plans[1].neurons)
+    dead = list(plans[1].removed)
     assert (comp["neuron_freq"][1:, dead] == 0).all() and (comp["final_params"]["W_in"][:, dead] == 0).all()
     none = torch.load(sorted(tmp_path.glob("*neuron_freq*none*.pt"))[0], weights_only=True)
     torch.testing.assert_close(none["neuron_freq"], run["neuron_freq"][10:], rtol=1e-8, atol=1e-10)

@@ -20,34 +20,14 @@ predicts that removing W (not a control) stops the fall: low persistence, low ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from bumps.detect.bumps import Bump, BumpParams, find_bumps, orient_by_peak
+from bumps.knockout import BumpEvent, KnockoutOutcome, KnockoutPlan, persists
 from bumps.lowrank.model import LowRankConfig, initial_state, simulate_knockouts
 
 SERIES_SIDE = {"inner_a": 0, "inner_b": 1}
-
-
-@dataclass(frozen=True)
-class Intervention:
-    """One knockout instance; positions are samples, ``step`` the knock step."""
-
-    series: str
-    seed: int
-    loser: int
-    target: int
-    unit: int
-    role: str  # "competitor" | "control"
-    at: str  # "peak" | "start"
-    bump: int  # index of the bump this belongs to (for pairing)
-    start: int
-    peak: int
-    end: int
-    drop: float  # the original bump's drop
-    sign: float  # orientation of the original curve
 
 
 def _largest_fall(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -75,13 +55,13 @@ def plan(
     max_bumps: int | None = None,
     rng_seed: int = 0,
     series: tuple[str, ...] = ("inner_a", "inner_b"),
-) -> list[Intervention]:
+) -> list[KnockoutPlan]:
     """Every intervention of the knockout test for a lowrank run (needs K ≥ 2).
 
     ``max_bumps`` draws that many bumps uniformly (fixed ``rng_seed``) when there are more.
     """
     step = np.asarray(run["step"])
-    out: list[Intervention] = []
+    out: list[KnockoutPlan] = []
     bumps_all = []
     oriented = {}
     for name in series:
@@ -101,32 +81,39 @@ def plan(
             continue
         w = competitor(x[:, n, m, :], b)
         s = float(sign[n, m, loser])
+        event = BumpEvent(name, (n, m, loser), int(step[b.start]), int(step[b.peak]), int(step[b.end]), b.drop, n, s)
         for at in ("peak", "start"):
             for unit in [w] + [c for c in range(k) if c not in (loser, w)]:
-                out.append(
-                    Intervention(
-                        name,
-                        n,
-                        loser,
-                        m,
-                        unit,
-                        "competitor" if unit == w else "control",
-                        at,
-                        i,
-                        b.start,
-                        b.peak,
-                        b.end,
-                        b.drop,
-                        s,
-                    )
-                )
+                out.append(KnockoutPlan(event, "competitor" if unit == w else "control", (unit,), at, i))
     return out
+
+
+def as_record(outcome: KnockoutOutcome) -> dict:
+    """The JSON record of one toy knockout (the claims report's ``knockouts`` rows)."""
+    it, e = outcome.plan, outcome.plan.event
+    seed, target, loser = e.index
+    return {
+        "series": e.series,
+        "seed": seed,
+        "loser": loser,
+        "target": target,
+        "unit": it.removed[0],
+        "role": it.role,
+        "at": it.at,
+        "step": outcome.at_step,
+        "start_step": e.start_step,
+        "peak_step": e.peak_step,
+        "end_step": e.end_step,
+        "persists": outcome.persists,
+        "drop_ratio": outcome.drop_ratio,
+        "bump": it.pair,
+    }
 
 
 def run_plan(
     cfg: LowRankConfig,
     step: np.ndarray,
-    items: list[Intervention],
+    items: list[KnockoutPlan],
     params: BumpParams | None = None,
     batch: int = 4096,
     progress=None,
@@ -138,45 +125,34 @@ def run_plan(
     records = []
     for lo in range(0, len(items), batch):
         chunk = items[lo : lo + batch]
+        events = [it.event for it in chunk]
         col = lambda f, c=chunk: torch.tensor([f(it) for it in c])  # noqa: E731
-        knock_pos = np.array([it.peak if it.at == "peak" else it.start for it in chunk])
+        at_step = np.array(
+            [e.peak_step if it.at == "peak" else e.start_step for it, e in zip(chunk, events, strict=True)]
+        )
+        knock_pos = np.searchsorted(step, at_step)
+        end = np.searchsorted(step, [e.end_step for e in events])
         curves = simulate_knockouts(
             cfg,
-            col(lambda it: it.seed),
-            col(lambda it: it.unit),
-            torch.as_tensor(step[knock_pos]),
-            col(lambda it: it.target),
-            col(lambda it: it.loser),
+            col(lambda it: it.event.index[0]),
+            col(lambda it: it.removed[0]),
+            torch.as_tensor(at_step),
+            col(lambda it: it.event.index[1]),
+            col(lambda it: it.event.index[2]),
             state=state,
         ).numpy()  # [T, I, 2]
-        side = np.array([SERIES_SIDE[it.series] for it in chunk])
-        y = curves[:, np.arange(len(chunk)), side] * np.array([it.sign for it in chunk])
+        side = np.array([SERIES_SIDE[e.series] for e in events])
+        y = curves[:, np.arange(len(chunk)), side] * np.array([e.sign for e in events])
         found = find_bumps(y, step, params, name="knockout")
-        start, end = np.array([it.start for it in chunk]), np.array([it.end for it in chunk])
-        persists = np.zeros(len(chunk), bool)
+        peaks: list[list[int]] = [[] for _ in chunk]
         for b in found:
-            j = b.index[0]
-            persists[j] |= start[j] <= b.peak <= end[j]
+            peaks[b.index[0]].append(int(step[b.peak]))
         fall = _largest_fall(y, knock_pos[None], end[None])
-        for j, it in enumerate(chunk):
-            records.append(
-                {
-                    "series": it.series,
-                    "seed": it.seed,
-                    "loser": it.loser,
-                    "target": it.target,
-                    "unit": it.unit,
-                    "role": it.role,
-                    "at": it.at,
-                    "step": int(step[knock_pos[j]]),
-                    "start_step": int(step[it.start]),
-                    "peak_step": int(step[it.peak]),
-                    "end_step": int(step[it.end]),
-                    "persists": bool(persists[j]),
-                    "drop_ratio": float(max(fall[j], 0.0) / it.drop),
-                    "bump": it.bump,
-                }
+        for j, (it, e) in enumerate(zip(chunk, events, strict=True)):
+            outcome = KnockoutOutcome(
+                it, int(at_step[j]), persists(np.array(peaks[j], int), e), float(max(fall[j], 0.0) / e.drop)
             )
+            records.append(as_record(outcome))
         if progress:
             progress(min(lo + batch, len(items)))
     return records

@@ -20,7 +20,7 @@ step to the end step, over the original fall).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,81 +28,109 @@ import numpy as np
 from bumps.detect.bumps import BumpParams, find_bumps
 from bumps.errors import BumpsError
 from bumps.io.runfile import load_run, safe_load
+from bumps.knockout import BumpEvent, KnockoutPlan
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import Intervention, load_checkpoints, train_many
 
 
-@dataclass(frozen=True)
-class Event:
-    """A bump to intervene on: ``series`` is neuron_freq (unit = neuron), freq_norm or freq_norm_wl (unit = None)."""
+def event(
+    series: str,
+    freq: int,
+    unit: int | None,
+    start_step: int,
+    peak_step: int,
+    end_step: int,
+    drop: float = float("nan"),
+    run: str = "",
+) -> BumpEvent:
+    """A key-frequency bump as a :class:`~bumps.knockout.BumpEvent`.
 
-    series: str
-    freq: int  # 1-based
-    unit: int | None
-    start_step: int
-    peak_step: int
-    end_step: int
+    Parameters
+    ----------
+    series : str
+        ``neuron_freq`` (curve of neuron ``unit`` on frequency ``freq``), ``freq_norm`` (W_E) or
+        ``freq_norm_wl`` (W_L) (curve of frequency ``freq``; ``unit`` None).
+    freq : int
+        The frequency k, 1-based.
+    unit : int or None
+        The neuron, for ``neuron_freq``.
+    start_step, peak_step, end_step : int
+        The bump's epochs.
+    drop : float
+        Its fall, peak to end, in the curve's units (nan when not known).
+    run : str
+        The run file it was found in (the event's group).
+    """
+    index = (unit, freq - 1) if unit is not None else (freq - 1,)
+    return BumpEvent(series, index, start_step, peak_step, end_step, drop, run)
 
 
-@dataclass(frozen=True)
-class Knockout:
-    """One continuation: which run, which event, what is removed and why."""
-
-    run: str
-    event: Event
-    role: str  # competitor | control | none
-    neurons: tuple[int, ...] = ()
-    freqs: tuple[int, ...] = ()
+def freq_of(e: BumpEvent) -> int:
+    """The event's 1-based frequency."""
+    return e.index[-1] + 1
 
 
-def _curve(run: dict, event: Event) -> np.ndarray:
+def unit_of(e: BumpEvent) -> int | None:
+    """The event's neuron (None for a frequency-norm bump)."""
+    return e.index[0] if len(e.index) == 2 else None
+
+
+def _plan(e: BumpEvent, role: str, removed: tuple[int, ...] = ()) -> KnockoutPlan:
+    return KnockoutPlan(e, role, removed, "checkpoint", f"{e.group}:{e.series}:{e.index}:{e.peak_step}")
+
+
+def _curve(run: dict, event: BumpEvent) -> np.ndarray:
     x = np.asarray(run[event.series], dtype=np.float64)
-    return x[:, event.unit, event.freq - 1] if event.unit is not None else x[:, event.freq - 1]
+    return x[(slice(None), *event.index)]
 
 
 def _index(run: dict, step: int) -> int:
     return int(np.searchsorted(np.asarray(run["step"]), step))
 
 
-def plan_neuron(run_path: str, run: dict, event: Event, n: int) -> list[Knockout]:
+def plan_neuron(run_path: str, run: dict, event: BumpEvent, n: int) -> list[KnockoutPlan]:
     """Baseline, competitor and matched-control knockouts for a neuron_freq bump."""
-    nf = np.asarray(run["neuron_freq"], dtype=np.float64)[:, :, event.freq - 1]  # [T, d_mlp]
+    event = replace(event, group=run_path)
+    nf = np.asarray(run["neuron_freq"], dtype=np.float64)[:, :, freq_of(event) - 1]  # [T, d_mlp]
     p, e = _index(run, event.peak_step), _index(run, event.end_step)
     gain = nf[e] - nf[p]
-    gain[event.unit] = -np.inf
+    gain[unit_of(event)] = -np.inf
     comp = [int(i) for i in np.argsort(-gain, kind="stable")[:n]]
     share = nf[p]
-    free = set(range(nf.shape[1])) - set(comp) - {event.unit}
+    free = set(range(nf.shape[1])) - set(comp) - {unit_of(event)}
     controls = []
     for c in comp:
         best = min(free, key=lambda w: (abs(share[w] - share[c]), w))
         controls.append(best)
         free.remove(best)
     return [
-        Knockout(run_path, event, "none"),
-        Knockout(run_path, event, "competitor", neurons=tuple(comp)),
-        Knockout(run_path, event, "control", neurons=tuple(sorted(controls))),
+        _plan(event, "none"),
+        _plan(event, "competitor", tuple(comp)),
+        _plan(event, "control", tuple(sorted(controls))),
     ]
 
 
-def plan_frequency(run_path: str, run: dict, event: Event) -> list[Knockout]:
+def plan_frequency(run_path: str, run: dict, event: BumpEvent) -> list[KnockoutPlan]:
     """Baseline, other-key-frequency and matched non-key-frequency knockouts for a frequency-norm bump."""
+    event = replace(event, group=run_path)
     fn = np.asarray(run[event.series], dtype=np.float64)
-    keys = [int(k) for k in run["key_freqs"] if int(k) != event.freq]
+    keys = [int(k) for k in run["key_freqs"] if int(k) != freq_of(event)]
     if not keys:
         return []
     p, e = _index(run, event.peak_step), _index(run, event.end_step)
     comp = max(keys, key=lambda k: (fn[e, k - 1] - fn[p, k - 1], -k))
-    others = [k for k in range(1, fn.shape[1] + 1) if k not in keys and k != event.freq]
+    others = [k for k in range(1, fn.shape[1] + 1) if k not in keys and k != freq_of(event)]
     control = min(others, key=lambda k: (abs(fn[p, k - 1] - fn[p, comp - 1]), k))
     return [
-        Knockout(run_path, event, "none"),
-        Knockout(run_path, event, "competitor", freqs=(comp,)),
-        Knockout(run_path, event, "control", freqs=(control,)),
+        _plan(event, "none"),
+        _plan(event, "competitor", (comp,)),
+        _plan(event, "control", (control,)),
     ]
 
 
-def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int, relative: bool = False) -> list[Event]:
+def clearest_events(
+    rows: list[dict], series: str | tuple[str, ...], count: int, relative: bool = False
+) -> list[BumpEvent]:
     """The ``count`` key-frequency bumps of ``series`` with the largest drop, one per curve, peaking
     after memorisation (:func:`bumps.modadd.phases.classify_bumps` rows). ``relative`` ranks by drop /
     value at the peak instead, so that curves of different scales (W_E and W_L norms) compare."""
@@ -121,7 +149,7 @@ def clearest_events(rows: list[dict], series: str | tuple[str, ...], count: int,
         if curve in seen:
             continue
         seen.add(curve)
-        out.append(Event(r["series"], r["freq"], r["unit"], r["start_step"], r["peak_step"], r["end_step"]))
+        out.append(event(r["series"], r["freq"], r["unit"], r["start_step"], r["peak_step"], r["end_step"], r["drop"]))
         if len(out) == count:
             break
     return out
@@ -135,14 +163,20 @@ def _start_checkpoint(run_path: str, saved: list[tuple[Path, int]], step: int) -
     return ckpts[-1]
 
 
-def out_path(out_dir: Path, k: Knockout) -> Path:
+def _removed(k: KnockoutPlan) -> dict[str, tuple[int, ...]]:
+    """The plan's removal as :class:`bumps.modadd.train.Intervention` fields: neurons or frequencies."""
+    return {"neurons": k.removed} if k.event.series == "neuron_freq" else {"freqs": k.removed}
+
+
+def out_path(out_dir: Path, k: KnockoutPlan) -> Path:
+    """The continuation's run file (the name is stable: finished continuations are found again)."""
     e = k.event
-    what = "-".join(map(str, k.neurons or k.freqs)) or "none"
-    name = f"{Path(k.run).stem}_{e.series}_f{e.freq}_u{e.unit}_p{e.peak_step}_{k.role}_{what}.pt"
+    what = "-".join(map(str, k.removed)) or "none"
+    name = f"{Path(e.group).stem}_{e.series}_f{freq_of(e)}_u{unit_of(e)}_p{e.peak_step}_{k.role}_{what}.pt"
     return out_dir / (name if len(name) < 200 else name[:150] + f"_{abs(hash(name)) % 10**8}.pt")
 
 
-def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None, train: bool = True) -> list[dict]:
+def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=None, train: bool = True) -> list[dict]:
     """Train every continuation (one ensemble per shape) and return one outcome record each.
 
     Rerunning skips continuations whose run file is finished and continues interrupted ones.
@@ -150,15 +184,15 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = {k.run: load_run(k.run, kind="modadd") for k in knockouts}
+    runs = {k.event.group: load_run(k.event.group, kind="modadd") for k in knockouts}
     saved = {
         path: [(f, int(c["epoch"])) for f, c in load_checkpoints(path, run["config"]["run_id"])]
         for path, run in runs.items()
     }  # each run's checkpoints are read once
     configs, outs, sources, ivs, todo = [], [], [], [], []
     for k in knockouts:
-        run = runs[k.run]
-        ckpt, start = _start_checkpoint(k.run, saved[k.run], k.event.peak_step)
+        run = runs[k.event.group]
+        ckpt, start = _start_checkpoint(k.event.group, saved[k.event.group], k.event.peak_step)
         cfg = ModAddConfig(**{**_config_fields(run["config"]), "epochs": k.event.end_step, "stop_after_grok": None})
         out = out_path(out_dir, k)
         if out.exists():
@@ -171,13 +205,15 @@ def run_knockouts(knockouts: list[Knockout], out_dir: str | Path, progress=None,
         configs.append(cfg.validate())
         outs.append(out)
         sources.append(source)
-        ivs.append(Intervention(start, neurons=k.neurons, freqs=k.freqs) if k.role != "none" else None)
+        ivs.append(Intervention(start, **_removed(k)) if k.role != "none" else None)
         todo.append(k)
     if configs and train:
         train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
     unfinished = set(todo) if not train else set()
     return [
-        outcome(runs[k.run], k, load_run(out_path(out_dir, k), kind="modadd")) for k in knockouts if k not in unfinished
+        outcome(runs[k.event.group], k, load_run(out_path(out_dir, k), kind="modadd"))
+        for k in knockouts
+        if k not in unfinished
     ]
 
 
@@ -189,7 +225,7 @@ def _config_fields(stored: dict) -> dict:
     return out
 
 
-def outcome(original: dict, k: Knockout, cont: dict, params: BumpParams | None = None) -> dict:
+def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | None = None) -> dict:
     """``persists`` and ``drop_ratio`` of the event's curve after the continuation ``cont``."""
     e = k.event
     step = np.asarray(original["step"])
@@ -204,14 +240,15 @@ def outcome(original: dict, k: Knockout, cont: dict, params: BumpParams | None =
     pi, ei = _index(original, e.peak_step), _index(original, e.end_step)
     ci, cei = int(np.searchsorted(steps, e.peak_step)), int(np.searchsorted(steps, e.end_step))
     orig_drop = orig[pi] - orig[ei]
+    removed = _removed(k)
     return {
-        "run": k.run,
+        "run": e.group,
         "series": e.series,
-        "freq": e.freq,
-        "unit": e.unit,
+        "freq": freq_of(e),
+        "unit": unit_of(e),
         "role": k.role,
-        "neurons": list(k.neurons),
-        "freqs": list(k.freqs),
+        "neurons": list(removed.get("neurons", ())),
+        "freqs": list(removed.get("freqs", ())),
         "from_epoch": first,
         "start_step": e.start_step,
         "peak_step": e.peak_step,
