@@ -28,6 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from bumps.errors import BumpsError
+from bumps.io.png import save_png
+from bumps.io.runfile import atomic_write, load_run
+from bumps.modadd.model import PRESETS, ModAddConfig, shape_key
+from bumps.modadd.train import train_many
 from bumps.stats import paired_speedup
 
 STENCILS = {
@@ -88,7 +92,6 @@ def ablation_configs(
     **overrides,
 ) -> dict[tuple[str, int], object]:
     """The ModAddConfig of every (variant, seed index); ``overrides`` go to every run (e.g. d_model)."""
-    from bumps.modadd.model import PRESETS, ModAddConfig
 
     if preset not in PRESETS:
         raise BumpsError(f"`preset` must be one of {', '.join(PRESETS)} (got {preset!r})")
@@ -130,9 +133,6 @@ def run_ablation(
 
     ``train=False`` trains nothing and returns the run files that exist, finished or autosaved by a
     run still in progress (a partial table while the runs go on)."""
-    from bumps.io.runfile import load_run
-    from bumps.modadd.model import shape_key
-    from bumps.modadd.train import train_many
 
     if not train:
         found = {k: run_path(out_dir, *k) for k in configs}
@@ -307,8 +307,6 @@ def plot_summary(summary: dict, path: str | Path, title: str, show_claims: bool 
     """Grok epoch per variant, a dot per seed (censored: open triangle at the budget), page claim as ×."""
     import matplotlib
 
-    from bumps.detect.plots import save_png
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -344,7 +342,6 @@ def plot_summary(summary: dict, path: str | Path, title: str, show_claims: bool 
 
 def write_report(summary: dict, meta: dict, report: str | Path) -> list[Path]:
     """Write REPORT.md, REPORT.json and REPORT.png (atomic)."""
-    from bumps.io.runfile import atomic_write
 
     report = Path(report)
     png, md, js = report.with_suffix(".png"), report.with_suffix(".md"), report.with_suffix(".json")

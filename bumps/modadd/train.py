@@ -62,6 +62,7 @@ from bumps.modadd.model import (
     shape_key,
     split_indices,
 )
+from bumps.modadd.probe import CHOICES, ProbeSet
 from bumps.runtime import release_freed_memory
 
 SERIES_KEYS = (
@@ -451,8 +452,6 @@ class _Trainer:
         self._build_batch()
         self.probes = None
         if any(m.cfg.has_probe for m in members):
-            from bumps.modadd.probe import ProbeSet
-
             d_model, d_mlp = cfg.d_model, cfg.d_mlp
             self.probes = ProbeSet.restore(
                 [m.cfg for m in members], [m.probe_state for m in members], d_model, d_mlp, self.dev
@@ -667,8 +666,6 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
         "records": {k: list(v) for k, v in records.items()},
     }
     if cfg.has_probe:
-        from bumps.modadd.probe import CHOICES
-
         config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.modadd.probe pins it
     if probe_state is not None:
         resume["probe"] = probe_state
