@@ -173,7 +173,7 @@ def test_bad_specs_give_one_line(data, match):
 def test_invalid_values_fail_alone_at_expansion():
     runs = expand(parse_spec({"command": "simulate", "base": {"rank": 2, "dim": 8}, "grid": {"lr": [0.01, -1.0]}}))
     assert runs[0].error is None and runs[0].config is not None
-    assert runs[1].config is None and runs[1].error.startswith("--lr must be a finite positive number")
+    assert runs[1].config is None and runs[1].error.startswith("`lr` must be a finite positive number")
 
 
 # ----------------------------------------------------------------------------- manifest states
@@ -229,7 +229,7 @@ def test_local_sweep_finishes_and_a_bad_run_fails_alone(local_sweep):
     m = manifest(out)
     assert m["counts"] == {"pending": 0, "running": 0, "done": 2, "failed": 1}
     by_lr = {e["grid"]["lr"]: e for e in m["runs"]}
-    assert by_lr[-0.5]["status"] == "failed" and by_lr[-0.5]["error"].startswith("--lr must be a finite positive")
+    assert by_lr[-0.5]["status"] == "failed" and by_lr[-0.5]["error"].startswith("`lr` must be a finite positive")
     for lr in (0.01, 0.02):  # same numbers as simulate run directly
         e = by_lr[lr]
         assert e["status"] == "done" and e["error"] == ""
@@ -250,7 +250,7 @@ def test_rerun_skips_done_runs_and_status_prints_the_table(local_sweep):
     assert sorted(p.name for p in (out / "jobs").iterdir()) == jobs_before  # nothing resubmitted
     table = bumps("sweep", out, "--status")
     assert table.returncode == 0, table.stderr
-    assert table.stdout.count("done") >= 2 and "--lr must be a finite positive" in table.stdout
+    assert table.stdout.count("done") >= 2 and "`lr` must be a finite positive" in table.stdout
     assert "2 done, 0 running, 0 pending, 1 failed" in table.stdout
 
 
