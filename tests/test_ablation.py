@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,14 @@ def test_unfinished_runs_are_censored_at_the_epoch_reached():
     assert budget == {("baseline", 0): 5000, ("k0", 0): 1200, ("k0", 1): 5000}
     row = summarize(grok, budget)["k0"]
     assert row["censored"] == [True, True] and row["budget"] == [1200, 5000] and row["speedup"] is None
+
+
+@pytest.mark.parametrize("name", ["probe_ablation", "probe_ablation_controls"])
+def test_committed_reports_recompute_from_their_grok_epochs(name):
+    """The committed table's speedups, intervals and p-values follow from its grok epochs by today's code."""
+    data = json.loads((Path(__file__).resolve().parents[1] / "reports" / f"{name}.json").read_text())
+    grok, epochs = {}, {}
+    for v, row in data["variants"].items():
+        for s, e, c, b in zip(row["seeds"], row["grok_epochs"], row["censored"], row["budget"], strict=True):
+            grok[(v, s)], epochs[(v, s)] = (-1 if c else e), b
+    assert json.loads(json.dumps(summarize(grok, epochs))) == data["variants"]
