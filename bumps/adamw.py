@@ -15,7 +15,17 @@ import torch
 
 @dataclass
 class AdamWState:
-    """Moments of every parameter [M, ...] and each model's step count [M] (float64)."""
+    """Optimizer state of M stacked models: each model's step count and every parameter's moments.
+
+    Attributes
+    ----------
+    step : torch.Tensor
+        ``[M]`` float64: the number of AdamW steps each model has taken.
+    exp_avg : dict of str to torch.Tensor
+        First-moment estimate of each parameter, ``[M, ...]`` like the parameter.
+    exp_avg_sq : dict of str to torch.Tensor
+        Second-moment estimate of each parameter, ``[M, ...]``.
+    """
 
     step: torch.Tensor
     exp_avg: dict[str, torch.Tensor]
@@ -23,6 +33,19 @@ class AdamWState:
 
     @classmethod
     def zeros(cls, params: dict[str, torch.Tensor]) -> AdamWState:
+        """The state before the first step.
+
+        Parameters
+        ----------
+        params : dict of str to torch.Tensor
+            Stacked parameters ``[M, ...]`` (not empty); M is read from the first one.
+
+        Returns
+        -------
+        AdamWState
+            Zero steps (on the first parameter's device) and zero moments shaped like
+            each parameter.
+        """
         first = next(iter(params.values()))
         return cls(
             torch.zeros(first.shape[0], dtype=torch.float64, device=first.device),
@@ -31,13 +54,37 @@ class AdamWState:
         )
 
     def member(self, i: int) -> dict:
-        """Model i's state as plain tensors (for run files and checkpoints)."""
+        """Model i's state as plain tensors (for run files and checkpoints).
+
+        Parameters
+        ----------
+        i : int
+            Index on the model axis.
+
+        Returns
+        -------
+        dict
+            ``step`` (float) and ``exp_avg`` / ``exp_avg_sq`` (name → CPU tensor, a copy).
+        """
         one = lambda d: {k: v[i].detach().cpu().clone() for k, v in d.items()}  # noqa: E731
         return {"step": float(self.step[i]), "exp_avg": one(self.exp_avg), "exp_avg_sq": one(self.exp_avg_sq)}
 
     @classmethod
     def stack(cls, members: list[dict], device) -> AdamWState:
-        """Inverse of :meth:`member` for a list of models."""
+        """Inverse of :meth:`member` for a list of models.
+
+        Parameters
+        ----------
+        members : list of dict
+            One :meth:`member` dict per model, all with the same parameter names and shapes.
+        device : str or torch.device
+            Where the stacked state lives.
+
+        Returns
+        -------
+        AdamWState
+            The models' states stacked on a leading model axis, in list order.
+        """
         return cls(
             torch.tensor([m["step"] for m in members], dtype=torch.float64, device=device),
             {k: torch.stack([m["exp_avg"][k] for m in members]).to(device) for k in members[0]["exp_avg"]},
@@ -45,7 +92,18 @@ class AdamWState:
         )
 
     def select(self, keep: torch.Tensor) -> AdamWState:
-        """Only the models at indices ``keep`` (early stop removes finished models)."""
+        """Only the models at indices ``keep`` (early stop removes finished models).
+
+        Parameters
+        ----------
+        keep : torch.Tensor
+            Model indices (or a boolean mask ``[M]``), as for tensor indexing.
+
+        Returns
+        -------
+        AdamWState
+            A new state holding those models, in ``keep``'s order.
+        """
         return AdamWState(
             self.step[keep],
             {k: v[keep] for k, v in self.exp_avg.items()},
@@ -68,7 +126,29 @@ def adamw_step(
     betas: tuple[float, float],
     eps: float,
 ) -> None:
-    """One AdamW step in place; ``lr`` and ``weight_decay`` are [M] float64 tensors."""
+    """One AdamW step of every model, in place.
+
+    Decays each parameter by ``1 − lr·weight_decay``, updates the moments, then takes
+    the bias-corrected Adam step, elementwise as ``torch.optim.AdamW``; ``state.step``
+    is incremented first.
+
+    Parameters
+    ----------
+    params : dict of str to torch.Tensor
+        Stacked parameters ``[M, ...]``, updated in place.
+    grads : dict of str to torch.Tensor
+        Their gradients, same names and shapes.
+    state : AdamWState
+        The models' optimizer state, updated in place.
+    lr : torch.Tensor
+        ``[M]`` float64: each model's learning rate for this step.
+    weight_decay : torch.Tensor
+        ``[M]`` float64: each model's decoupled weight decay.
+    betas : tuple of (float, float)
+        Adam's (β1, β2), shared by all models.
+    eps : float
+        Added to the bias-corrected √(second moment), shared by all models.
+    """
     beta1, beta2 = betas
     state.step += 1
     decay = 1 - lr * weight_decay

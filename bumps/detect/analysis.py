@@ -26,9 +26,23 @@ SIGN_MODES = ("peak", "abs", "raw")
 
 @dataclass
 class Source:
-    """What `bumps detect` reads: series arrays, the steps, and the run (None for arrays).
+    """What ``bumps detect`` reads: curve families, their steps, and the run they came from.
 
-    ``own_steps`` gives a series its own steps (CSV curves with empty cells); others use ``step``.
+    Made by :func:`load_source`; read by :func:`analyze` and
+    :func:`bumps.detect.plots.plot_detection`.
+
+    Attributes
+    ----------
+    series : list of tuple of (SeriesSpec, numpy.ndarray)
+        Each curve family: its :class:`bumps.io.schema.SeriesSpec` and its values
+        ``[T, *spec.axes]`` (time on axis 0), as recorded (not yet oriented by sign).
+    step : numpy.ndarray
+        The steps ``[T]`` shared by every series without its own.
+    run : dict or None
+        The loaded run file; None for plain arrays and CSV files.
+    own_steps : dict of str to numpy.ndarray, default {}
+        Steps ``[T_key]`` for series that have their own (CSV curves with empty
+        cells), by series key; every other series uses ``step``.
     """
 
     series: list[tuple[SeriesSpec, np.ndarray]]
@@ -37,6 +51,18 @@ class Source:
     own_steps: dict[str, np.ndarray] = field(default_factory=dict)
 
     def step_for(self, key: str) -> np.ndarray:
+        """The steps of one series.
+
+        Parameters
+        ----------
+        key : str
+            The series key (``SeriesSpec.key``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``own_steps[key]`` if present, else ``step``.
+        """
         return self.own_steps.get(key, self.step)
 
 
@@ -49,7 +75,42 @@ def _as_array(obj, path) -> np.ndarray:
 
 
 def load_source(path: str | Path, competition_axes: bool = False, step_column: str | None = None) -> Source:
-    """Load a run file (any kind), a plain array file (.npy, .npz with one array, .pt tensor) or a CSV."""
+    """Load the curves of a run file, a plain array file or a CSV file.
+
+    A run file (``.pt``, any kind in :data:`bumps.io.schema.SERIES`) gives every
+    series of its kind that it records, on its ``step``. A plain array (``.npy``,
+    ``.npz`` with exactly one array, or a ``.pt`` holding one tensor) is one series
+    ``"array"`` with axes ``axis1, axis2, ...`` on steps ``0..T − 1``. A CSV gives one
+    one-curve series per column, each on its own steps (:func:`bumps.io.curves_csv.read_curves_csv`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file; ``.csv``, ``.npy`` and ``.npz`` are told by their suffix (any
+        case), anything else is loaded as a torch file (:func:`bumps.io.runfile.safe_load`).
+    competition_axes : bool, default False
+        For a plain array: read it as ``[T, units, targets]`` (axes ``unit`` and
+        ``target``) so that :func:`analyze` looks for competition events. Refused
+        for CSV files; ignored for run files, whose kind says which series have
+        unit and target axes.
+    step_column : str, optional
+        For a CSV: the column that holds the step. None: the first of ``step``,
+        ``Step``, ``epoch``, ``_step`` present, else the first column.
+
+    Returns
+    -------
+    Source
+        The series, their steps and the run (None unless ``path`` is a run file).
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` is missing or a directory, cannot be read, holds neither a bumps
+        run of a known kind nor a single array, an ``.npz`` does not hold exactly one
+        array, ``step_column`` is given for a non-CSV file, ``competition_axes`` is
+        set for a CSV or a non-3-D array, or the curves are invalid
+        (:func:`bumps.detect.bumps.check_curves`, :func:`bumps.io.curves_csv.read_curves_csv`).
+    """
     path = Path(path)
     if not path.exists():
         raise BumpsError(f"no such file: {path}")
@@ -105,7 +166,29 @@ def _csv_source(path: Path, step_column: str | None, competition_axes: bool) -> 
 
 
 def prepare(spec: SeriesSpec, values: np.ndarray, sign: str) -> np.ndarray:
-    """Apply the sign convention to a gauge-signed series (others are left as they are)."""
+    """Apply the sign convention to a gauge-signed series (others are left as they are).
+
+    Parameters
+    ----------
+    spec : SeriesSpec
+        The series' spec; only ``spec.signed`` is read.
+    values : array_like
+        The series ``[T, ...]``.
+    sign : {"peak", "abs", "raw"}
+        For a signed series: ``"peak"`` flips each curve so its largest-magnitude value
+        is positive (:func:`bumps.detect.bumps.orient_by_peak`), ``"abs"`` takes
+        ``|x|``, ``"raw"`` keeps the recorded sign.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape as ``values``.
+
+    Raises
+    ------
+    BumpsError
+        If ``sign`` is not one of :data:`SIGN_MODES` (checked for every series).
+    """
     if sign not in SIGN_MODES:
         raise BumpsError(f"`sign` must be one of {', '.join(SIGN_MODES)} (got {sign!r})")
     x = np.asarray(values, dtype=np.float64)
@@ -181,7 +264,62 @@ def analyze(
     min_gain: float = 0.05,
     null_draws: int | None = 63,
 ) -> dict:
-    """Bumps, competition events and a summary, as one JSON-ready dict."""
+    """Find bumps and competition events in every series of a source, and summarise them.
+
+    Each series is oriented with :func:`prepare`, then searched with
+    :func:`bumps.detect.bumps.find_bumps`. Series with unit and target axes are also
+    searched for competition (:func:`bumps.detect.competition.find_competition`, for
+    every index of their other axes); those with a ``seed`` axis of more than one
+    seed also get a null distribution of the number of explained bumps, with winners
+    read from other seeds and from the loser's own run circularly shifted in time
+    (16 shifts evenly spaced in ``[T/4, 3T/4]``). For run kinds in
+    :data:`bumps.io.schema.NORM_DECAY_SERIES`, bumps of series with a ``seed`` axis
+    are flagged relative to the end of their seed's norm-decay phase
+    (:func:`bumps.detect.competition.norm_decay_end`).
+
+    Parameters
+    ----------
+    source : Source
+        What to analyse (:func:`load_source`).
+    params : BumpParams, optional
+        Bump thresholds; None means ``BumpParams()``.
+    sign : {"peak", "abs", "raw"}, default "peak"
+        Sign convention for gauge-signed series (:func:`prepare`).
+    min_gain : float, default 0.05
+        ``min_gain`` of :func:`bumps.detect.competition.find_competition`: a fraction
+        of the largest ``|alignment|`` of each ``[T, units, targets]`` slice.
+    null_draws : int or None, default 63
+        At most this many other-seed offsets (evenly spaced among ``1..N − 1``) in the
+        other-seeds null; None uses all ``N − 1``.
+
+    Returns
+    -------
+    dict
+        JSON-ready, with keys
+
+        * ``bumps``: one row per bump: ``series``, the fields of
+          :meth:`bumps.detect.bumps.Bump.as_dict` with the series'
+          steps, ``explained_by_competition`` for series with unit and target axes,
+          and ``started_in_norm_decay`` / ``peaked_in_norm_decay`` where the
+          norm-decay end is known;
+        * ``competition``: one row per event: ``series``, ``index`` (the other axes'
+          index, e.g. ``[seed]``) and the fields of
+          :meth:`bumps.detect.competition.CompetitionEvent.as_dict`;
+        * ``summary``: per series key, counts (curves, bumps, curves with bumps,
+          climb-backs, competition events, explained bumps, per-seed counts, ...), the
+          median peak height, and for series with a null ``competition_null``
+          (``observed`` and :func:`bumps.stats.null_summary` of ``other_seeds`` and
+          ``time_shifts``) and ``explained_by_chance_baseline`` (the other-seeds
+          mean, rounded);
+        * ``params``: the thresholds, ``sign`` and ``min_gain``;
+        * ``norm_decay_end_step``: per seed, only where the norm-decay end is known.
+
+    Raises
+    ------
+    BumpsError
+        If ``params`` or ``sign`` is invalid, or a series fails
+        :func:`bumps.detect.bumps.check_curves`.
+    """
     params = (params or BumpParams()).validate()
     step = source.step
     decay_end = None

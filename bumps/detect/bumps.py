@@ -38,18 +38,55 @@ from bumps.errors import BumpsError
 
 @dataclass(frozen=True)
 class BumpParams:
-    """Thresholds of :func:`find_bumps` (see the module docstring for the exact rule)."""
+    """Thresholds of :func:`find_bumps`.
 
-    min_rise: float = 0.1  # rise ≥ this fraction of the reference scale
-    min_drop: float = 0.1  # drop ≥ this fraction of the reference scale
-    min_drop_of_rise: float = 0.1  # drop ≥ this fraction of the bump's own rise
-    min_height: float = 0.0  # absolute floor for rise and drop, in the curve's units
-    noise_factor: float = 8.0  # rise and drop ≥ this many robust noise sigmas (white noise
-    # of 10²–10⁴ samples rarely rises and then falls by 8σ each)
-    min_duration: float = 0.0  # end_step − start_step ≥ this many steps
-    reference: str = "curve"  # "curve": each curve's range; "family": the range of all curves
+    The exact rule is in the module docstring (:mod:`bumps.detect.bumps`). Every
+    threshold is scale-free except ``min_height`` (curve units) and ``min_duration``
+    (steps).
+
+    Attributes
+    ----------
+    min_rise : float, default 0.1
+        The rise must be at least this fraction of the reference scale (see ``reference``).
+    min_drop : float, default 0.1
+        The drop must be at least this fraction of the reference scale.
+    min_drop_of_rise : float, default 0.1
+        The drop must be at least this fraction of the bump's own rise.
+    min_height : float, default 0.0
+        Absolute floor for both rise and drop, in the curve's units.
+    noise_factor : float, default 8.0
+        Rise and drop must each be at least this many robust noise sigmas of the curve
+        (:func:`noise_sigma`); white noise of 10²–10⁴ samples rarely rises and then
+        falls by 8σ each.
+    min_duration : float, default 0.0
+        ``step[end] − step[start]`` must be at least this, in steps (not samples).
+    reference : {"curve", "family"}, default "curve"
+        The scale is each curve's own range (max − min) for ``"curve"``, the range
+        of the whole family (all curves of the array together) for ``"family"``.
+    """
+
+    min_rise: float = 0.1
+    min_drop: float = 0.1
+    min_drop_of_rise: float = 0.1
+    min_height: float = 0.0  # curve units
+    noise_factor: float = 8.0
+    min_duration: float = 0.0  # steps, not samples
+    reference: str = "curve"
 
     def validate(self) -> BumpParams:
+        """Check every threshold.
+
+        Returns
+        -------
+        BumpParams
+            ``self``, unchanged.
+
+        Raises
+        ------
+        BumpsError
+            If a numeric threshold is negative or not finite, or ``reference`` is not
+            ``"curve"`` or ``"family"``.
+        """
         for name in ("min_rise", "min_drop", "min_drop_of_rise", "min_height", "noise_factor", "min_duration"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -61,7 +98,29 @@ class BumpParams:
 
 @dataclass(frozen=True)
 class Bump:
-    """One bump in curve ``index`` (a tuple over the non-time axes); positions are samples."""
+    """One bump found by :func:`find_bumps`; positions are sample indices along time.
+
+    Attributes
+    ----------
+    index : tuple of int
+        The curve's index over the non-time axes of the input (``()`` for a single
+        ``[T]`` curve): the curve is ``curves[(slice(None), *index)]``.
+    start : int
+        Sample of the trough before the rise (see :mod:`bumps.detect.bumps`).
+    peak : int
+        Sample of the peak.
+    end : int
+        Sample of the trough after the fall (the last sample if the curve is still
+        falling when it ends).
+    height : float
+        ``x[peak]``, in the curve's units.
+    rise : float
+        ``x[peak] − x[start]``.
+    drop : float
+        ``x[peak] − x[end]``.
+    climbs_back : bool
+        Whether the curve later exceeds ``x[peak]`` (after ``end``).
+    """
 
     index: tuple[int, ...]
     start: int
@@ -73,6 +132,22 @@ class Bump:
     climbs_back: bool
 
     def as_dict(self, step: np.ndarray | None = None) -> dict:
+        """The bump as a JSON-ready dict.
+
+        Parameters
+        ----------
+        step : numpy.ndarray, optional
+            The curve's steps, ``[T]``, one per sample. If given, ``start_step``,
+            ``peak_step`` and ``end_step`` are added (``int`` for an integer ``step``
+            array, else ``float``: CSV steps may be fractional epochs). None: sample
+            positions only.
+
+        Returns
+        -------
+        dict
+            Every field, with ``index`` as a list, plus the ``*_step`` keys if
+            ``step`` is given.
+        """
         out = asdict(self)
         out["index"] = list(self.index)
         if step is not None:
@@ -84,7 +159,33 @@ class Bump:
 
 
 def check_curves(curves: np.ndarray, step: np.ndarray | None = None, name: str = "curves"):
-    """Validate [T, ...] curves and their steps; returns (float64 array, int64 steps)."""
+    """Validate a family of curves and their steps.
+
+    Parameters
+    ----------
+    curves : array_like
+        Curves ``[T, ...]``: time (samples) on axis 0, any further axes index the
+        curves. Real numbers, all finite, ``T ≥ 1``.
+    step : array_like, optional
+        The step of each sample, ``[T]``, strictly increasing. None means
+        ``0, 1, ..., T − 1``.
+    name : str, default "curves"
+        What to call ``curves`` in error messages.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``curves`` as float64, same shape.
+    step : numpy.ndarray
+        The steps ``[T]``: ``step`` as given (its dtype kept), or int64
+        ``arange(T)`` when it was None.
+
+    Raises
+    ------
+    BumpsError
+        If ``curves`` is empty, not real-valued, or holds NaN/inf, or ``step`` does
+        not have one strictly increasing value per sample.
+    """
     x = np.asarray(curves)
     if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
         raise BumpsError(f"{name} is empty (shape {tuple(x.shape)}); need time on axis 0 and >= 1 curve")
@@ -106,7 +207,7 @@ def check_curves(curves: np.ndarray, step: np.ndarray | None = None, name: str =
 
 
 def noise_sigma(x: np.ndarray) -> np.ndarray:
-    """Robust per-curve sample-noise estimate from fourth differences; x is [T, M].
+    """Robust per-curve sample-noise estimate from fourth differences.
 
     ``1.4826·median|Δ⁴x|/√70``: for white noise of σ per sample Δ⁴x has standard
     deviation √70·σ, so this estimates σ whatever the record spacing. Δ⁴ is exactly 0
@@ -114,7 +215,18 @@ def noise_sigma(x: np.ndarray) -> np.ndarray:
     derivative, h⁴·|d⁴x/dt⁴| for record spacing h (README, Detection: where this is
     not cadence-independent). The second difference used before (√6 instead of √70)
     measured curvature h²·|d²x/dt²|, so on smooth curves the floor grew with the
-    square of the spacing. Curves with fewer than 5 samples: 0.
+    square of the spacing.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Curves ``[T, M]``: time (samples) on axis 0, one column per curve.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[M]``: the noise sigma of each curve, in the curve's units; 0 for every
+        curve when ``T < 5``.
     """
     if x.shape[0] < 5:
         return np.zeros(x.shape[1])
@@ -123,7 +235,35 @@ def noise_sigma(x: np.ndarray) -> np.ndarray:
 
 
 def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves") -> list[Bump]:
-    """All bumps in ``curves`` [T, ...] (time on axis 0), sorted by curve then peak."""
+    """Find every bump in a family of curves.
+
+    A bump is a peak with a real rise before it and a real fall after it; the rule
+    and its thresholds are in the module docstring (:mod:`bumps.detect.bumps`).
+
+    Parameters
+    ----------
+    curves : array_like
+        Curves ``[T, ...]``: time (samples) on axis 0, any further axes index the
+        curves (e.g. ``[T, seeds, units]``). Validated by :func:`check_curves`.
+    step : array_like, optional
+        The step of each sample, ``[T]``, strictly increasing; used only for
+        ``params.min_duration`` (in steps). None means ``0, 1, ..., T − 1``.
+    params : BumpParams, optional
+        Thresholds; None means ``BumpParams()``.
+    name : str, default "curves"
+        What to call ``curves`` in error messages.
+
+    Returns
+    -------
+    list of Bump
+        Sorted by curve (C order of the non-time index) then by peak sample.
+
+    Raises
+    ------
+    BumpsError
+        If ``params`` is invalid (:meth:`BumpParams.validate`) or ``curves`` / ``step``
+        are (:func:`check_curves`).
+    """
     p = (params or BumpParams()).validate()
     x, step = check_curves(curves, step, name)
     shape = x.shape[1:]
@@ -181,13 +321,24 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
 
 
 def orient_by_peak(curves: np.ndarray) -> np.ndarray:
-    """Flip each curve [T, ...] so that its largest-magnitude value is positive.
+    """Flip each curve so that its largest-magnitude value is positive.
 
     For gauge-signed curves (an inner product with truth changes sign when ã and b̃
     flip together) this makes detection independent of the gauge: a curve and its
     negative give the same oriented curve, and a rise-then-fall in alignment is a
     bump whichever sign it has. Unlike the sign of the final value, it does not
     depend on where a curve that decays back to ~0 happens to end.
+
+    Parameters
+    ----------
+    curves : array_like
+        Curves ``[T, ...]``, time on axis 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape: each curve times the sign of its value at its largest
+        ``|x|`` (first such sample); all-zero curves are left as they are.
     """
     x = np.asarray(curves, dtype=np.float64)
     at = np.abs(x).argmax(0)

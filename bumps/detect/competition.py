@@ -33,7 +33,39 @@ from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps
 
 @dataclass(frozen=True)
 class CompetitionEvent:
-    """Loser and winner compete for ``target``; positions are samples along time."""
+    """One competition event: loser and winner compete for ``target``.
+
+    The rule is in the module docstring (:mod:`bumps.detect.competition`). Positions
+    are sample indices along time; gains are in alignment units. ``r`` and ``f`` below
+    are the ends of the bump's half-prominence windows (:func:`half_windows`).
+
+    Attributes
+    ----------
+    target : int
+        Index of the contested target on the tensor's target axis.
+    loser : int
+        Index of the unit whose bump on ``target`` is explained.
+    winner : int
+        Index of the unit that catches up on ``target`` while the loser falls.
+    new_target : int
+        Index of the other target the loser gains during its fall.
+    start : int
+        The loser's trough before its rise (as in :class:`bumps.detect.bumps.Bump`).
+    peak : int
+        The loser's peak on ``target``.
+    end : int
+        The loser's trough after its fall.
+    loser_rise : float
+        The bump's rise, ``x[peak] − x[start]``.
+    loser_drop : float
+        The bump's drop, ``x[peak] − x[end]``.
+    winner_gain_during_rise : float
+        The winner's value at ``peak`` minus its minimum over the rise window ``[r, peak]``.
+    winner_gain_during_fall : float
+        The winner's value at ``f`` minus its value at ``peak``.
+    new_target_gain : float
+        The loser's value on ``new_target`` at ``f`` minus its value at ``peak``.
+    """
 
     target: int
     loser: int
@@ -49,6 +81,19 @@ class CompetitionEvent:
     new_target_gain: float
 
     def as_dict(self, step: np.ndarray | None = None) -> dict:
+        """The event as a JSON-ready dict.
+
+        Parameters
+        ----------
+        step : numpy.ndarray, optional
+            The tensor's steps, ``[T]``. If given, ``start_step``, ``peak_step`` and
+            ``end_step`` are added, converted with ``int``. None: sample positions only.
+
+        Returns
+        -------
+        dict
+            Every field, plus the ``*_step`` keys if ``step`` is given.
+        """
         out = asdict(self)
         if step is not None:
             for k in ("start", "peak", "end"):
@@ -57,7 +102,24 @@ class CompetitionEvent:
 
 
 def half_windows(x: np.ndarray, bump: Bump) -> tuple[int, int]:
-    """Half-prominence window ends (r, f) of a bump on curve x [T]: see the module docstring."""
+    """Ends of a bump's half-prominence windows (see :mod:`bumps.detect.competition`).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The curve ``[T]`` on which ``bump`` was found.
+    bump : Bump
+        A bump of ``x`` (its ``start``, ``peak``, ``end``, ``rise`` and ``drop`` are used).
+
+    Returns
+    -------
+    r : int
+        Last sample in ``[start, peak]`` at or below ``x[peak] − rise/2``: the rise
+        window is ``[r, peak]``.
+    f : int
+        First sample in ``[peak, end]`` at or below ``x[peak] − drop/2``: the fall
+        window is ``[peak, f]``.
+    """
     p = bump.peak
     seg = x[bump.start : p + 1]
     r = bump.start + int(np.flatnonzero(seg <= x[p] - bump.rise / 2)[-1])
@@ -83,12 +145,51 @@ def find_competition(
     partners=None,
     min_gain_of_drop: float = 0.5,
 ) -> list[CompetitionEvent]:
-    """Competition events in ``alignment`` [T, units, targets].
+    """Find the competition events that explain bumps of an alignment tensor.
 
-    ``bumps`` may pass precomputed bumps of this tensor (index = (unit, target)).
-    ``partners`` (same shape) is where winners are read; by default ``alignment``
-    itself. An unrelated run's tensor, or a circular time shift, gives a null draw
-    (:func:`bumps.detect.analysis.competition_null`).
+    The rule is in the module docstring (:mod:`bumps.detect.competition`).
+
+    Parameters
+    ----------
+    alignment : array_like
+        Alignment ``[T, units, targets]``: time (samples) on axis 0, learned units on
+        axis 1, targets on axis 2.
+    step : array_like, optional
+        The step of each sample, ``[T]``, strictly increasing; None means
+        ``0, 1, ..., T − 1``. Used only to find the bumps (``params.min_duration``).
+    params : BumpParams, optional
+        Thresholds for finding the loser's bumps; None means ``BumpParams()``.
+        Unused when ``bumps`` is given.
+    min_gain : float, default 0.05
+        A winner's gain in the rise window, and its and the new target's gain in the
+        fall window, must each be at least this fraction of ``scale`` (the largest
+        ``|alignment|`` in the tensor).
+    bumps : list of Bump, optional
+        Precomputed bumps of ``alignment`` (``index = (unit, target)``). None: found
+        with :func:`bumps.detect.bumps.find_bumps` and ``params``.
+    partners : array_like, optional
+        Tensor of ``alignment``'s shape in which winners are read; None means
+        ``alignment`` itself. An unrelated run's tensor, or a circular time shift,
+        gives a null draw (the ``competition_null`` summary of
+        :func:`bumps.detect.analysis.analyze`). The loser and its new target are
+        always read from ``alignment``.
+    min_gain_of_drop : float, default 0.5
+        In the fall window, the winner's and the new target's gains must also be at
+        least this fraction of the loser's fall in that window.
+
+    Returns
+    -------
+    list of CompetitionEvent
+        At most one per bump (the best winner and new target), in the order of
+        ``bumps``.
+
+    Raises
+    ------
+    BumpsError
+        If ``alignment``, ``partners`` or ``step`` fail :func:`bumps.detect.bumps.check_curves`,
+        or ``params`` is invalid.
+    ValueError
+        If ``alignment`` is not 3-D, or ``partners`` does not have its shape.
     """
     x, step = check_curves(alignment, step, "alignment")
     if x.ndim != 3:
@@ -142,10 +243,29 @@ def find_competition(
 def norm_decay_end(norms, step=None) -> np.ndarray:
     """Step at which the initial norm-decay phase ends, per run.
 
-    ``norms`` is [T, ..., K] (the norms of a run's K learned vectors, any leading
-    run axes). The phase is the initial stretch over which the total squared norm
-    Σ_k |·|² falls; it ends at the first record where that total stops falling
-    (step[0] if it never fell). Returns an int64 array over the run axes.
+    The phase is the initial stretch over which the total squared norm Σ_k |·|²
+    falls; it ends at the first record where that total stops falling.
+
+    Parameters
+    ----------
+    norms : array_like
+        Norms ``[T, ..., K]``: time (records) on axis 0, the K learned vectors of a
+        run on the last axis, any run axes (e.g. seeds) between.
+    step : array_like, optional
+        The step of each record, ``[T]``, strictly increasing; None means
+        ``0, 1, ..., T − 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Over the run axes (``norms.shape[1:-1]``), in ``step``'s dtype: the step of
+        the first record whose next record's total is not smaller (``step[0]`` if
+        it never fell, ``step[T − 1]`` if it falls to the end).
+
+    Raises
+    ------
+    BumpsError
+        If ``norms`` or ``step`` fail :func:`bumps.detect.bumps.check_curves`.
     """
     x, step = check_curves(norms, step, "norms")
     total = (x**2).sum(-1)  # [T, ...]

@@ -11,7 +11,19 @@ from bumps.io.png import figure_grid, save_png
 
 
 def clearest_event(events: list[dict]) -> dict:
-    """The event where both units visibly rise, the loser visibly falls and the winner catches up."""
+    """The event where both units visibly rise, the loser visibly falls and the winner catches up.
+
+    Parameters
+    ----------
+    events : list of dict
+        Event rows with ``loser_rise``, ``loser_drop``, ``winner_gain_during_rise`` and
+        ``winner_gain_during_fall`` (e.g. ``analyze(...)["competition"]``); not empty.
+
+    Returns
+    -------
+    dict
+        The event whose smallest of those four values is largest (the first such).
+    """
     return max(
         events,
         key=lambda e: min(e["loser_rise"], e["loser_drop"], e["winner_gain_during_rise"], e["winner_gain_during_fall"]),
@@ -28,7 +40,33 @@ def draw_event(
     target: str = "target",
     offset: int = 0,
 ) -> None:
-    """One competition event from a [T, units, targets] alignment tensor (labels: target index + offset)."""
+    """Draw one competition event on a matplotlib axes.
+
+    Plots the loser and the winner on the contested target and the loser on its new
+    target, marks the loser's start (▲), peak (●) and end (▼), and shades its fall
+    ``[peak, end]``.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    x : numpy.ndarray
+        Alignment ``[T, units, targets]`` the event was found in.
+    step : numpy.ndarray
+        The steps ``[T]`` of ``x``'s samples (the x axis).
+    ev : dict
+        The event: ``target``, ``loser``, ``winner``, ``new_target`` (indices into
+        ``x``) and ``start``, ``peak``, ``end`` (samples), as in
+        :meth:`bumps.detect.competition.CompetitionEvent.as_dict`.
+    title : str, default ""
+        Axes title; empty means ``"competition for target <target index>"``.
+    unit : str, default "unit"
+        Name of the unit axis in the legend.
+    target : str, default "target"
+        Name of the target axis in the legend.
+    offset : int, default 0
+        Added to target indices in the legend (1 for frequencies, which start at 1).
+    """
     t, l, w, n = ev["target"], ev["loser"], ev["winner"], ev["new_target"]
     ax.plot(step, x[:, l, t], color="C0", lw=2, label=f"{unit} {l} (loser) · {target} {t + offset}")
     ax.plot(step, x[:, w, t], color="C1", lw=2, label=f"{unit} {w} (winner) · {target} {t + offset}")
@@ -43,7 +81,38 @@ def draw_event(
 
 
 def plot_detection(source: Source, result: dict, path: str | Path, sign: str = "peak", max_curves: int = 12) -> Path:
-    """Each series: the curves with the largest bumps, bumps marked; plus the first event."""
+    """Plot a detection result as a PNG: one panel per series, plus the clearest event.
+
+    Each series' panel shows up to ``max_curves`` curves, those with the largest
+    bump drops first (the first curves if it has no bump), with peaks (●) and ends
+    (▼) of their bumps marked. If there are competition events, a last panel draws
+    :func:`clearest_event` with :func:`draw_event`.
+
+    Parameters
+    ----------
+    source : Source
+        What was analysed.
+    result : dict
+        ``analyze(source, ..., sign=sign)``'s output (its ``bumps`` and ``competition``
+        rows are read).
+    path : str or pathlib.Path
+        The PNG file to write (atomically).
+    sign : {"peak", "abs", "raw"}, default "peak"
+        The sign convention used for ``result`` (:func:`bumps.detect.analysis.prepare`),
+        so that the plotted curves are the ones searched.
+    max_curves : int, default 12
+        Most curves drawn per series.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    BumpsError
+        If ``sign`` is invalid or ``path`` cannot be written.
+    """
     step = source.step
     n_panels = len(source.series) + (1 if result["competition"] else 0)
     fig, axes = figure_grid(n_panels)

@@ -30,7 +30,22 @@ ENVELOPE_SUFFIXES = ("__MIN", "__MAX")
 
 @dataclass
 class CsvCurves:
-    """Curves read from a CSV: the step column's name and values, and each curve with its own steps."""
+    """Curves read from a CSV by :func:`read_curves_csv`.
+
+    Attributes
+    ----------
+    step_column : str
+        Name of the column that holds the step.
+    step : numpy.ndarray
+        The step of every row, ``[rows]``, strictly increasing: int64 when every step
+        is a whole number (below 2⁵³), else float64.
+    curves : dict of str to tuple of (numpy.ndarray, numpy.ndarray)
+        Column name → ``(steps [T_c], values [T_c])``: the curve's non-empty cells
+        (values float64) and the steps of their rows, in column order.
+    skipped : list of str
+        Columns that are not curves: W&B ``__MIN`` / ``__MAX`` envelope columns, then
+        columns with no value at all.
+    """
 
     step_column: str
     step: np.ndarray  # [rows] strictly increasing
@@ -51,7 +66,29 @@ def _as_steps(values: list[float]) -> np.ndarray:
 
 
 def read_curves_csv(path: str | Path, step_column: str | None = None) -> CsvCurves:
-    """Read and validate a CSV of curves (see the module docstring for the rules)."""
+    """Read and validate a CSV of curves (the layout and rules are in :mod:`bumps.io.curves_csv`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file (UTF-8, optionally with a byte-order mark); rows whose cells are all blank are ignored.
+    step_column : str, optional
+        The column that holds the step. None: the first of ``step``, ``Step``,
+        ``epoch``, ``_step`` present, else the first column.
+
+    Returns
+    -------
+    CsvCurves
+        The step column and every curve on its own steps.
+
+    Raises
+    ------
+    BumpsError
+        If the file cannot be read or is empty, has a duplicate header, a row longer
+        than the header, no rows, or no numeric curve column; if ``step_column`` is not
+        a column; if the step column has an empty, non-numeric or non-finite cell or
+        does not strictly increase; or if a curve column holds text or NaN/inf.
+    """
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:

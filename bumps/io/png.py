@@ -8,7 +8,13 @@ from bumps.io.runfile import atomic_write
 
 
 def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend selected (no display needed)."""
+    """matplotlib.pyplot with the non-interactive Agg backend selected (no display needed).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +24,21 @@ def pyplot():
 
 
 def figure_grid(n_panels: int):
-    """A figure with ``n_panels`` axes in at most two columns; returns (figure, list of axes)."""
+    """A figure with room for ``n_panels`` axes in at most two columns (Agg backend).
+
+    Parameters
+    ----------
+    n_panels : int
+        Number of panels, at least 1; each is 6.5 × 3.6 inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure (constrained layout).
+    axes : list of matplotlib.axes.Axes
+        Every axes of the grid, row by row: ``n_panels`` rounded up to the grid, so
+        one more than ``n_panels`` when it is odd and above 1 (hide the extra).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +51,25 @@ def figure_grid(n_panels: int):
 
 
 def save_png(fig, path: str | Path) -> Path:
-    """Save a figure atomically (temp file, then rename) and close it."""
+    """Save a figure as a PNG atomically (temp file, then rename) and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; closed even if saving fails.
+    path : str or pathlib.Path
+        The PNG file (90 dpi, tight bounding box).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` cannot be written (:func:`bumps.io.runfile.atomic_write`).
+    """
     import matplotlib.pyplot as plt
 
     try:

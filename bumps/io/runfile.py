@@ -28,7 +28,14 @@ VERSION = 1
 
 
 def versions() -> dict[str, str]:
-    """Versions of everything that can change the numbers."""
+    """Versions of everything that can change the numbers.
+
+    Returns
+    -------
+    dict of str to str
+        Versions of ``bumps``, ``torch``, ``numpy``, ``scipy`` (from its metadata if
+        it is not imported) and ``python``.
+    """
     import sys
     from importlib.metadata import version
 
@@ -47,7 +54,26 @@ def versions() -> dict[str, str]:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early (before any long computation) if ``path`` cannot be written."""
+    """Fail early (before any long computation) if ``path`` cannot be written.
+
+    Creates the parent directory if needed, and really creates and removes a probe
+    file in it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a ``Path``.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` is a directory, or its directory cannot be created or written to.
+    """
     path = Path(path)
     if path.is_dir():
         raise BumpsError(f"output path {path} is a directory; give a file name such as {path}/run.pt")
@@ -68,7 +94,26 @@ def check_writable(path: str | os.PathLike) -> Path:
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temp file beside ``path``, then rename it over ``path``.
 
-    A crash or Ctrl-C mid-write leaves any existing file at ``path`` untouched.
+    A crash or Ctrl-C mid-write leaves any existing file at ``path`` untouched. The
+    file is made readable by all (mode 0644).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file (checked first with :func:`check_writable`).
+    write : callable
+        ``write(fh)`` writes the whole content to the binary file object ``fh``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a ``Path``.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` is not writable, or writing or renaming fails with an ``OSError``.
+        Any other exception from ``write`` propagates (the temp file is removed).
     """
     path = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -87,12 +132,48 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    obj : Any
+        What to save; plain tensors, numbers, strings, lists and dicts keep it
+        loadable by :func:`safe_load`.
+    path : str or os.PathLike
+        The output file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a ``Path``.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`atomic_write`.
+    """
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def safe_load(path: str | os.PathLike) -> Any:
-    """Load a `.pt` file with ``weights_only=True``; refuse anything that carries code."""
+    """Load a ``.pt`` file with ``weights_only=True``; refuse anything that carries code.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The torch file; tensors are mapped to the CPU.
+
+    Returns
+    -------
+    Any
+        The loaded object.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` is missing or a directory, references anything that is not plain
+        data (nothing is executed), or is not a readable torch file.
+    """
     path = Path(path)
     if not path.exists():
         raise BumpsError(f"no such file: {path}")
@@ -113,16 +194,67 @@ def safe_load(path: str | os.PathLike) -> Any:
 
 
 def is_run(obj: Any) -> bool:
+    """Whether ``obj`` is a bumps run: a dict with ``format == "bumps.run"``.
+
+    Parameters
+    ----------
+    obj : Any
+        A loaded object.
+
+    Returns
+    -------
+    bool
+        True for a run dict (of any version or kind).
+    """
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
 def load_run(path: str | os.PathLike, kind: str | None = None) -> dict:
-    """Load and validate a bumps run file, optionally requiring a given ``kind``."""
+    """Load and validate a bumps run file, optionally requiring a given ``kind``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The run file (loaded with :func:`safe_load`).
+    kind : str, optional
+        Required run kind (e.g. ``"lowrank"``, ``"modadd"``); None accepts any.
+
+    Returns
+    -------
+    dict
+        The run.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`safe_load` and :func:`check_run`.
+    """
     return check_run(safe_load(path), path, kind)
 
 
 def check_run(obj: Any, path: str | os.PathLike, kind: str | None = None) -> dict:
-    """Validate an already-loaded object as a bumps run (see :func:`load_run`)."""
+    """Validate an already-loaded object as a bumps run (see :func:`load_run`).
+
+    Parameters
+    ----------
+    obj : Any
+        The loaded object.
+    path : str or os.PathLike
+        Where it came from; used only in error messages.
+    kind : str, optional
+        Required run kind; None accepts any.
+
+    Returns
+    -------
+    dict
+        ``obj``, unchanged.
+
+    Raises
+    ------
+    BumpsError
+        If ``obj`` is not a run, has another run-file version than :data:`VERSION`,
+        or is not of kind ``kind``.
+    """
     if not is_run(obj):
         raise BumpsError(f"{path} is not a bumps run file (no format='{FORMAT}' key)")
     if obj.get("version") != VERSION:
@@ -133,24 +265,81 @@ def check_run(obj: Any, path: str | os.PathLike, kind: str | None = None) -> dic
 
 
 def new_run(kind: str, config: dict, **arrays: Any) -> dict:
-    """Assemble a run dict with the common header keys."""
+    """Assemble a run dict with the common header keys.
+
+    Parameters
+    ----------
+    kind : str
+        The run kind.
+    config : dict
+        Every parameter of the run, its seed and the package versions.
+    **arrays : Any
+        The recorded data (``step`` and the series), stored under their names.
+
+    Returns
+    -------
+    dict
+        ``format``, ``version``, ``kind``, ``config`` and ``arrays``.
+    """
     return {"format": FORMAT, "version": VERSION, "kind": kind, "config": config, **arrays}
 
 
 def checkpoint_dir(run_path: str | os.PathLike) -> Path:
-    """Where the weight checkpoints of the run file ``run_path`` live: ``<stem>_ckpt/`` beside it."""
+    """Where the weight checkpoints of the run file ``run_path`` live: ``<stem>_ckpt/`` beside it.
+
+    Parameters
+    ----------
+    run_path : str or os.PathLike
+        The run file.
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint directory (not created).
+    """
     run_path = Path(run_path)
     return run_path.with_name(run_path.stem + "_ckpt")
 
 
 def run_id_of(run: dict) -> str | None:
-    """The run id a run file records (top level, or in its config for older files); None if absent."""
+    """The run id a run file records (top level, or in its config for older files).
+
+    Parameters
+    ----------
+    run : dict
+        A loaded run.
+
+    Returns
+    -------
+    str or None
+        The run id as a string; None if the run records none.
+    """
     rid = run.get("run_id", (run.get("config") or {}).get("run_id"))
     return None if rid is None else str(rid)
 
 
 def read_checkpoint(path: str | Path) -> tuple[int, dict[str, torch.Tensor], str | None]:
-    """(epoch, params, run id or None) from a weight checkpoint, old ({epoch, params}) or new (+ run_id, ...)."""
+    """Read a weight checkpoint, old (``{epoch, params}``) or new (``+ run_id, ...``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The checkpoint file (loaded with :func:`safe_load`).
+
+    Returns
+    -------
+    epoch : int
+        The epoch the weights are from.
+    params : dict of str to torch.Tensor
+        The weights by parameter name.
+    run_id : str or None
+        The id of the run that wrote it; None for old checkpoints.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`safe_load`, or if the file has no ``epoch`` key or no ``params`` dict.
+    """
     obj = safe_load(path)
     if not isinstance(obj, dict) or "epoch" not in obj or not isinstance(obj.get("params"), dict):
         raise BumpsError(f"{path} is not a bumps weight checkpoint (needs keys 'epoch' and 'params')")

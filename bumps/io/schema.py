@@ -13,18 +13,39 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """A curve family of a run kind: key, axis names after time, gauge sign, unit/target axes."""
+    """A curve family of a run kind: key, axis names after time, gauge sign, unit/target axes.
+
+    Attributes
+    ----------
+    key : str
+        The run-file key holding the family ``[T, *axes]`` (for plain arrays
+        ``"array"``, for CSV curves the column name).
+    axes : tuple of str
+        Names of the axes after time (e.g. ``("seed", "target", "learned")``).
+    signed : bool, default False
+        Whether the sign is a gauge (flipping ã and b̃ together flips every inner
+        product with truth), so detection orients the curves first
+        (:func:`bumps.detect.analysis.prepare`).
+    unit_axis : int or None, default None
+        Position within ``axes`` of the learned-unit axis, for competition; None: no
+        competition.
+    target_axis : int or None, default None
+        Position within ``axes`` of the target axis, for competition.
+    target_offset : int, default 0
+        The label of target index i is ``i + target_offset`` (1 for frequencies,
+        which start at 1).
+    """
 
     key: str
     axes: tuple[str, ...]
     signed: bool = False
     unit_axis: int | None = None  # position within ``axes``
-    target_axis: int | None = None
-    target_offset: int = 0  # label of target index i is i + target_offset (frequencies start at 1)
+    target_axis: int | None = None  # position within ``axes``
+    target_offset: int = 0  # label of target index i is i + target_offset
 
     @property
     def lead_axes(self) -> list[int]:
-        """Axes (within ``axes``) that are neither the unit nor the target axis, e.g. seed."""
+        """Positions within ``axes`` that are neither the unit nor the target axis (e.g. seed), ascending."""
         return [i for i in range(len(self.axes)) if i not in (self.unit_axis, self.target_axis)]
 
 

@@ -4,8 +4,8 @@
   form: one row per (run, step, series, index) with the index columns named by the
   series' axes (frequency is the 1-based frequency k; the others count from 0).
 
-pandas and pyarrow are never imported here: the file is plain
-torch/CSV and parquet needs only pyarrow (``pip install 'bumps[parquet]'``).
+pandas is never imported, and pyarrow only by :func:`write_parquet`: CSV needs
+nothing beyond torch and numpy, parquet needs only pyarrow (``pip install 'bumps[parquet]'``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,25 @@ from bumps.io.schema import AXIS_OFFSET, AXIS_ORDER, EXTRA_SERIES, SERIES
 
 
 def series_layout(kind: str) -> dict[str, tuple[tuple[str, ...], str]]:
-    """Every exported series of a run kind: key -> (axis names after time, steps key)."""
+    """Every exported series of a run kind.
+
+    Parameters
+    ----------
+    kind : str
+        A run kind in :data:`bumps.io.schema.EXTRA_SERIES`.
+
+    Returns
+    -------
+    dict of str to tuple of (tuple of str, str)
+        Series key → (axis names after time, the run key holding its steps). The
+        steps key ``"epoch"`` means the steps are the sample indices ``0..T − 1``.
+        Detected series (:data:`bumps.io.schema.SERIES`) come first.
+
+    Raises
+    ------
+    BumpsError
+        If ``kind`` is not exportable.
+    """
     if kind not in EXTRA_SERIES:
         raise BumpsError(f"cannot export a '{kind}' run; bumps exports {', '.join(EXTRA_SERIES)} runs")
     out = {spec.key: (spec.axes, "step") for spec in SERIES[kind]}
@@ -39,7 +57,31 @@ def _steps(run: dict, key: str, n: int) -> np.ndarray:
 
 
 def iter_series(run: dict) -> Iterator[tuple[str, tuple[str, ...], np.ndarray, np.ndarray]]:
-    """(key, axes, steps [T], values [T, ...] float64) for every recorded series present in ``run``."""
+    """Every exported series present in a run, with its steps.
+
+    Series absent from ``run`` (or whose steps key is) are skipped.
+
+    Parameters
+    ----------
+    run : dict
+        A loaded run of an exportable kind (:func:`series_layout`).
+
+    Yields
+    ------
+    key : str
+        The series key.
+    axes : tuple of str
+        Axis names after time.
+    steps : numpy.ndarray
+        int64 steps ``[T]``.
+    values : numpy.ndarray
+        float64 values ``[T, *axes]``.
+
+    Raises
+    ------
+    BumpsError
+        If the kind is not exportable, or a series' shape does not match its axes and steps.
+    """
     for key, (axes, step_key) in series_layout(run["kind"]).items():
         if key not in run or (step_key != "epoch" and step_key not in run):
             continue
@@ -56,7 +98,31 @@ def iter_series(run: dict) -> Iterator[tuple[str, tuple[str, ...], np.ndarray, n
 def tidy_chunk(
     run_name: str, key: str, axes: tuple[str, ...], steps: np.ndarray, values: np.ndarray, all_axes: tuple[str, ...]
 ) -> dict[str, np.ndarray | None]:
-    """Long-form columns of one series: run, step, series, one column per axis (None: not this series'), value."""
+    """Long-form columns of one series: one row per (step, index), time-major.
+
+    Parameters
+    ----------
+    run_name : str
+        Value of the ``run`` column.
+    key : str
+        Value of the ``series`` column.
+    axes : tuple of str
+        The series' axis names after time.
+    steps : numpy.ndarray
+        The steps ``[T]``.
+    values : numpy.ndarray
+        The values ``[T, *axes]``.
+    all_axes : tuple of str
+        Every axis column of the table, in order; those not in ``axes`` get None.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray or None
+        Columns ``run``, ``step``, ``series``, one per name in ``all_axes`` (int64
+        indices, counting from 0 except ``frequency``, which is the 1-based frequency
+        k; None for axes this series does not have) and ``value``, each of length
+        ``T · prod(values.shape[1:])``.
+    """
     t, shape = values.shape[0], values.shape[1:]
     per_step = int(np.prod(shape)) if shape else 1
     grid = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.int64)
@@ -75,7 +141,28 @@ def tidy_chunk(
 
 
 def find_runs(path: str | Path) -> list[tuple[str, dict]]:
-    """(name, run) for a run file, or for every run file in a sweep folder (recursively; *_ckpt skipped)."""
+    """The runs of a run file, or of every run file in a sweep folder.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A run file, or a folder searched recursively for ``*.pt`` run files (hidden
+        files and anything inside ``*_ckpt`` folders skipped; ``.pt`` files that are
+        not runs ignored).
+
+    Returns
+    -------
+    list of tuple of (str, dict)
+        ``(name, run)``: the file's stem for a single file, else its path relative
+        to ``path`` without the suffix (``/``-separated), sorted by path.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` does not exist, a single file is not a valid run
+        (:func:`bumps.io.runfile.load_run`), a ``.pt`` file in the folder cannot be
+        loaded safely, or the folder holds no run.
+    """
     path = Path(path)
     if not path.exists():
         raise BumpsError(f"no such file or folder: {path}")
@@ -95,7 +182,26 @@ def find_runs(path: str | Path) -> list[tuple[str, dict]]:
 
 
 def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray | None]]:
-    """Long-form column chunks, one per (run, series), all with the same column names."""
+    """Long-form column chunks, one per (run, series), all with the same column names.
+
+    The axis columns are every axis any of the runs' kinds exports, in
+    :data:`bumps.io.schema.AXIS_ORDER`.
+
+    Parameters
+    ----------
+    runs : list of tuple of (str, dict)
+        ``(name, run)`` pairs, e.g. from :func:`find_runs`.
+
+    Yields
+    ------
+    dict of str to numpy.ndarray or None
+        One :func:`tidy_chunk` per series present in each run.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`iter_series`.
+    """
     present = {a for _, run in runs for _, (axes, _) in series_layout(run["kind"]).items() for a in axes}
     all_axes = tuple(a for a in AXIS_ORDER if a in present)
     for name, run in runs:
@@ -104,11 +210,46 @@ def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray 
 
 
 def n_chunks(runs) -> int:
+    """How many chunks :func:`tidy_columns` yields for ``runs`` (for a progress total).
+
+    Parameters
+    ----------
+    runs : list of tuple of (str, dict)
+        ``(name, run)`` pairs.
+
+    Returns
+    -------
+    int
+        The number of exported series keys present in the runs.
+    """
     return sum(1 for _, run in runs for key in series_layout(run["kind"]) if key in run)
 
 
 def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
-    """Write long-form chunks to one CSV (values as shortest round-trip decimals; empty: axis not used)."""
+    """Write long-form chunks to one CSV file, atomically.
+
+    The header is the first chunk's column names; values are written as the shortest
+    decimals that round-trip, and an axis column a series does not have is left empty.
+
+    Parameters
+    ----------
+    chunks : iterable of dict
+        Column chunks with the same names, e.g. :func:`tidy_columns`.
+    out : str or pathlib.Path
+        The CSV file.
+    progress : callable, optional
+        Called as ``progress(n)`` after each chunk, with the number of chunks written so far.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    BumpsError
+        If ``out`` cannot be written (:func:`bumps.io.runfile.atomic_write`).
+    """
 
     def write(fh) -> None:
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
@@ -129,7 +270,30 @@ def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = 
 
 
 def write_parquet(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
-    """Write long-form chunks to one parquet file (index columns nullable int64, run/series dictionary-encoded)."""
+    """Write long-form chunks to one parquet file, atomically.
+
+    Axis columns are nullable int64 (null: axis not used), ``run`` and ``series`` are
+    dictionary-encoded strings. All chunks are held in memory until written.
+
+    Parameters
+    ----------
+    chunks : iterable of dict
+        Column chunks, e.g. :func:`tidy_columns`.
+    out : str or pathlib.Path
+        The parquet file.
+    progress : callable, optional
+        Called as ``progress(n)`` after each chunk is converted, with the number so far.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    BumpsError
+        If pyarrow is not installed, or ``out`` cannot be written.
+    """
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -24,17 +24,51 @@ PER_UNIT_SERIES = ("inner_a", "inner_b")
 
 
 def target_norms(inner: torch.Tensor) -> torch.Tensor:
-    """‖Uᵀa_m‖ from inner = aᵀU [..., r, K] → [..., r]."""
+    """‖Uᵀa_m‖ for every target m, from the inner products.
+
+    Parameters
+    ----------
+    inner : torch.Tensor or array_like
+        ``aᵀU``, ``[..., r, K]`` (targets on axis -2, learned units on axis -1).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., r]``: the norm over learned units of each target's inner products.
+    """
     return torch.linalg.vector_norm(torch.as_tensor(inner), dim=-1)
 
 
 def singular_values(inner: torch.Tensor) -> torch.Tensor:
-    """Singular values of aᵀU [..., r, K] → [..., min(r, K)], descending."""
+    """Singular values of the inner-product matrix aᵀU.
+
+    Parameters
+    ----------
+    inner : torch.Tensor or array_like
+        ``aᵀU``, ``[..., r, K]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., min(r, K)]``, descending.
+    """
     return torch.linalg.svdvals(torch.as_tensor(inner))
 
 
 def invariant_series(run: dict) -> dict[str, np.ndarray]:
-    """The frame-invariant series of a lowrank run dict, each [T, N, ...] float64."""
+    """The frame-invariant series of a lowrank run (see :mod:`bumps.lowrank.invariants`).
+
+    Parameters
+    ----------
+    run : dict
+        A lowrank run with ``inner_a``, ``inner_b`` ``[T, N, r, K]`` and ``loss`` ``[T, N]``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        float64 arrays: ``target_norm_a``, ``target_norm_b`` ``[T, N, r]``, ``sv_a``,
+        ``sv_b`` ``[T, N, min(r, K)]`` and ``loss`` ``[T, N]``.
+    """
     out = {}
     for side in ("a", "b"):
         inner = torch.as_tensor(run[f"inner_{side}"], dtype=torch.float64)

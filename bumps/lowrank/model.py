@@ -36,7 +36,49 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclass
 class LowRankConfig:
-    """Every parameter of a toy run. Defaults show the post's phenomena at rank 4 (README)."""
+    """Every parameter of a toy run. Defaults show the post's phenomena at rank 4 (README).
+
+    Attributes
+    ----------
+    rank : int, default 4
+        r, the target rank: the number of target pairs (a_m, b_m).
+    dim : int, default 100
+        d, the dimension of every vector (the target is d×d); at least ``rank``.
+    learned : int or None, default None
+        K, the number of learned pairs (ã_k, b̃_k); None means K = ``rank``.
+    seeds : int, default 16
+        N, the number of independent runs simulated together (axis 1 of every record).
+    steps : int, default 3000
+        Number of optimizer steps; records run from step 0 to step ``steps``.
+    lr : float, default 0.01
+        Learning rate.
+    init_scale : float, default 0.1
+        Standard deviation of each entry of the initial learned vectors.
+    optimizer : {"gd", "adam", "adamw"}, default "gd"
+        Full-batch gradient descent, Adam, or AdamW (as ``torch.optim``).
+    weight_decay : float, default 0.0
+        Weight decay: an L2 term in the gradient for ``"gd"`` and ``"adam"``,
+        decoupled for ``"adamw"``.
+    targets : {"random", "orthonormal"}, default "random"
+        Target vectors: independent random unit vectors, or the columns of a random
+        orthonormal matrix (for a and for b).
+    singular_values : list of float or None, default None
+        The strengths s_m of the ``rank`` target pairs, finite and positive; None
+        means all 1.
+    record_every : int, default 10
+        Record period, in steps (see :func:`record_steps`).
+    seed : int, default 0
+        Base seed: seed i of the run draws its targets and initial vectors from a
+        generator seeded by ``(seed, i)`` alone, so it is the same whatever ``seeds`` is.
+    device : str, default "cpu"
+        torch device of the simulation.
+    dtype : {"float64", "float32"}, default "float64"
+        dtype of the simulation and of its records.
+    betas : tuple of (float, float), default (0.9, 0.999)
+        Adam/AdamW (β1, β2); unused by ``"gd"``.
+    eps : float, default 1e-8
+        Adam/AdamW epsilon; unused by ``"gd"``.
+    """
 
     rank: int = 4
     dim: int = 100
@@ -58,13 +100,33 @@ class LowRankConfig:
 
     @property
     def n_learned(self) -> int:
+        """K, the number of learned pairs (``learned``, or ``rank`` when it is None)."""
         return self.rank if self.learned is None else self.learned
 
     def strengths(self) -> list[float]:
+        """The target strengths s_m.
+
+        Returns
+        -------
+        list of float
+            ``singular_values``, or ``rank`` ones when it is None.
+        """
         return [1.0] * self.rank if self.singular_values is None else list(self.singular_values)
 
     def validate(self) -> LowRankConfig:
-        """Raise BumpsError with a one-line message for any bad value."""
+        """Check every field.
+
+        Returns
+        -------
+        LowRankConfig
+            ``self``, unchanged.
+
+        Raises
+        ------
+        BumpsError
+            With a one-line message naming the parameter, for any bad value
+            (including a ``device`` that is not available).
+        """
 
         def bad(msg: str) -> None:
             raise BumpsError(msg)
@@ -124,7 +186,21 @@ def _target_vectors(g: torch.Generator, d: int, r: int, kind: str) -> torch.Tens
 
 
 def initial_state(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
-    """Targets a, b [N, d, r], strengths s [r] and learned U, V [N, d, K] for every seed."""
+    """Draw the targets and initial learned vectors of every seed.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run (not validated here).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``a``, ``b`` ``[N, d, r]`` (target vectors as columns), ``s`` ``[r]``
+        (strengths), ``U``, ``V`` ``[N, d, K]`` (learned vectors as columns), in
+        ``cfg.dtype`` on ``cfg.device``. Seed i's draws come from a generator seeded by
+        ``(cfg.seed, i)`` alone.
+    """
     d, r, k = cfg.dim, cfg.rank, cfg.n_learned
     per_seed = []
     for i in range(cfg.seeds):  # drawing only; the simulation itself is vectorised
@@ -145,7 +221,30 @@ def initial_state(cfg: LowRankConfig) -> dict[str, torch.Tensor]:
 
 
 def loss_from_grams(p_a, p_b, g_u, g_v, c_a, c_b, s) -> torch.Tensor:
-    """½‖A − UVᵀ‖² from P = aᵀU, bᵀV, G = UᵀU, VᵀV, C = aᵀa, bᵀb. Shapes [..., r|K, K]."""
+    """The loss ½‖A − UVᵀ‖²_F from the small matrices alone.
+
+    Parameters
+    ----------
+    p_a : torch.Tensor
+        ``aᵀU``, ``[..., r, K]``.
+    p_b : torch.Tensor
+        ``bᵀV``, ``[..., r, K]``.
+    g_u : torch.Tensor
+        ``UᵀU``, ``[..., K, K]``.
+    g_v : torch.Tensor
+        ``VᵀV``, ``[..., K, K]``.
+    c_a : torch.Tensor
+        ``aᵀa``, ``[..., r, r]``.
+    c_b : torch.Tensor
+        ``bᵀb``, ``[..., r, r]``.
+    s : torch.Tensor
+        Strengths ``[r]``.
+
+    Returns
+    -------
+    torch.Tensor
+        The loss, ``[...]``.
+    """
     sa = s[:, None] * c_a  # S C_a
     target = 0.5 * (sa * (s[:, None] * c_b).transpose(-1, -2)).sum((-1, -2))  # ½ tr(S Ca S Cb)
     cross = (s[:, None] * p_a * p_b).sum((-1, -2))  # tr(S P_a P_bᵀ)
@@ -154,7 +253,18 @@ def loss_from_grams(p_a, p_b, g_u, g_v, c_a, c_b, s) -> torch.Tensor:
 
 
 def record_steps(cfg: LowRankConfig) -> list[int]:
-    """Steps at which a record is taken: 0, every record_every, and the last step."""
+    """Steps at which a record is taken: 0, every ``record_every``, and the last step.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    list of int
+        Increasing steps, ``T`` of them; ``cfg.steps`` is always the last.
+    """
     steps = list(range(0, cfg.steps + 1, cfg.record_every))
     if steps[-1] != cfg.steps:
         steps.append(cfg.steps)
@@ -222,14 +332,44 @@ class _Recorder:
 class Knockouts:
     """One knockout per instance: learned unit ``unit[i]`` removed from step ``step[i]`` on.
 
-    ``unit[i] = -1`` means no knockout for instance i. Removing a unit sets both of its
-    vectors (and, for Adam/AdamW, its optimizer state) to zero; the dynamics keep them zero.
+    Removing a unit sets both of its vectors (and, for Adam/AdamW, its optimizer state)
+    to zero before the record of that step is taken; the dynamics keep them zero.
+
+    Attributes
+    ----------
+    unit : torch.Tensor
+        ``[N]`` int64: the learned unit removed from instance i, in ``0..K − 1``, or
+        -1 for no knockout.
+    step : torch.Tensor
+        ``[N]`` int64: the step from which it is removed, in ``0..steps``.
     """
 
     unit: torch.Tensor  # [N] int64
     step: torch.Tensor  # [N] int64
 
     def check(self, n: int, k: int, steps: int) -> Knockouts:
+        """Validate the knockouts for a batch.
+
+        Parameters
+        ----------
+        n : int
+            Number of instances (seeds).
+        k : int
+            Number of learned units K.
+        steps : int
+            Number of steps of the run.
+
+        Returns
+        -------
+        Knockouts
+            A copy with int64 tensors.
+
+        Raises
+        ------
+        BumpsError
+            If ``unit`` or ``step`` is not ``[n]``, a unit is outside ``-1..k − 1`` or a
+            step outside ``0..steps``.
+        """
         unit, step = torch.as_tensor(self.unit).long(), torch.as_tensor(self.step).long()
         if unit.shape != (n,) or step.shape != (n,):
             raise BumpsError(
@@ -359,10 +499,34 @@ def _run_adam(cfg, st, rec: _Recorder, progress, knock: Knockouts | None = None)
 def simulate(
     cfg: LowRankConfig, progress: Callable[[int], None] | None = None, knockouts: Knockouts | None = None
 ) -> dict:
-    """Run all seeds of ``cfg`` together and return a run dict (kind "lowrank").
+    """Run all seeds of ``cfg`` together and return a run dict (kind ``"lowrank"``).
 
-    ``progress(step)`` is called at every record step. ``knockouts`` (one per seed)
-    removes a learned unit from a given step on (see :class:`Knockouts`).
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run; validated first.
+    progress : callable, optional
+        Called as ``progress(step)`` at every record step.
+    knockouts : Knockouts, optional
+        One per seed: removes a learned unit from a given step on. None: no knockout.
+
+    Returns
+    -------
+    dict
+        A run (:func:`bumps.io.runfile.new_run`) on the CPU, in ``cfg.dtype``, with
+        ``step`` ``[T]`` (:func:`record_steps`), ``loss`` ``[T, N]``, ``inner_a`` /
+        ``inner_b`` ``[T, N, r, K]`` (aᵀU, bᵀV), ``norm_a`` / ``norm_b`` ``[T, N, K]``
+        (‖ã_k‖, ‖b̃_k‖), ``singular_values`` ``[r]``, ``target_gram_a`` /
+        ``target_gram_b`` ``[N, r, r]`` (aᵀa, bᵀb), the final state (GD:
+        ``inner_a_final``, ``inner_b_final`` ``[N, r, K]`` and ``gram_a_final``,
+        ``gram_b_final`` ``[N, K, K]``; Adam/AdamW: ``U_final``, ``V_final``
+        ``[N, d, K]``) and ``config`` (every field, the package versions and any
+        knockouts).
+
+    Raises
+    ------
+    BumpsError
+        If ``cfg`` or ``knockouts`` is invalid.
     """
     cfg.validate()
     if knockouts is not None:
@@ -438,11 +602,38 @@ def simulate_knockouts(
 ) -> torch.Tensor:
     """Replay seeds of ``cfg`` with one unit knocked out, many instances in one batch.
 
-    Instance i replays seed ``seed[i]`` (an index into ``cfg``'s seeds, so the same
-    initial vectors and targets) with unit ``unit[i]`` removed from step ``step[i]`` on
-    (-1: none), and records only the inner products of learned unit ``watch_unit[i]``
-    with target ``watch_target[i]``. Returns [T, n_instances, 2] (side 0: aᵀã, 1: bᵀb̃)
-    at :func:`record_steps`. ``state`` may pass ``initial_state(cfg)`` to avoid redrawing.
+    Instance i replays seed ``seed[i]`` (the same initial vectors and targets) with
+    unit ``unit[i]`` removed from step ``step[i]`` on, and records only the inner
+    products of learned unit ``watch_unit[i]`` with target ``watch_target[i]``.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run whose seeds are replayed; validated first.
+    seed : torch.Tensor
+        ``[n]``: indices into ``cfg``'s seeds, ``0..cfg.seeds − 1``; ``n ≥ 1``.
+    unit : torch.Tensor
+        ``[n]``: the unit knocked out, ``0..K − 1``, or -1 for none.
+    step : torch.Tensor
+        ``[n]``: the step it is knocked out from, ``0..cfg.steps``.
+    watch_target : torch.Tensor
+        ``[n]``: the target recorded, ``0..r − 1``.
+    watch_unit : torch.Tensor
+        ``[n]``: the learned unit recorded, ``0..K − 1``.
+    state : dict of str to torch.Tensor, optional
+        ``initial_state(cfg)``, to avoid redrawing it; None draws it.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[T, n, 2]`` on the CPU at :func:`record_steps`: side 0 is
+        ``a_{watch_target}ᵀ ã_{watch_unit}``, side 1 the same for b, b̃.
+
+    Raises
+    ------
+    BumpsError
+        If ``cfg`` is invalid, there is no instance, or any index is out of range or
+        not ``[n]``.
     """
     cfg.validate()
     seed = torch.as_tensor(seed).long()
@@ -478,9 +669,28 @@ def simulate_knockouts(
 def simulate_reference(cfg: LowRankConfig, knockouts: Knockouts | None = None) -> dict[str, torch.Tensor]:
     """Per-seed loop, autograd through ½‖A − UVᵀ‖², torch.optim updates.
 
-    The baseline for benchmarks and the ground truth for tests; returns the same
-    record arrays as :func:`simulate`. A knockout zeroes the unit's columns of U, V
-    and of torch.optim's state (exp_avg, exp_avg_sq) before that step is recorded.
+    The baseline for benchmarks and the ground truth for tests. A knockout zeroes the
+    unit's columns of U, V and of torch.optim's state (exp_avg, exp_avg_sq) before
+    that step is recorded.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run; validated first.
+    knockouts : Knockouts, optional
+        One per seed, as for :func:`simulate`; None: no knockout.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The record arrays of :func:`simulate`: ``loss`` ``[T, N]``, ``inner_a`` /
+        ``inner_b`` ``[T, N, r, K]``, ``norm_a`` / ``norm_b`` ``[T, N, K]``, on
+        ``cfg.device`` in ``cfg.dtype``.
+
+    Raises
+    ------
+    BumpsError
+        If ``cfg`` or ``knockouts`` is invalid.
     """
     cfg.validate()
     if knockouts is not None:
@@ -529,10 +739,27 @@ RECORD_KEYS = ("loss", "inner_a", "inner_b", "norm_a", "norm_b")
 
 
 def cast_records(run: dict, record_dtype: str) -> dict:
-    """The run with its recorded series [T, ...] stored in ``record_dtype`` (config notes it).
+    """The run with its recorded series stored in ``record_dtype``.
 
     float32 halves the run file (about 7 significant digits kept; losses below ~1e-38 become 0);
-    the default float64 stores exactly what was simulated.
+    float64 stores exactly what a float64 simulation computed.
+
+    Parameters
+    ----------
+    run : dict
+        A lowrank run (:func:`simulate`).
+    record_dtype : {"float64", "float32"}
+        Storage dtype of :data:`RECORD_KEYS` (``loss``, ``inner_*``, ``norm_*``).
+
+    Returns
+    -------
+    dict
+        A shallow copy of ``run`` with those series cast and ``config["record_dtype"]`` set.
+
+    Raises
+    ------
+    BumpsError
+        If ``record_dtype`` is not one of the above.
     """
     if record_dtype not in DTYPES:
         raise BumpsError(f"`record_dtype` must be one of {', '.join(DTYPES)} (got {record_dtype!r})")
@@ -544,12 +771,36 @@ def cast_records(run: dict, record_dtype: str) -> dict:
 
 
 def default_threads(cfg: LowRankConfig) -> int:
-    """Intra-op threads for :func:`simulate` on ``cfg`` (:func:`bumps.runtime.small_step_threads` of one step)."""
+    """Intra-op threads for :func:`simulate` on ``cfg``.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    int
+        :func:`bumps.threads.small_step_threads` of an estimate of the elements one
+        step touches.
+    """
     k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
     per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
     return small_step_threads(per_step, cfg.device)
 
 
 def default_run_path(cfg: LowRankConfig) -> Path:
-    """Where a simulated run is written unless told: ``runs/lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt``."""
+    """Where a simulated run is written unless told otherwise.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    pathlib.Path
+        ``runs/lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt``, relative to the
+        working directory.
+    """
     return Path("runs") / f"lowrank_r{cfg.rank}_d{cfg.dim}_{cfg.optimizer}_seed{cfg.seed}.pt"

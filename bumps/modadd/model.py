@@ -54,7 +54,89 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class ModAddConfig:
-    """Every parameter of a mod-add run (preset values first, then flag overrides)."""
+    """Every parameter of a mod-add run (preset values first, then flag overrides).
+
+    The defaults are the ``nanda`` preset; :meth:`from_preset` applies a preset's
+    values (:data:`PRESETS`), constructing the class directly does not.
+
+    Attributes
+    ----------
+    preset : {"nanda", "tl-demo"}, default "nanda"
+        Name of the preset the values started from (recorded with the run).
+    p : int, default 113
+        The prime modulus; inputs are pairs (a, b) in Z_p², the label is (a + b) mod p.
+    train_frac : float, default 0.3
+        Fraction of the p² pairs in the training set (the first ``int(train_frac·p²)``
+        of the shuffled order, :func:`split_indices`); strictly between 0 and 1.
+    epochs : int, default 25000
+        Number of epochs, each one full-batch optimizer step.
+    lr : float, default 1e-3
+        AdamW learning rate (after warmup).
+    weight_decay : float, default 1.0
+        AdamW decoupled weight decay.
+    betas : tuple of (float, float), default (0.9, 0.98)
+        AdamW (β1, β2).
+    eps : float, default 1e-8
+        AdamW epsilon.
+    d_model : int, default 128
+        Residual width; divisible by ``n_heads``.
+    d_mlp : int, default 512
+        MLP hidden width (the neurons).
+    n_heads : int, default 4
+        Attention heads; each has width ``d_model // n_heads`` (:attr:`d_head`).
+    seed : int, default 0
+        Seed of the parameter initialisation (and of the probes').
+    data_seed : int, default 0
+        Seed of the train/test split.
+    loss_dtype : {"float64", "float32"}, default "float64"
+        dtype in which log_softmax is taken for the training and evaluated losses;
+        float32 reproduces the rounding artefact.
+    eval_every : int, default 100
+        Epochs between evaluations (records), which are also taken at epoch 0 and at
+        the last epoch.
+    checkpoint_every : int, default 500
+        Epochs between weight checkpoints; 0: none.
+    init : {"nanda", "tl-demo", "tl-demo-v1"}, default "nanda"
+        Initialisation scheme (:func:`init_params`).
+    biases : {"mlp", "frozen-zero"}, default "mlp"
+        ``"mlp"``: trained (and weight-decayed) MLP biases, zero at init;
+        ``"frozen-zero"``: no biases.
+    out_vocab : {"p+1", "p"}, default "p+1"
+        Unembed outputs: ``"p+1"`` includes the '=' token as in the paper's code,
+        ``"p"`` only the p residues (:attr:`d_vocab_out`).
+    warmup : int, default 10
+        Linear learning-rate warmup: the update after e epochs uses
+        ``lr · min(e / warmup, 1)``; 0: none.
+    split : {"python-random", "torch-randperm"}, default "python-random"
+        How the pairs are shuffled before the split: Python's
+        ``random.Random(data_seed).shuffle`` (the paper's code) or
+        ``torch.randperm`` (the TransformerLens demo).
+    device : str, default "cpu"
+        torch device.
+    dtype : {"float32", "float64"}, default "float32"
+        Parameter dtype; float64 for exactness tests and precision studies.
+    stop_after_grok : int or None, default None
+        Stop this many epochs after grokking (see ``stop_on``) instead of running all
+        ``epochs``; None: never stop early. Grokking is the first evaluation with
+        train and test accuracy both ≥ 0.99.
+    stop_on : {"grok+loss", "grok"}, default "grok+loss"
+        What ``stop_after_grok`` counts from: ``"grok+loss"`` the later of grokking
+        and the first evaluation with test loss < 1e-6, ``"grok"`` grokking alone.
+    probe_stencil : tuple of int, default ()
+        Seed 001's probe offsets, distinct values from {-1, 0, 1}
+        (:mod:`bumps.modadd.probe`); ``()``: no probe. A list is turned into a tuple
+        at construction.
+    probe_weight : float, default 0.0
+        λ, the weight of the probe (or ``hidden-l2``) penalty in the loss; ≥ 0.
+    probe_hidden : int, default 64
+        Hidden width of each probe.
+    probe_lr : float, default 1e-3
+        Learning rate of the probes' own Adam.
+    probe_kind : {"learned", "frozen", "hidden-l2"}, default "learned"
+        ``"learned"``: probes trained each epoch; ``"frozen"``: the initial random
+        probe, never trained; ``"hidden-l2"``: penalty ``λ · mean(h²)`` of the MLP
+        hidden state, no probe (the stencil is ignored).
+    """
 
     preset: str = "nanda"
     p: int = 113
@@ -89,6 +171,26 @@ class ModAddConfig:
 
     @classmethod
     def from_preset(cls, preset: str = "nanda", **overrides) -> ModAddConfig:
+        """A validated config from a preset's values and overrides.
+
+        Parameters
+        ----------
+        preset : {"nanda", "tl-demo"}, default "nanda"
+            Key of :data:`PRESETS`.
+        **overrides
+            Field values that replace the preset's and the defaults; those that are
+            None are ignored (an unset flag).
+
+        Returns
+        -------
+        ModAddConfig
+            The config, validated.
+
+        Raises
+        ------
+        BumpsError
+            If ``preset`` is unknown or a value is invalid (:meth:`validate`).
+        """
         if preset not in PRESETS:
             raise BumpsError(f"`preset` must be one of {', '.join(PRESETS)} (got {preset!r})")
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
@@ -96,10 +198,12 @@ class ModAddConfig:
 
     @property
     def d_head(self) -> int:
+        """Width of each attention head, ``d_model // n_heads``."""
         return self.d_model // self.n_heads
 
     @property
     def d_vocab_out(self) -> int:
+        """Number of unembed outputs: p + 1 for ``out_vocab="p+1"``, else p."""
         return self.p + 1 if self.out_vocab == "p+1" else self.p
 
     def __post_init__(self) -> None:
@@ -109,7 +213,20 @@ class ModAddConfig:
             pass
 
     def validate(self) -> ModAddConfig:
-        """Check every field (BumpsError naming the parameter); returns ``self`` unchanged."""
+        """Check every field.
+
+        Returns
+        -------
+        ModAddConfig
+            ``self``, unchanged.
+
+        Raises
+        ------
+        BumpsError
+            With a message naming the parameter, for any bad value (including probe
+            settings, :func:`bumps.modadd.probe.check_probe_settings`, and a ``device``
+            that is not available).
+        """
 
         def bad(msg):
             raise BumpsError(msg)
@@ -165,6 +282,13 @@ class ModAddConfig:
         return bool(self.probe_stencil) or self.probe_kind == "hidden-l2"
 
     def as_dict(self) -> dict:
+        """Every field as plain data (``betas`` and ``probe_stencil`` as lists), for run configs.
+
+        Returns
+        -------
+        dict
+            Field name → value.
+        """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["betas"] = list(self.betas)
         out["probe_stencil"] = list(self.probe_stencil)
@@ -172,8 +296,20 @@ class ModAddConfig:
 
 
 def shape_key(cfg: ModAddConfig) -> tuple:
-    """Configs with equal keys can be trained together in one ensemble (same tensor shapes and
-    the same shared optimizer constants); everything else may differ per member."""
+    """Configs with equal keys can be trained together in one ensemble.
+
+    Parameters
+    ----------
+    cfg : ModAddConfig
+        A config.
+
+    Returns
+    -------
+    tuple
+        What determines the tensor shapes and the shared optimizer constants:
+        ``(p, d_model, d_mlp, n_heads, biases, out_vocab, device, dtype, betas, eps)``.
+        Everything else may differ per member.
+    """
     return (
         cfg.p,
         cfg.d_model,
@@ -192,14 +328,39 @@ def shape_key(cfg: ModAddConfig) -> tuple:
 
 
 def all_pairs(p: int) -> torch.Tensor:
-    """[p², 3] tokens [a, b, =] in the order a-major (row a·p + b)."""
+    """Every input of the task as tokens.
+
+    Parameters
+    ----------
+    p : int
+        The modulus.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[p², 3]`` int64 rows ``[a, b, p]`` (p is the '=' token), a-major: row
+        ``a·p + b``.
+    """
     a = torch.arange(p).repeat_interleave(p)
     b = torch.arange(p).repeat(p)
     return torch.stack([a, b, torch.full_like(a, p)], 1)
 
 
 def split_indices(cfg: ModAddConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and test row indices into :func:`all_pairs`, as each reference code shuffles."""
+    """Train and test row indices into :func:`all_pairs`, as each reference code shuffles.
+
+    Parameters
+    ----------
+    cfg : ModAddConfig
+        Reads ``p``, ``train_frac``, ``split`` and ``data_seed``.
+
+    Returns
+    -------
+    train : torch.Tensor
+        int64, the first ``int(train_frac·p²)`` rows of the shuffled order.
+    test : torch.Tensor
+        int64, the remaining rows.
+    """
     n = cfg.p * cfg.p
     if cfg.split == "python-random":  # official: random.seed(0); random.shuffle(pairs)
         import random
@@ -234,6 +395,25 @@ def init_params(cfg: ModAddConfig) -> dict[str, torch.Tensor]:
         global RNG is left alone. Tested equal to TransformerLens where it is installed.
       * ``tl-demo-v1``: this project's earlier tl-demo draw (same distribution, the ``nanda`` order and
         ``randn * std``), kept so runs made with it can be reproduced.
+
+    Parameters
+    ----------
+    cfg : ModAddConfig
+        Reads ``init``, ``seed``, ``biases``, the widths, ``p`` and ``out_vocab``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``W_E`` ``[p + 1, d_model]``, ``W_pos`` ``[3, d_model]``, ``W_Q``, ``W_K``,
+        ``W_V`` ``[H, d_model, d_head]``, ``W_O`` ``[H, d_head, d_model]``, ``W_in``
+        ``[d_model, d_mlp]``, ``W_out`` ``[d_mlp, d_model]``, ``W_U``
+        ``[d_model, d_vocab_out]``, and for ``biases="mlp"`` zero ``b_in`` ``[d_mlp]``
+        and ``b_out`` ``[d_model]``; float32 (torch's default dtype) on ``cfg.device``.
+
+    Raises
+    ------
+    BumpsError
+        If ``cfg.init`` is unknown.
     """
     g = torch.Generator().manual_seed(cfg.seed)
     d, h, dh, m, v_in, v_out = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.p + 1, cfg.d_vocab_out
@@ -357,10 +537,6 @@ def _token_layout(tok: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Te
 def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False) -> dict[str, torch.Tensor]:
     """Last-position forward of M stacked models: every parameter has a leading model axis.
 
-    ``a``, ``b`` [M, B] are each model's input tokens. Returns ``logits`` [M, B, d_vocab_out],
-    ``hidden`` [M, B, d_mlp] (post-ReLU MLP activations) and, if asked, ``mlp_in`` [M, B, d_model]
-    (the residual the MLP reads).
-
     The '=' query is the same for every input, so attention at the last position is a
     softmax over three per-head scores read from token tables, and the attention output is
     a weighted sum of 3·H rows of value·W_O tables. Everything linear in that output (the
@@ -368,6 +544,24 @@ def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False)
     (vocabulary × heads rows) and gathered with ``embedding_bag`` — a weighted sum of
     table rows per input — instead of multiplying every input's residual. The only
     per-input matrix product left is ``hidden @ (W_out W_U)``.
+
+    Parameters
+    ----------
+    params : dict of str to torch.Tensor
+        The parameters of :func:`init_params`, each stacked ``[M, ...]``; ``b_in`` and
+        ``b_out`` are optional.
+    a : torch.Tensor
+        ``[M, B]`` int64: each model's first input token, in ``0..p − 1``.
+    b : torch.Tensor
+        ``[M, B]`` int64: each model's second input token.
+    mlp_in : bool, default False
+        Also return the residual the MLP reads.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``logits`` ``[M, B, d_vocab_out]``, ``hidden`` ``[M, B, d_mlp]`` (post-ReLU MLP
+        activations) and, if asked, ``mlp_in`` ``[M, B, d_model]``.
     """
     e, pos = params["W_E"], params["W_pos"]  # [M, V, d], [M, 3, d]
     n_models, vocab, d = e.shape
@@ -407,14 +601,44 @@ def forward_many(params, a: torch.Tensor, b: torch.Tensor, mlp_in: bool = False)
 
 
 def forward_last(params, tokens: torch.Tensor, return_acts: bool = False):
-    """Logits at the last position of one model, [B, d_vocab_out] (and post-ReLU MLP acts if asked)."""
+    """Logits at the last position of one model (:func:`forward_many` with M = 1).
+
+    Parameters
+    ----------
+    params : dict of str to torch.Tensor
+        One model's parameters (:func:`init_params`, no model axis).
+    tokens : torch.Tensor
+        ``[B, 3]`` int64 inputs ``[a, b, =]``; only columns 0 and 1 are read.
+    return_acts : bool, default False
+        Also return the post-ReLU MLP activations.
+
+    Returns
+    -------
+    logits : torch.Tensor
+        ``[B, d_vocab_out]``.
+    hidden : torch.Tensor
+        ``[B, d_mlp]``, only if ``return_acts`` (then a tuple ``(logits, hidden)``).
+    """
     out = forward_many({k: v[None] for k, v in params.items()}, tokens[None, :, 0], tokens[None, :, 1])
     logits = out["logits"][0]
     return (logits, out["hidden"][0]) if return_acts else logits
 
 
 def forward_full(params, tokens: torch.Tensor) -> torch.Tensor:
-    """The reference forward over all positions (causal attention); returns last-position logits."""
+    """The reference forward over all positions (causal attention); returns last-position logits.
+
+    Parameters
+    ----------
+    params : dict of str to torch.Tensor
+        One model's parameters (:func:`init_params`, no model axis).
+    tokens : torch.Tensor
+        ``[B, 3]`` int64 inputs ``[a, b, =]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, d_vocab_out]``.
+    """
     x = params["W_E"][tokens] + params["W_pos"]  # [B, 3, d]
     q = torch.einsum("bpd,hde->bhpe", x, params["W_Q"])
     k = torch.einsum("bpd,hde->bhpe", x, params["W_K"])
@@ -428,6 +652,21 @@ def forward_full(params, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, dtype: str = "float64") -> torch.Tensor:
-    """Mean cross-entropy with log_softmax in ``dtype`` (float32 reproduces the rounding artefact)."""
+    """Mean cross-entropy with log_softmax in ``dtype`` (float32 reproduces the rounding artefact).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[B, C]``.
+    labels : torch.Tensor
+        ``[B]`` int64 classes in ``0..C − 1``.
+    dtype : {"float64", "float32"}, default "float64"
+        dtype of the log_softmax and the result.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d: the mean over the batch.
+    """
     logp = logits.to(getattr(torch, dtype)).log_softmax(-1)
     return -logp.gather(-1, labels[:, None]).mean()
