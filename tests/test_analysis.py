@@ -48,3 +48,12 @@ def test_control_identical_seeds_are_not_significant_against_other_seeds():
 def test_null_summary_p_value():
     assert null_summary(5, [1, 2, 5, 9])["p_value"] == (1 + 2) / 5
     assert null_summary(5, [])["p_value"] is None
+
+
+def test_no_null_draws_gives_no_chance_baseline():
+    from bumps.lowrank.model import LowRankConfig, simulate
+
+    run = simulate(LowRankConfig(rank=2, dim=10, seeds=3, steps=200, record_every=5))
+    source = Source([(SERIES["lowrank"][0], run["inner_a"].numpy())], run["step"].numpy(), None)
+    summary = analyze(source, null_draws=0)["summary"]["inner_a"]
+    assert summary["explained_by_chance_baseline"] is None

@@ -358,7 +358,8 @@ def analyze(
         out_bumps.extend(rows)
         per_series[spec.key] = _summarize(spec, x, rows, events)
         if chance is not None:  # the null's mean over other seeds, and both null distributions
-            per_series[spec.key]["explained_by_chance_baseline"] = round(chance["other_seeds"]["mean"])
+            mean = chance["other_seeds"]["mean"]  # None when there were no null draws
+            per_series[spec.key]["explained_by_chance_baseline"] = None if mean is None else round(mean)
             per_series[spec.key]["competition_null"] = chance
     result = {
         "bumps": out_bumps,
