@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -24,8 +25,55 @@ app = typer.Typer(
 )
 
 
+class _LineProgress:
+    """Progress as plain lines on stderr every ``every`` seconds, for logs (nohup, Slurm): no bar, no ANSI."""
+
+    def __init__(self, total: int, label: str, every: float):
+        self.total, self.label, self.every = total, label, every
+        self.t0 = self.last = time.monotonic()
+        self.done = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self) -> None:
+        self.t0 = self.last = time.monotonic()
+
+    def stop(self) -> None:
+        if self.total and self.done:
+            self._line()
+
+    def _line(self) -> None:
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed * (self.total - self.done) / self.done if self.done else float("nan")
+        pct = 100 * self.done / self.total if self.total else 100.0
+        print(
+            f"{self.label}: {self.done}/{self.total} ({pct:.0f}%), {elapsed:.0f} s elapsed, eta {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def advance(self, step: int, **_fields) -> None:
+        self.done = step
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self._line()
+
+
 def _progress(total: int, label: str, extra: str | None = None, **fields):
-    """A rich progress bar with ETA; returns (context manager, advance-to(step, **fields) callback)."""
+    """Progress with an ETA; returns (context manager, advance-to(step, **fields) callback).
+
+    A rich bar on a terminal; plain periodic lines on stderr when stderr is not a terminal (a log file),
+    every ``BUMPS_PROGRESS_EVERY`` seconds (default 60).
+    """
+    if not sys.stderr.isatty():
+        lines = _LineProgress(total, label, float(os.environ.get("BUMPS_PROGRESS_EVERY", "60")))
+        return lines, lines.advance
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -45,7 +93,7 @@ def _progress(total: int, label: str, extra: str | None = None, **fields):
     ]
     if extra:
         columns.append(TextColumn(extra))
-    bar = Progress(*columns, transient=True, disable=total == 0)
+    bar = Progress(*columns, transient=True, disable=total == 0, console=Console(stderr=True))
     task = bar.add_task(label, total=total, **fields)
     return bar, lambda step, **kw: bar.update(task, completed=step, **kw)
 

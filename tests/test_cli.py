@@ -154,3 +154,33 @@ def test_library_parameter_names_become_flags():
     assert as_flags("no parameter named here") == "no parameter named here"
     proc = bumps("simulate", "--init-scale", "0", "--steps", "1")
     assert proc.returncode == 2 and "--init-scale must be a finite positive number" in proc.stderr
+
+
+def test_progress_is_plain_lines_in_a_log(tmp_path):
+    """With stderr not a terminal (nohup, Slurm) long runs print periodic lines, not a bar at the end."""
+    env = {**os.environ, "BUMPS_PROGRESS_EVERY": "0"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "simulate",
+            "--rank",
+            "2",
+            "--dim",
+            "8",
+            "--seeds",
+            "2",
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path / "r.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("simulate: ")]
+    assert len(lines) >= 2 and "eta" in lines[-1] and "\x1b" not in proc.stderr
+    assert lines[-1].startswith("simulate: 50/50 (100%)")
