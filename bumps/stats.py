@@ -1,16 +1,35 @@
 """Statistics shared by every task: bootstrap CIs, exact sign-flip p-values, null summaries, claim verdicts.
 
 Functions take plain arrays of per-unit values (one value per seed, bump or event) and return floats or
-JSON-ready dicts; none knows which model produced the values.
+JSON-ready dicts; none knows which model produced the values. A claim's verdict rule is data
+(:class:`Rule`): the same object writes the rule's prose and decides the verdict.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+STAT = "stat"  # the name a Rule gives the claim row's own statistic
+
+Bound = Literal["value", "low", "high"]
+Op = Literal[">", ">=", "<", "<=", "=="]
+_BOUND_INDEX = {"value": 0, "low": 1, "high": 2}
+_BOUND_TEXT = {"value": "value", "low": "CI low", "high": "CI high"}
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+}
 
 
 @dataclass
@@ -29,7 +48,24 @@ class Claim:
 
 
 def boot(values, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Statistic and percentile-bootstrap 95% CI over seeds (nan entries dropped)."""
+    """Statistic and percentile-bootstrap 95% CI over seeds (nan entries dropped).
+
+    Parameters
+    ----------
+    values : array_like
+        One value per unit (seed, bump, event); non-finite entries are dropped.
+    stat : callable, default numpy.mean
+        The statistic of a sample.
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    seed : int, default 0
+        Seed of the resampling generator.
+
+    Returns
+    -------
+    tuple of float
+        ``(stat(values), ci_low, ci_high)``; all nan when no finite value is left.
+    """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -41,7 +77,24 @@ def boot(values, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float
 
 
 def boot_diff(x, y, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """stat(x) − stat(y) for independent seed samples, with a percentile-bootstrap 95% CI."""
+    """stat(x) − stat(y) for independent seed samples, with a percentile-bootstrap 95% CI.
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two independent samples; non-finite entries are dropped from each.
+    stat : callable, default numpy.mean
+        The statistic of a sample.
+    n_boot : int, default 2000
+        Bootstrap resamples (each resamples ``x`` and ``y`` separately).
+    seed : int, default 0
+        Seed of the resampling generator.
+
+    Returns
+    -------
+    tuple of float
+        ``(stat(x) − stat(y), ci_low, ci_high)``; all nan when either sample is empty.
+    """
     x, y = (np.asarray(v, dtype=float) for v in (x, y))
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if x.size == 0 or y.size == 0:
@@ -52,18 +105,344 @@ def boot_diff(x, y, stat=np.mean, n_boot: int = 2000, seed: int = 0) -> tuple[fl
     return float(stat(x) - stat(y)), float(lo), float(hi)
 
 
+# ---------------------------------------------------------------------------
+# Verdict rules as data
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One comparison: ``values[stat][bound] op threshold``.
+
+    Parameters
+    ----------
+    stat : str
+        Name of a statistic in the mapping given to :meth:`Rule.decide` (:data:`STAT` is the row's own).
+    bound : {'value', 'low', 'high'}
+        Which entry of the statistic's ``(value, ci_low, ci_high)`` triple is compared.
+    op : {'>', '>=', '<', '<=', '=='}
+        The comparison; strict ops are strict (a CI low equal to the threshold does not pass ``>``).
+        Every comparison with nan is false.
+    threshold : float or tuple of (str, str)
+        A number, or ``(stat, bound)`` naming another statistic's entry (e.g. one CI entirely below
+        another: ``Clause("a", "high", "<", ("b", "low"))``).
+    """
+
+    stat: str
+    bound: Bound
+    op: Op
+    threshold: float | tuple[str, Bound]
+
+    def __post_init__(self) -> None:
+        if self.bound not in _BOUND_INDEX:
+            raise ValueError(f"bound must be one of {', '.join(_BOUND_INDEX)} (got {self.bound!r})")
+        if self.op not in _OPS:
+            raise ValueError(f"op must be one of {' '.join(_OPS)} (got {self.op!r})")
+        if isinstance(self.threshold, tuple):
+            if len(self.threshold) != 2 or self.threshold[1] not in _BOUND_INDEX:
+                raise ValueError(f"a threshold reference is (stat, bound) (got {self.threshold!r})")
+        elif not isinstance(self.threshold, int | float) or isinstance(self.threshold, bool):
+            raise ValueError(f"threshold must be a number or (stat, bound) (got {self.threshold!r})")
+
+    def stats(self) -> set[str]:
+        """Names of the statistics the clause reads."""
+        return {self.stat} | ({self.threshold[0]} if isinstance(self.threshold, tuple) else set())
+
+    def holds(self, values: Mapping[str, Sequence[float]]) -> bool:
+        """Whether the comparison holds for ``values`` (statistic name -> ``(value, ci_low, ci_high)``)."""
+        x = values[self.stat][_BOUND_INDEX[self.bound]]
+        t = self.threshold
+        ref = values[t[0]][_BOUND_INDEX[t[1]]] if isinstance(t, tuple) else t
+        if x is None or ref is None:
+            return False
+        return bool(_OPS[self.op](float(x), float(ref)))
+
+    def describe(self, names: Mapping[str, str]) -> str:
+        """Prose, e.g. ``"CI low > 0.5"`` or ``"the difference's CI high < 0"``."""
+        t = self.threshold
+        rhs = _term(t[0], t[1], names) if isinstance(t, tuple) else _num(t)
+        return f"{_term(self.stat, self.bound, names)} {self.op} {rhs}"
+
+
+def _subject(stat: str, names: Mapping[str, str]) -> str:
+    return names.get(stat, "" if stat == STAT else stat)
+
+
+def _term(stat: str, bound: str, names: Mapping[str, str]) -> str:
+    subject = _subject(stat, names)
+    if not subject:
+        return _BOUND_TEXT[bound]
+    return subject if bound == "value" else f"{subject}'s {_BOUND_TEXT[bound]}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Clauses combined with ``all`` (and) or ``any`` (or).
+
+    Parameters
+    ----------
+    clauses : tuple of Clause
+        At least one.
+    combine : {'all', 'any'}, default 'all'
+        How the clauses combine.
+    note : str, default ''
+        Prose appended in brackets (what the condition means); it does not enter the decision.
+    """
+
+    clauses: tuple[Clause, ...]
+    combine: Literal["all", "any"] = "all"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clauses", tuple(self.clauses))
+        if not self.clauses or not all(isinstance(c, Clause) for c in self.clauses):
+            raise ValueError("a condition needs at least one Clause")
+        if self.combine not in ("all", "any"):
+            raise ValueError(f"combine must be 'all' or 'any' (got {self.combine!r})")
+
+    def holds(self, values: Mapping[str, Sequence[float]]) -> bool:
+        """Whether the condition holds for ``values``."""
+        results = [c.holds(values) for c in self.clauses]
+        return all(results) if self.combine == "all" else any(results)
+
+    def describe(self, names: Mapping[str, str]) -> str:
+        """Prose of the clauses joined by "and"/"or"; a CI-low/CI-high pair on one statistic under
+        ``all`` reads "CI within [a, b]" (low >= a, high <= b) or "CI contains t" (low <= t, high >= t)."""
+        parts, cs, i = [], self.clauses, 0
+        while i < len(cs):
+            a, b = cs[i], cs[i + 1] if i + 1 < len(cs) else None
+            pair = (
+                self.combine == "all"
+                and b is not None
+                and a.stat == b.stat
+                and (a.bound, b.bound) == ("low", "high")
+                and not isinstance(a.threshold, tuple)
+                and not isinstance(b.threshold, tuple)
+            )
+            subject = _subject(a.stat, names)
+            ci = f"{subject}'s CI" if subject else "CI"
+            if pair and (a.op, b.op) == (">=", "<=") and a.threshold <= b.threshold:
+                parts.append(f"{ci} within [{_num(a.threshold)}, {_num(b.threshold)}]")
+                i += 2
+            elif pair and (a.op, b.op) == ("<=", ">=") and a.threshold == b.threshold:
+                parts.append(f"{ci} contains {_num(a.threshold)}")
+                i += 2
+            else:
+                parts.append(a.describe(names))
+                i += 1
+        text = (" and " if self.combine == "all" else " or ").join(parts)
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A verdict rule: "supported" when one condition holds, "not supported" when another does,
+    "inconclusive" otherwise (a rule whose two conditions both hold is "supported").
+
+    Parameters
+    ----------
+    supported : Condition
+        When the claim is supported.
+    not_supported : Condition
+        When it is not (checked only if ``supported`` fails).
+    names : mapping of str to str, optional
+        Prose names of the statistics (e.g. ``{"stat": "the difference", "full": "full rank"}``); the row's
+        own statistic (:data:`STAT`) is unnamed by default ("CI low > 0"), others default to their key.
+    note : str, default ''
+        Prose appended to the whole rule in brackets; it does not enter the decision.
+
+    Examples
+    --------
+    >>> r = Rule(Condition((Clause("stat", "low", ">", 0.5),)), Condition((Clause("stat", "high", "<", 0.5),)))
+    >>> r.describe()
+    'supported if CI low > 0.5; not supported if CI high < 0.5'
+    >>> r.decide((0.7, 0.6, 0.8)), r.decide((0.5, 0.5, 0.6)), r.decide({"stat": (0.2, 0.1, 0.3)})
+    ('supported', 'inconclusive', 'not supported')
+    """
+
+    supported: Condition
+    not_supported: Condition
+    names: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", dict(self.names))
+        for cond in (self.supported, self.not_supported):
+            if not isinstance(cond, Condition):
+                raise ValueError(f"a rule's conditions are Condition objects (got {cond!r})")
+
+    def __hash__(self) -> int:
+        return hash((self.supported, self.not_supported, tuple(sorted(self.names.items())), self.note))
+
+    def stats(self) -> set[str]:
+        """Names of every statistic the rule reads: the keys :meth:`decide` needs."""
+        return {s for cond in (self.supported, self.not_supported) for c in cond.clauses for s in c.stats()}
+
+    def describe(self) -> str:
+        """The rule's prose, e.g. ``"supported if CI low > 0; not supported if CI high <= 0"``."""
+        text = (
+            f"supported if {self.supported.describe(self.names)}; "
+            f"not supported if {self.not_supported.describe(self.names)}"
+        )
+        return f"{text} ({self.note})" if self.note else text
+
+    def decide(self, values: Mapping[str, Sequence[float]] | Sequence[float]) -> str:
+        """The verdict for ``values``.
+
+        Parameters
+        ----------
+        values : mapping of str to (value, ci_low, ci_high), or one such triple
+            Every statistic the rule reads (:meth:`stats`); a bare triple is the row's own statistic.
+            Entries that are nan or None fail every comparison.
+
+        Returns
+        -------
+        str
+            "supported", "not supported" or "inconclusive".
+        """
+        if not isinstance(values, Mapping):
+            values = {STAT: values}
+        missing = self.stats() - set(values)
+        if missing:
+            raise KeyError(f"the rule needs the statistics {', '.join(sorted(missing))}")
+        return verdict(self.supported.holds(values), self.not_supported.holds(values))
+
+
+def above(threshold: float, stat: str = STAT, strict: bool = True, note: str = "") -> Condition:
+    """Condition: the CI lies above ``threshold`` (its low > threshold, or >= unless ``strict``).
+
+    Parameters
+    ----------
+    threshold : float
+        The bound the whole CI must clear.
+    stat : str, default 'stat'
+        The statistic.
+    strict : bool, default True
+        ``>`` (True) or ``>=``.
+    note : str, default ''
+        See :class:`Condition`.
+    """
+    return Condition((Clause(stat, "low", ">" if strict else ">=", threshold),), note=note)
+
+
+def below(threshold: float, stat: str = STAT, strict: bool = True, note: str = "") -> Condition:
+    """Condition: the CI lies below ``threshold`` (its high < threshold, or <= unless ``strict``).
+
+    Parameters
+    ----------
+    threshold : float
+        The bound the whole CI must stay under.
+    stat : str, default 'stat'
+        The statistic.
+    strict : bool, default True
+        ``<`` (True) or ``<=``.
+    note : str, default ''
+        See :class:`Condition`.
+    """
+    return Condition((Clause(stat, "high", "<" if strict else "<=", threshold),), note=note)
+
+
 def verdict(yes: bool, no: bool) -> str:
-    return "supported" if yes else ("not supported" if no else "inconclusive")
+    """The verdict of two decided conditions.
+
+    Parameters
+    ----------
+    yes : bool
+        The supporting condition holds (it wins when both hold).
+    no : bool
+        The refuting condition holds.
+    """
+    return SUPPORTED if yes else (NOT_SUPPORTED if no else INCONCLUSIVE)
+
+
+def _clean(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 4)
 
 
 def claim(id, statement, statistic, vci, n, rule, yes, no) -> Claim:
+    """A report row from a rule's prose and its already decided conditions (prefer :func:`judge`).
+
+    Parameters
+    ----------
+    id, statement, statistic : str
+        The row's claim id, the claim and what was measured.
+    vci : tuple of float
+        ``(value, ci_low, ci_high)``; stored rounded to 4 decimals, non-finite as None.
+    n : int
+        Number of seeds (or events) behind the value.
+    rule : str
+        The rule's prose.
+    yes, no : bool
+        Whether the supporting / refuting condition holds (see :func:`verdict`).
+    """
     v, lo, hi = vci
-    clean = lambda x: None if x is None or not math.isfinite(x) else round(x, 4)  # noqa: E731
-    return Claim(id, statement, statistic, clean(v), clean(lo), clean(hi), int(n), rule, verdict(bool(yes), bool(no)))
+    return Claim(
+        id, statement, statistic, _clean(v), _clean(lo), _clean(hi), int(n), rule, verdict(bool(yes), bool(no))
+    )
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A claim fixed before any run: its statement, the rule that decides it and (when fixed) its statistic.
+
+    Parameters
+    ----------
+    statement : str
+        The claim, as the thread states it.
+    rule : Rule
+        The verdict rule; it writes the row's ``rule`` text and decides its ``verdict``.
+    statistic : str, default ''
+        What is measured, when its text does not depend on the run (else given to :meth:`judge`).
+    """
+
+    statement: str
+    rule: Rule
+    statistic: str = ""
+
+    def judge(self, id: str, values, n: int, statistic: str | None = None) -> Claim:
+        """The report row (see :func:`judge`); ``statistic`` defaults to the spec's."""
+        return judge(id, self.statement, self.statistic if statistic is None else statistic, values, n, self.rule)
+
+
+def judge(id: str, statement: str, statistic: str, values, n: int, rule: Rule) -> Claim:
+    """A report row whose rule text and verdict both come from ``rule``.
+
+    Parameters
+    ----------
+    id, statement, statistic : str
+        The row's claim id, the claim and what was measured.
+    values : mapping of str to (value, ci_low, ci_high), or one such triple
+        The statistics the rule reads; the row shows ``values["stat"]`` (or the bare triple).
+    n : int
+        Number of seeds (or events) behind the value.
+    rule : Rule
+        Decides the verdict (on the unrounded values) and writes the rule's prose.
+    """
+    if not isinstance(values, Mapping):
+        values = {STAT: values}
+    v, lo, hi = values[STAT]
+    return Claim(
+        id, statement, statistic, _clean(v), _clean(lo), _clean(hi), int(n), rule.describe(), rule.decide(values)
+    )
 
 
 def sign_flip_p(log_ratios: np.ndarray) -> float:
-    """Exact two-sided sign-flip test of mean log ratio = 0 (paired, symmetric null)."""
+    """Exact two-sided sign-flip test of mean log ratio = 0 (paired, symmetric null).
+
+    Parameters
+    ----------
+    log_ratios : numpy.ndarray
+        One paired difference (e.g. a log ratio) per unit. Up to 16 units every sign pattern is
+        enumerated; beyond, 100,000 random patterns (seed 0) are drawn.
+
+    Returns
+    -------
+    float
+        Fraction of sign patterns whose ``|mean|`` is at least the observed one; nan when empty.
+    """
     n = len(log_ratios)
     if n == 0:
         return float("nan")
@@ -77,7 +456,23 @@ def sign_flip_p(log_ratios: np.ndarray) -> float:
 
 
 def paired_speedup(base: list[float], var: list[float], n_boot: int = 10_000, seed: int = 0) -> dict:
-    """Geometric-mean speedup base/var over paired seeds, percentile bootstrap 95% CI, sign-flip p."""
+    """Geometric-mean speedup base/var over paired seeds, percentile bootstrap 95% CI, sign-flip p.
+
+    Parameters
+    ----------
+    base, var : list of float
+        Positive times (e.g. steps to a threshold) per seed, paired by position.
+    n_boot : int, default 10000
+        Bootstrap resamples of the per-seed log ratios.
+    seed : int, default 0
+        Seed of the resampling generator.
+
+    Returns
+    -------
+    dict
+        ``speedup``, ``ci95`` ([low, high]), ``p_value`` (:func:`sign_flip_p`) and ``per_seed`` ratios;
+        None entries when there are no seeds.
+    """
     logr = np.log(np.asarray(base, float)) - np.log(np.asarray(var, float))
     if len(logr) == 0:
         return {"speedup": None, "ci95": [None, None], "p_value": None, "per_seed": []}
@@ -94,7 +489,20 @@ def paired_speedup(base: list[float], var: list[float], n_boot: int = 10_000, se
 
 
 def null_summary(observed: float, draws) -> dict:
-    """Null distribution summary with the one-sided p-value (1 + #{null ≥ observed}) / (1 + draws)."""
+    """Null distribution summary with the one-sided p-value (1 + #{null ≥ observed}) / (1 + draws).
+
+    Parameters
+    ----------
+    observed : float
+        The observed statistic.
+    draws : array_like
+        The statistic under the null, one per draw.
+
+    Returns
+    -------
+    dict
+        ``draws``, ``mean``, ``q05``, ``q95`` and ``p_value``; None entries when there are no draws.
+    """
     d = np.asarray(draws, dtype=float)
     if d.size == 0:
         return {"draws": 0, "mean": None, "q05": None, "q95": None, "p_value": None}

@@ -1,6 +1,8 @@
 """`bumps claims`: quick grid end to end, the report's structure, bad input."""
 
+import itertools
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +11,10 @@ import numpy as np
 import pytest
 
 from bumps.errors import BumpsError
-from bumps.lowrank.claims import CLAIM_IDS, check_memory, toy_grid, vector_regression_plateau
+from bumps.lowrank.claims import CLAIM_IDS, TOY_CLAIMS, check_memory, toy_grid, vector_regression_plateau
+from bumps.modadd.claims import MODADD_CLAIMS
 from bumps.report.claims import run_claims
-from bumps.stats import boot, boot_diff
+from bumps.stats import STAT, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,11 +40,98 @@ def test_vector_regression_has_no_plateau_but_the_rule_could_fail():
     assert log_linearity(s_curve[:, None])[0] < 0.9  # control: a plateau is far from a line
 
 
-def test_bootstrap_cis():
-    v, lo, hi = boot(np.r_[np.zeros(50), np.ones(50)])
-    assert v == 0.5 and 0.35 < lo < 0.5 < hi < 0.65
-    d, lo, hi = boot_diff(np.ones(30), np.zeros(30))
-    assert d == lo == hi == 1
+# The verdict expressions toy_claims used before its rules became data: the (statistic, index) entries
+# they read (index 0 value, 1 CI low, 2 CI high), the thresholds they compare with, (supported, not supported).
+OLD = {
+    "1": ([("stat", 1), ("stat", 2)], [0.99, 0.9], lambda v: v["stat"][1] > 0.99, lambda v: v["stat"][2] < 0.9),
+    "2": ([("stat", 1), ("stat", 2)], [0.5, 0.3], lambda v: v["stat"][1] > 0.5, lambda v: v["stat"][2] < 0.3),
+    "3": ([("stat", 1), ("stat", 2)], [0.9, 0.5], lambda v: v["stat"][1] > 0.9, lambda v: v["stat"][2] < 0.5),
+    "4": (
+        [("stat", 1), ("stat", 2), ("full", 1), ("full", 2)],
+        [0, 0.1, 0.3],
+        lambda v: v["stat"][1] > 0 and v["full"][2] < 0.1,
+        lambda v: v["stat"][2] < 0 or v["full"][1] > 0.3,
+    ),
+    "5": (
+        [("stat", 0), ("gd_r2", 1), ("gd_r4", 1), ("gd_r10", 1)],
+        [0],
+        lambda v: v["stat"][0] == 0 and min(v[k][1] for k in ("gd_r2", "gd_r4", "gd_r10")) > 0,
+        lambda v: v["stat"][0] > 0,
+    ),
+    "6": (
+        [("stat", 1), ("stat", 2)],
+        [0.15, 0.95],
+        lambda v: v["stat"][1] >= 0.15 and v["stat"][2] <= 0.95,
+        lambda v: v["stat"][2] < 0.15 or v["stat"][1] > 0.95,
+    ),
+    "7": ([("stat", 1), ("stat", 2)], [0.05, 0.2], lambda v: v["stat"][2] < 0.05, lambda v: v["stat"][1] > 0.2),
+    "8": (
+        [("stat", 1), ("stat", 2), ("competitor", 2), ("control", 1)],
+        [0.3, 0.1],
+        lambda v: v["stat"][1] > 0.3 and v["competitor"][2] < v["control"][1],
+        lambda v: v["stat"][2] < 0.1,
+    ),
+    "9": ([("stat", 1), ("stat", 2)], [0.2, 0.05], lambda v: v["stat"][1] > 0.2, lambda v: v["stat"][2] < 0.05),
+    "10": (
+        [("stat", 1), ("stat", 2), ("stops", 0), ("bumps", 1), ("bumps", 2)],
+        [0, 1, 0.5],
+        lambda v: v["stat"][2] < 0 and v["stops"][0] == 1 and v["bumps"][1] <= 0 <= v["bumps"][2],
+        lambda v: v["stat"][1] > 0 or v["stops"][0] < 0.5,
+    ),
+}
+
+
+@pytest.mark.parametrize("cid", CLAIM_IDS)
+def test_each_rule_decides_as_the_old_expressions_did(cid):
+    """Every combination of the entries the old expressions read, each on, just below or just above one of
+    the thresholds, or nan; the entries they did not read are nan (a rule reading them would differ)."""
+    reads, thresholds, yes, no = OLD[cid]
+    pool = sorted({t + d for t in thresholds for d in (-0.01, 0.0, 0.01)}) + [math.nan]
+    rule = TOY_CLAIMS[cid].rule
+    assert rule.stats() == {k for k, _ in reads}
+    for combo in itertools.product(pool, repeat=len(reads)):
+        # claim 5's higher-rank fractions are bootstraps of 0/1 seed flags: never nan (min() is order-dependent)
+        if cid == "5" and any(math.isnan(x) for x in combo[1:]):
+            continue
+        values = {k: [math.nan] * 3 for k, _ in reads}
+        for (k, i), x in zip(reads, combo, strict=True):
+            values[k][i] = x
+        assert rule.decide(values) == verdict(yes(values), no(values)), values
+
+
+def _stored(c: dict) -> tuple:
+    nan = lambda x: math.nan if x is None else x  # noqa: E731  (the JSON stores non-finite values as null)
+    return tuple(nan(c[k]) for k in ("value", "ci_low", "ci_high"))
+
+
+def test_committed_report_verdicts_follow_the_rules():
+    """Every stored verdict of reports/claims.json that depends only on stored fields is its rule's decision
+    on the stored (4-decimal) value and CI; claims 4, 5, 8 and 10 also read statistics the JSON keeps only as
+    rounded prose in ``statistic``."""
+    report = json.loads((ROOT / "reports" / "claims.json").read_text())
+    checked = []
+    sections = [
+        (report["claims"], TOY_CLAIMS),
+        (report["modadd"]["claims"] if report.get("modadd") else [], MODADD_CLAIMS),
+    ]
+    for rows, table in sections:
+        for c in rows:
+            spec = table[c["id"]]
+            assert c["statement"] == spec.statement
+            if spec.rule.stats() == {STAT}:
+                assert spec.rule.decide(_stored(c)) == c["verdict"], c["id"]
+                checked.append(c["id"])
+    assert {"1", "2", "3", "6", "7", "9"} <= set(checked)
+    assert not {"4", "5", "8", "10"} & set(checked)
+
+
+def test_multi_statistic_rules_read_their_extra_statistics():
+    assert TOY_CLAIMS["4"].rule.stats() == {STAT, "full"}
+    assert TOY_CLAIMS["5"].rule.stats() == {STAT, "gd_r2", "gd_r4", "gd_r10"}
+    assert TOY_CLAIMS["8"].rule.stats() == {STAT, "competitor", "control"}
+    assert TOY_CLAIMS["10"].rule.stats() == {STAT, "stops", "bumps"}
+    assert "CI contains 0" in TOY_CLAIMS["10"].rule.describe()
+    assert "CI high < the control drop ratio's CI low" in TOY_CLAIMS["8"].rule.describe()
 
 
 @pytest.fixture(scope="module")

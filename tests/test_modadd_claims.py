@@ -1,11 +1,16 @@
 """The mod-add section of `bumps claims` from planted run files and knockout records."""
 
+import itertools
+import math
+
+import numpy as np
 import pytest
 from test_modadd_bumps import planted_run
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_save
-from bumps.modadd.claims import modadd_claims, render_modadd
+from bumps.modadd.claims import MODADD_CLAIMS, modadd_claims, render_modadd
+from bumps.stats import STAT, boot, verdict
 
 
 def _records(gap_persists: bool):
@@ -66,3 +71,31 @@ def test_section_rows_and_verdicts(run_files):
 def test_no_runs_is_a_clear_error():
     with pytest.raises(BumpsError, match="no mod-add run files"):
         modadd_claims([])
+
+
+# The verdict expressions modadd_claims used before its rules became data, on (value, CI low, CI high).
+OLD = {
+    "M1": ([0.5], lambda v: v[1] > 0.5, lambda v: v[2] < 0.5),
+    "M2": ([0.5], lambda v: v[1] > 0.5, lambda v: v[2] < 0.5),
+    "M3": ([0.0], lambda v: v[1] > 0, lambda v: v[2] < 0),
+    "M4": ([0.0], lambda v: v[1] > 0, lambda v: v[2] <= 0),
+    "M5": ([0.0], lambda v: v[1] > 0, lambda v: v[2] <= 0),
+}
+
+
+@pytest.mark.parametrize("cid", sorted(OLD))
+def test_each_rule_decides_as_the_old_expressions_did(cid):
+    thresholds, yes, no = OLD[cid]
+    pool = sorted({t + d for t in thresholds for d in (-0.01, 0.0, 0.01)}) + [-1.0, 2.0, math.nan]
+    rule = MODADD_CLAIMS[cid].rule
+    assert rule.stats() == {STAT}
+    for v in itertools.product(pool, repeat=3):
+        assert rule.decide(v) == verdict(yes(v), no(v)), v
+
+
+def test_grok_rule_is_every_seed_and_fewer_than_half_as_before():
+    rule = MODADD_CLAIMS["M0"].rule
+    for n in range(1, 7):
+        for grokked in itertools.product([0.0, 1.0], repeat=n):
+            old = verdict(min(grokked) == 1, np.mean(grokked) < 0.5)
+            assert rule.decide(boot(list(grokked), n_boot=20)) == old, grokked

@@ -35,8 +35,7 @@ from bumps.io.runfile import atomic_write, versions
 from bumps.lowrank.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
 from bumps.lowrank.knockout import plan, run_plan, summarize
 from bumps.lowrank.model import LowRankConfig, simulate
-from bumps.stats import Claim, boot, boot_diff
-from bumps.stats import claim as _claim
+from bumps.stats import STAT, Claim, ClaimSpec, Clause, Condition, Rule, above, below, boot, boot_diff
 
 # ---------------------------------------------------------------------------
 # The grid
@@ -230,11 +229,109 @@ CLAIM_NEEDS = {
 }
 
 
+_NAN3 = (math.nan, math.nan, math.nan)
+
+# Every claim's statement and verdict rule, fixed before any run. A rule reads the row's own statistic
+# (STAT) and, for some claims, further named statistics that toy_claims measures beside it.
+TOY_CLAIMS: dict[str, ClaimSpec] = {
+    "1": ClaimSpec(
+        "Scalar/vector regression converges exponentially: no plateau.",
+        Rule(above(0.99, note="a straight line: exponential"), below(0.9)),
+    ),
+    "2": ClaimSpec(
+        "Rank-1 factorization shows an S-curve: long plateau, then a sudden drop.",
+        Rule(above(0.5, note="most of the time to 90% spent before the first 10%"), below(0.3)),
+    ),
+    "3": ClaimSpec(
+        "Early on, components orthogonal to the target decay fast (slight loss drop), then a plateau, then the drop.",
+        Rule(above(0.9), below(0.5)),
+    ),
+    "4": ClaimSpec(
+        "Higher rank gives a shorter, less sudden plateau; full rank with GD: none.",
+        Rule(
+            Condition((Clause(STAT, "low", ">", 0), Clause("full", "high", "<", 0.1)), note="no plateau at full rank"),
+            Condition((Clause(STAT, "high", "<", 0), Clause("full", "low", ">", 0.3)), "any"),
+            names={STAT: "the difference", "full": "full rank"},
+        ),
+    ),
+    "5": ClaimSpec(
+        "Bumps in inner-product-with-truth curves occur only when rank > 1.",
+        Rule(
+            Condition(
+                (
+                    Clause(STAT, "value", "==", 0),
+                    Clause("gd_r2", "low", ">", 0),
+                    Clause("gd_r4", "low", ">", 0),
+                    Clause("gd_r10", "low", ">", 0),
+                ),
+                note="no rank-1 seed has a bump",
+            ),
+            Condition((Clause(STAT, "value", ">", 0),), note="rank 1 has any"),
+            names={STAT: "the rank-1 fraction", "gd_r2": "rank 2", "gd_r4": "rank 4", "gd_r10": "rank 10"},
+        ),
+    ),
+    "6": ClaimSpec(
+        "At rank 2 bumps are relatively common but not universal.",
+        Rule(
+            Condition((Clause(STAT, "low", ">=", 0.15), Clause(STAT, "high", "<=", 0.95))),
+            Condition((Clause(STAT, "high", "<", 0.15), Clause(STAT, "low", ">", 0.95)), "any"),
+        ),
+    ),
+    "7": ClaimSpec(
+        "Bumps tend to peak at higher alignment; none occur in the initial norm-decay phase.",
+        Rule(below(0.05), above(0.2)),
+    ),
+    "8": ClaimSpec(
+        "Mechanism: two learned vectors grow toward one target; one realigns as the other catches up (competition).",
+        Rule(
+            Condition(
+                (Clause(STAT, "low", ">", 0.3), Clause("competitor", "high", "<", ("control", "low"))),
+                note="removing the competitor stops the bump far more often than removing a control",
+            ),
+            below(0.1),
+            names={STAT: "the gap", "competitor": "the competitor drop ratio", "control": "the control drop ratio"},
+        ),
+    ),
+    "9": ClaimSpec(
+        "With Adam the full-rank case regains a plateau, and rank 10 may show more bumps than with GD.",
+        Rule(
+            above(0.2),
+            below(0.05),
+            names={STAT: "the plateau difference"},
+            note="the bump part is reported, not required: 'may'",
+        ),
+    ),
+    "10": ClaimSpec(
+        "Weight decay makes the converged solution stop minimising the original loss, speeds "
+        "up the initial decay, and changes nothing else.",
+        Rule(
+            Condition(
+                (
+                    Clause(STAT, "high", "<", 0),
+                    Clause("stops", "value", "==", 1),
+                    Clause("bumps", "low", "<=", 0),
+                    Clause("bumps", "high", ">=", 0),
+                ),
+                note="faster decay, the original loss not minimised, bumps unchanged",
+            ),
+            Condition((Clause(STAT, "low", ">", 0), Clause("stops", "value", "<", 0.5)), "any"),
+            names={
+                STAT: "the early-norm difference",
+                "stops": "the final-loss fraction",
+                "bumps": "the bumps-per-seed difference",
+            },
+        ),
+    ),
+}
+assert tuple(TOY_CLAIMS) == CLAIM_IDS
+
+
 def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] | None = None) -> list[Claim]:
     """Claims 1-10 of the thread (shared/notes/toy-model.md) from measured configurations.
 
     A claim is evaluated when it is in ``only`` (default: all) and every configuration it
-    needs (CLAIM_NEEDS) was measured.
+    needs (CLAIM_NEEDS) was measured. Each row's rule text and verdict come from its
+    ``TOY_CLAIMS`` rule, given the statistics measured here.
     """
 
     def want(cid: str, *needs: str) -> bool:
@@ -244,194 +341,90 @@ def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] |
     seeds_with = lambda k: (np.array(m[k]["per_unit_bumps_per_seed"]) > 0).astype(float)  # noqa: E731
     bps = lambda k: np.array(m[k]["per_unit_bumps_per_seed"], float)  # noqa: E731
     n = lambda *ks: min(m[k]["seeds"] for k in ks)  # noqa: E731
+    T = TOY_CLAIMS
     rows = []
     if want("1"):
         v = boot(vector_plateau)
-        rows.append(
-            _claim(
-                "1",
-                "Scalar/vector regression converges exponentially: no plateau.",
-                "vector regression: mean R² of log(loss) vs step until 1% of the start is left "
-                f"(GD rank 1, same σ and lr: {boot(m['gd_r1']['log_r2'])[0]:.3f})"
-                if "gd_r1" in m
-                else "vector regression: mean R² of log(loss) vs step until 1% of the start is left",
-                v,
-                len(vector_plateau),
-                "supported if CI low > 0.99 (a straight line: exponential); not supported if CI high < 0.9",
-                v[1] > 0.99,
-                v[2] < 0.9,
-            )
-        )
+        stat = "vector regression: mean R² of log(loss) vs step until 1% of the start is left"
+        if "gd_r1" in m:
+            stat += f" (GD rank 1, same σ and lr: {boot(m['gd_r1']['log_r2'])[0]:.3f})"
+        rows.append(T["1"].judge("1", v, len(vector_plateau), stat))
     if want("2", "gd_r1"):
-        v = boot(pf("gd_r1"))
-        rows.append(
-            _claim(
-                "2",
-                "Rank-1 factorization shows an S-curve: long plateau, then a sudden drop.",
-                "GD rank 1: mean t10/t90 (steps until the loss is 10% below ½‖A‖² over steps until 90% below)",
-                v,
-                n("gd_r1"),
-                "supported if CI low > 0.5 (most of the time to 90% spent before the first 10%); "
-                "not supported if CI high < 0.3",
-                v[1] > 0.5,
-                v[2] < 0.3,
-            )
-        )
+        stat = "GD rank 1: mean t10/t90 (steps until the loss is 10% below ½‖A‖² over steps until 90% below)"
+        rows.append(T["2"].judge("2", boot(pf("gd_r1")), n("gd_r1"), stat))
     if want("3", "gd_r1"):
         early = np.asarray(m["gd_r1"]["decay_end"], float) < np.asarray(m["gd_r1"]["t10"], float)
         drop = 1 - float(np.median(m["gd_r1"]["loss_at_decay_end"]))
-        v = boot(early.astype(float))
-        rows.append(
-            _claim(
-                "3",
-                "Early on, components orthogonal to the target decay fast (slight loss drop), then a "
-                "plateau, then the drop.",
-                "GD rank 1: fraction of seeds whose norm-decay phase ends before "
-                f"t10 (the loss has then fallen by {drop:.0%} of its start, median: the start's own "
-                "½‖UVᵀ‖² at σ = 0.1, d = 100 — not slight)",
-                v,
-                n("gd_r1"),
-                "supported if CI low > 0.9; not supported if CI high < 0.5",
-                v[1] > 0.9,
-                v[2] < 0.5,
-            )
+        stat = (
+            "GD rank 1: fraction of seeds whose norm-decay phase ends before "
+            f"t10 (the loss has then fallen by {drop:.0%} of its start, median: the start's own "
+            "½‖UVᵀ‖² at σ = 0.1, d = 100 — not slight)"
         )
+        rows.append(T["3"].judge("3", boot(early.astype(float)), n("gd_r1"), stat))
     if want("4", "gd_r1", "gd_r10", "gd_full"):
         d = boot_diff(pf("gd_r1"), pf("gd_r10"))
         full = boot(pf("gd_full"))
-        rows.append(
-            _claim(
-                "4",
-                "Higher rank gives a shorter, less sudden plateau; full rank with GD: none.",
-                f"t10/t90 rank 1 − rank 10 (full rank alone: {full[0]:.3f} [{full[1]:.3f}, {full[2]:.3f}])",
-                d,
-                n("gd_r1", "gd_r10", "gd_full"),
-                "supported if the difference's CI low > 0 and full rank's CI high < 0.1 (no plateau); "
-                "not supported if the difference's CI high < 0 or full rank's CI low > 0.3",
-                d[1] > 0 and full[2] < 0.1,
-                d[2] < 0 or full[1] > 0.3,
-            )
-        )
+        stat = f"t10/t90 rank 1 − rank 10 (full rank alone: {full[0]:.3f} [{full[1]:.3f}, {full[2]:.3f}])"
+        rows.append(T["4"].judge("4", {STAT: d, "full": full}, n("gd_r1", "gd_r10", "gd_full"), stat))
     if want("5", "gd_r1", "gd_r2", "gd_r4", "gd_r10"):
-        r1 = boot(seeds_with("gd_r1"))
-        higher = [boot(seeds_with(k))[1] for k in ("gd_r2", "gd_r4", "gd_r10")]
-        rows.append(
-            _claim(
-                "5",
-                "Bumps in inner-product-with-truth curves occur only when rank > 1.",
-                "GD rank 1: fraction of seeds with a per-unit bump (ranks 2, 4, 10: CI lows "
-                + ", ".join(f"{h:.2f}" for h in higher)
-                + ")",
-                r1,
-                n("gd_r1"),
-                "supported if no rank-1 seed has a bump and every higher rank's CI low > 0; "
-                "not supported if rank 1 has any",
-                r1[0] == 0 and min(higher) > 0,
-                r1[0] > 0,
-            )
+        values = {STAT: boot(seeds_with("gd_r1"))} | {k: boot(seeds_with(k)) for k in ("gd_r2", "gd_r4", "gd_r10")}
+        stat = (
+            "GD rank 1: fraction of seeds with a per-unit bump (ranks 2, 4, 10: CI lows "
+            + ", ".join(f"{values[k][1]:.2f}" for k in ("gd_r2", "gd_r4", "gd_r10"))
+            + ")"
         )
+        rows.append(T["5"].judge("5", values, n("gd_r1"), stat))
     if want("6", "gd_r2"):
-        v = boot(seeds_with("gd_r2"))
-        rows.append(
-            _claim(
-                "6",
-                "At rank 2 bumps are relatively common but not universal.",
-                "GD rank 2: fraction of seeds with a per-unit bump",
-                v,
-                n("gd_r2"),
-                "supported if CI within [0.15, 0.95]; not supported if CI high < 0.15 or CI low > 0.95",
-                v[1] >= 0.15 and v[2] <= 0.95,
-                v[2] < 0.15 or v[1] > 0.95,
-            )
-        )
+        stat = "GD rank 2: fraction of seeds with a per-unit bump"
+        rows.append(T["6"].judge("6", boot(seeds_with("gd_r2")), n("gd_r2"), stat))
     if want("7", "gd_r4"):
         pk, tot = m["gd_r4"]["peaked_in_decay"]
         frac = np.r_[np.ones(pk), np.zeros(tot - pk)]
-        v = boot(frac) if tot else (math.nan,) * 3
-        rows.append(
-            _claim(
-                "7",
-                "Bumps tend to peak at higher alignment; none occur in the initial norm-decay phase.",
-                f"GD rank 4: fraction of the {tot} per-unit bumps peaking inside the norm-decay phase "
-                "(bootstrap over bumps)",
-                v,
-                n("gd_r4"),
-                "supported if CI high < 0.05; not supported if CI low > 0.2",
-                v[2] < 0.05,
-                v[1] > 0.2,
-            )
+        stat = (
+            f"GD rank 4: fraction of the {tot} per-unit bumps peaking inside the norm-decay phase "
+            "(bootstrap over bumps)"
         )
+        rows.append(T["7"].judge("7", boot(frac) if tot else _NAN3, n("gd_r4"), stat))
     if want("8", "gd_r4"):
         ko = summarize([r for r in m["gd_r4"]["knockouts"]]).get("peak", {})
         if ko.get("bumps"):
-            g = ko["persist_gap"]
-            vci = (g["value"], g["ci_low"], g["ci_high"])
+            triple = lambda d: (d["value"], d["ci_low"], d["ci_high"])  # noqa: E731
             c_d, k_d = ko["competitor_drop_ratio"], ko["control_drop_ratio"]
+            values = {
+                STAT: triple(ko["persist_gap"]),
+                "competitor": triple(c_d),
+                "control": triple(k_d),
+            }
             stat = (
                 f"GD rank 4, knockout at the peak: control − competitor persistence over {ko['bumps']} bumps "
                 f"(median drop ratio competitor {c_d['value']:.2f} [{c_d['ci_low']:.2f}, {c_d['ci_high']:.2f}] vs "
                 f"control {k_d['value']:.2f} [{k_d['ci_low']:.2f}, {k_d['ci_high']:.2f}])"
             )
-            yes = g["ci_low"] > 0.3 and c_d["ci_high"] < k_d["ci_low"]
-            no = g["ci_high"] < 0.1
-        else:
-            vci, stat, yes, no = (math.nan,) * 3, "GD rank 4 knockouts: no bumps with controls", False, False
-        rows.append(
-            _claim(
-                "8",
-                "Mechanism: two learned vectors grow toward one target; one realigns as the other "
-                "catches up (competition).",
-                stat,
-                vci,
-                n("gd_r4"),
-                "supported if removing the competitor stops the bump far more often than removing a "
-                "control: gap CI low > 0.3 and competitor drop-ratio CI entirely below the control's; "
-                "not supported if gap CI high < 0.1",
-                yes,
-                no,
-            )
-        )
+        else:  # nothing measured: every comparison with nan fails, so the verdict is inconclusive
+            values = {STAT: _NAN3, "competitor": _NAN3, "control": _NAN3}
+            stat = "GD rank 4 knockouts: no bumps with controls"
+        rows.append(T["8"].judge("8", values, n("gd_r4"), stat))
     if want("9", "adam_full", "gd_full", "adam_r10", "gd_r10"):
         d100 = boot_diff(pf("adam_full"), pf("gd_full"))
         d10 = boot_diff(bps("adam_r10"), bps("gd_r10"))
-        rows.append(
-            _claim(
-                "9",
-                "With Adam the full-rank case regains a plateau, and rank 10 may show more bumps than with GD.",
-                f"full rank: t10/t90 Adam − GD (rank 10 bumps per seed Adam − GD: {d10[0]:.1f} "
-                f"[{d10[1]:.1f}, {d10[2]:.1f}])",
-                d100,
-                n("adam_full", "gd_full"),
-                "supported if the plateau difference's CI low > 0.2; not supported if its CI high < 0.05 "
-                "(the bump part is reported, not required: 'may')",
-                d100[1] > 0.2,
-                d100[2] < 0.05,
-            )
+        stat = (
+            f"full rank: t10/t90 Adam − GD (rank 10 bumps per seed Adam − GD: {d10[0]:.1f} "
+            f"[{d10[1]:.1f}, {d10[2]:.1f}])"
         )
+        rows.append(T["9"].judge("9", d100, n("adam_full", "gd_full"), stat))
     if want("10", "gd_r4_wd", "gd_r4"):
         wd_final = np.asarray(m["gd_r4_wd"]["final_loss"]) / np.asarray(m["gd_r4_wd"]["loss0"])
         free_final = np.asarray(m["gd_r4"]["final_loss"]) / np.asarray(m["gd_r4"]["loss0"])
         dd = boot_diff(m["gd_r4_wd"]["norm_ratio_early"], m["gd_r4"]["norm_ratio_early"])
         db = boot_diff(bps("gd_r4_wd"), bps("gd_r4"))
         stops = boot((wd_final > 1e3 * np.maximum(free_final.max(), 1e-12)).astype(float))
-        rows.append(
-            _claim(
-                "10",
-                "Weight decay makes the converged solution stop minimising the original loss, speeds "
-                "up the initial decay, and changes nothing else.",
-                "GD rank 4, wd 0.05 vs 0: difference of Σ‖·‖² at step T/30 over its start (fraction of "
-                f"wd seeds whose final loss is >1000x the worst wd-free one: {stops[0]:.2f}; "
-                f"bumps per seed difference {db[0]:.2f} "
-                f"[{db[1]:.2f}, {db[2]:.2f}])",
-                dd,
-                n("gd_r4_wd", "gd_r4"),
-                "supported if the early-norm difference's CI high < 0 (faster decay), the final-loss "
-                "fraction is 1 and the bumps-per-seed CI contains 0; not supported if the early-norm "
-                "CI low > 0 or that fraction < 0.5",
-                dd[2] < 0 and stops[0] == 1 and db[1] <= 0 <= db[2],
-                dd[1] > 0 or stops[0] < 0.5,
-            )
+        stat = (
+            "GD rank 4, wd 0.05 vs 0: difference of Σ‖·‖² at step T/30 over its start (fraction of "
+            f"wd seeds whose final loss is >1000x the worst wd-free one: {stops[0]:.2f}; "
+            f"bumps per seed difference {db[0]:.2f} "
+            f"[{db[1]:.2f}, {db[2]:.2f}])"
         )
+        rows.append(T["10"].judge("10", {STAT: dd, "stops": stops, "bumps": db}, n("gd_r4_wd", "gd_r4"), stat))
     return rows
 
 

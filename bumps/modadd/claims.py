@@ -16,10 +16,54 @@ import numpy as np
 from bumps.errors import BumpsError
 from bumps.io.runfile import load_run
 from bumps.modadd.phases import classify_bumps, seed_summary
-from bumps.stats import Claim, boot, sign_flip_p
-from bumps.stats import claim as _claim
+from bumps.stats import STAT, Claim, ClaimSpec, Clause, Condition, Rule, above, below, boot, sign_flip_p
 
 INVARIANT = ("freq_norm", "freq_norm_wl")
+
+_KNOCKOUT_RULE = Rule(
+    above(0),
+    below(0, strict=False),
+    note="events whose unintervened continuation loses the bump are left out",
+)
+
+
+def _knockout_claim(what: str) -> ClaimSpec:
+    return ClaimSpec(
+        f"Knocking out {what} at the peak removes the bump more often than a matched control (competition explains it)",
+        _KNOCKOUT_RULE,
+        "mean paired gap: control persists − competitor persists",
+    )
+
+
+# Every claim's statement, statistic and verdict rule, fixed before any run file is read.
+MODADD_CLAIMS: dict[str, ClaimSpec] = {
+    "M0": ClaimSpec(
+        "The nanda preset groks at p = 113 (train and test accuracy >= 99%)",
+        Rule(
+            Condition((Clause(STAT, "value", "==", 1),), note="every seed groks"),
+            Condition((Clause(STAT, "value", "<", 0.5),), note="fewer than half do"),
+            names={STAT: "the fraction"},
+        ),
+        "fraction of seeds",
+    ),
+    "M1": ClaimSpec(
+        "Bumps occur on key frequencies' frame-invariant norms (W_E or W_L frequency norm)",
+        Rule(above(0.5), below(0.5)),
+        "fraction of seeds with a key-frequency bump",
+    ),
+    "M2": ClaimSpec(
+        "Most frequency-norm bumps are the trivial memorise-then-clean-up shape of non-key frequencies",
+        Rule(above(0.5), below(0.5)),
+        "mean fraction of W_E/W_L frequency-norm bumps that are trivial",
+    ),
+    "M3": ClaimSpec(
+        "Key-frequency bumps are more common per neuron (per-unit) than in the frame-invariant norms",
+        Rule(above(0), below(0)),
+        "mean per seed of (key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve)",
+    ),
+    "M4": _knockout_claim("competitor neurons"),
+    "M5": _knockout_claim("another key frequency (from W_E)"),
+}
 
 
 def _per_seed(rows: list[dict], n_keys: int, d_mlp: int) -> dict:
@@ -73,53 +117,13 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
     trivial = [s["trivial_fraction"] for s in per]
     diff = [s["neuron_key_rate"] - s["invariant_key_rate"] for s in per]
     grokked = [float(s["grok_epoch"] >= 0) for s in per]
+    # M0: the fraction of seeds that grok is 1 exactly when every seed does (min(grokked) == 1)
     claims: list[Claim] = [
-        _claim(
-            "M0",
-            "The nanda preset groks at p = 113 (train and test accuracy >= 99%)",
-            "fraction of seeds",
-            boot(grokked),
-            n,
-            "supported if every seed groks; not supported if fewer than half do",
-            min(grokked) == 1,
-            np.mean(grokked) < 0.5,
-        ),
-        _claim(
-            "M1",
-            "Bumps occur on key frequencies' frame-invariant norms (W_E or W_L frequency norm)",
-            "fraction of seeds with a key-frequency bump",
-            boot(has_key_bump),
-            n,
-            "supported if CI low > 0.5; not supported if CI high < 0.5",
-            boot(has_key_bump)[1] > 0.5,
-            boot(has_key_bump)[2] < 0.5,
-        ),
-        _claim(
-            "M2",
-            "Most frequency-norm bumps are the trivial memorise-then-clean-up shape of non-key frequencies",
-            "mean fraction of W_E/W_L frequency-norm bumps that are trivial",
-            boot(trivial),
-            n,
-            "supported if CI low > 0.5; not supported if CI high < 0.5",
-            boot(trivial)[1] > 0.5,
-            boot(trivial)[2] < 0.5,
-        ),
-        _claim(
-            "M3",
-            "Key-frequency bumps are more common per neuron (per-unit) than in the frame-invariant norms",
-            "mean per seed of (key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve)",
-            boot(diff),
-            n,
-            "supported if CI low > 0; not supported if CI high < 0",
-            boot(diff)[1] > 0,
-            boot(diff)[2] < 0,
-        ),
+        MODADD_CLAIMS[cid].judge(cid, boot(x), n)
+        for cid, x in (("M0", grokked), ("M1", has_key_bump), ("M2", trivial), ("M3", diff))
     ]
     drop_gaps: dict[str, dict] = {}
-    for series, cid, what in (
-        (("neuron_freq",), "M4", "competitor neurons"),
-        (INVARIANT, "M5", "another key frequency (from W_E)"),
-    ):
+    for series, cid in ((("neuron_freq",), "M4"), (INVARIANT, "M5")):
         recs = [r for r in knockouts or [] if r["series"] in series]
         gaps, drops = _paired_gap(recs)
         if not gaps:
@@ -130,21 +134,7 @@ def modadd_claims(run_paths: list[str | Path], knockouts: list[dict] | None = No
             "mean": float(np.mean(drops)),
             "sign_flip_p": sign_flip_p(np.asarray(drops)),
         }
-        g = boot(gaps)
-        claims.append(
-            _claim(
-                cid,
-                f"Knocking out {what} at the peak removes the bump more often than a matched "
-                "control (competition explains it)",
-                "mean paired gap: control persists − competitor persists",
-                g,
-                len(gaps),
-                "supported if CI low > 0; not supported if CI high <= 0 (events whose unintervened "
-                "continuation loses the bump are left out)",
-                g[1] > 0,
-                g[2] <= 0,
-            )
-        )
+        claims.append(MODADD_CLAIMS[cid].judge(cid, boot(gaps), len(gaps)))
     return {
         "seeds": seeds,
         "claims": [asdict(c) for c in claims],
