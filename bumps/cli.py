@@ -137,7 +137,7 @@ def simulate(
 
     from bumps.errors import BumpsError
     from bumps.io.runfile import atomic_save, check_writable
-    from bumps.lowrank.model import LowRankConfig, cast_records, default_run_path, default_threads
+    from bumps.lowrank.model import LowRankConfig, cast_records, default_run_path, default_threads, truncate_diverged
     from bumps.lowrank.model import simulate as run_simulation
 
     try:
@@ -171,9 +171,17 @@ def simulate(
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
+    run, diverged = truncate_diverged(run)
     if record_dtype != "float64":
         run = cast_records(run, record_dtype)
     atomic_save(run, out)
+    if diverged is not None:
+        typer.echo(
+            f"error: diverged at step {diverged} (a loss or inner product is not finite); wrote {out} with the "
+            f"{len(run['step'])} records before it, marked diverged_step; try a smaller --lr or --init-scale",
+            err=True,
+        )
+        raise typer.Exit(1)
     final = run["loss"][-1]
     typer.echo(
         f"wrote {out}: {seeds} seeds × {len(run['step'])} records; "
@@ -355,13 +363,24 @@ def grok(
             resume=[resume] if resume is not None else ("auto" if seed_list is not None else "never"),
             progress=lambda done, _total, **kw: advance(done, **kw),
         )
+    diverged = []
     for run, path in zip(runs, outs, strict=True):
+        if run["config"].get("stop_reason") == "diverged":
+            diverged.append(f"{path} at epoch {run['config']['diverged_epoch']}")
+            continue
         typer.echo(
             f"wrote {path}: grok epoch {run['grok_epoch']}, key frequencies {run['key_freqs'].tolist()}, "
             f"final train/test loss {run['train_loss'][-1]:.3g}/{run['test_loss'][-1]:.3g}, "
             f"{100 * run['single_freq_neuron_fraction']:.0f}% single-frequency neurons, "
             f"stopped: {run['config'].get('stop_reason')}, {run['config']['train_seconds']:.0f} s"
         )
+    if diverged:
+        typer.echo(
+            f"error: diverged (training loss not finite): {'; '.join(diverged)}; the records before it are kept, "
+            "marked stop_reason=diverged; try a smaller --lr",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -184,3 +184,39 @@ def test_progress_is_plain_lines_in_a_log(tmp_path):
     lines = [x for x in proc.stderr.splitlines() if x.startswith("simulate: ")]
     assert len(lines) >= 2 and "eta" in lines[-1] and "\x1b" not in proc.stderr
     assert lines[-1].startswith("simulate: 50/50 (100%)")
+
+
+def test_diverged_simulation_keeps_the_finite_records_and_exits_1(tmp_path):
+    out = tmp_path / "d.pt"
+    proc = bumps("simulate", "--lr", "100", "--steps", "200", "--seeds", "3", "--out", out)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("error: diverged at step")
+    run = torch.load(out, weights_only=True)
+    assert run["config"]["diverged_step"] > int(run["step"][-1])
+    assert all(torch.isfinite(run[k]).all() for k in ("loss", "inner_a", "inner_b", "norm_a", "norm_b"))
+
+
+def test_diverged_grok_run_is_marked_and_exits_1(tmp_path):
+    out = tmp_path / "g.pt"
+    proc = bumps(
+        "grok",
+        "--p",
+        "11",
+        "--train-frac",
+        "0.6",
+        "--d-model",
+        "16",
+        "--d-mlp",
+        "32",
+        "--lr",
+        "1e6",
+        "--epochs",
+        "50",
+        "--threads",
+        "1",
+        "--out",
+        out,
+    )
+    assert proc.returncode == 1 and "error: diverged (training loss not finite)" in proc.stderr
+    run = torch.load(out, weights_only=True)
+    assert run["config"]["stop_reason"] == "diverged" and 0 <= run["config"]["diverged_epoch"] < 50
+    assert run["config"]["epochs_done"] == run["config"]["diverged_epoch"] + 1  # stopped right there

@@ -804,3 +804,50 @@ def default_run_path(cfg: LowRankConfig) -> Path:
         working directory.
     """
     return Path("runs") / f"lowrank_r{cfg.rank}_d{cfg.dim}_{cfg.optimizer}_seed{cfg.seed}.pt"
+
+
+def first_nonfinite_record(run: dict) -> int | None:
+    """The first record at which any seed's loss or recorded series is not finite (None: the run stayed finite).
+
+    Parameters
+    ----------
+    run : dict
+        A lowrank run (:func:`simulate`).
+
+    Returns
+    -------
+    int or None
+        Record index (position in ``run["step"]``).
+    """
+    bad = torch.zeros(len(run["step"]), dtype=torch.bool)
+    for k in RECORD_KEYS:
+        x = run[k]
+        bad |= ~torch.isfinite(x.reshape(x.shape[0], -1)).all(1)
+    hit = torch.nonzero(bad)
+    return int(hit[0]) if len(hit) else None
+
+
+def truncate_diverged(run: dict) -> tuple[dict, int | None]:
+    """The run cut before its first non-finite record, marked ``diverged_step`` in its config.
+
+    Parameters
+    ----------
+    run : dict
+        A lowrank run (:func:`simulate`).
+
+    Returns
+    -------
+    (dict, int or None)
+        The run (unchanged when finite) and the step at which it diverged (None when it did not). The kept
+        records are exactly the ones before that step; the ``*_final`` vectors are dropped from a diverged run.
+    """
+    i = first_nonfinite_record(run)
+    if i is None:
+        return run, None
+    step = int(run["step"][i])
+    out = {k: v for k, v in run.items() if not k.endswith("_final")}
+    out["step"] = run["step"][:i]
+    for k in RECORD_KEYS:
+        out[k] = run[k][:i]
+    out["config"] = {**run["config"], "diverged_step": step}
+    return out, step

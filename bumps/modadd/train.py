@@ -21,6 +21,7 @@ whose unembed includes '=').
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import time
@@ -205,6 +206,7 @@ class _Member:
         self.grok_at = self.below_at = -1
         self.first_epoch, self.started_from, self.knocked_out = 0, None, False
         self.stop_reason: str | None = None
+        self.diverged_at = -1  # the epoch whose training loss was first non-finite
         self.run: dict | None = None  # set when finished
 
     def start_fresh(self) -> None:
@@ -262,6 +264,8 @@ class _Member:
         self._refresh_stop_state()
 
     def should_stop(self) -> str | None:
+        if self.diverged_at >= 0:
+            return "diverged"
         if self.epoch >= self.cfg.epochs:
             return "epochs"
         n = self.cfg.stop_after_grok
@@ -623,6 +627,8 @@ class _Trainer:
         for j, m in enumerate(members):
             m.epoch += 1
             m.epoch_loss.append(step_losses[j])
+            if not math.isfinite(step_losses[j]) and m.diverged_at < 0:
+                m.diverged_at = m.epoch - 1  # the loss of the update from epoch - 1
             if m.intervention is not None and m.intervention.freqs and m.epoch > m.intervention.epoch:
                 self._intervene(j, m)
 
@@ -649,6 +655,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
         "run_id": m.run_id,
         "final": final,
         "stop_reason": m.stop_reason if final else "interrupted",
+        "diverged_epoch": m.diverged_at if m.diverged_at >= 0 else None,
         "intervention": None
         if m.intervention is None
         else {
