@@ -56,8 +56,10 @@ class _LineProgress:
             flush=True,
         )
 
-    def advance(self, step: int, **_fields) -> None:
+    def advance(self, step: int, total: int | None = None, **_fields) -> None:
         self.done = step
+        if total is not None:
+            self.total = total
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
@@ -95,7 +97,11 @@ def _progress(total: int, label: str, extra: str | None = None, **fields):
         columns.append(TextColumn(extra))
     bar = Progress(*columns, transient=True, disable=total == 0, console=Console(stderr=True))
     task = bar.add_task(label, total=total, **fields)
-    return bar, lambda step, **kw: bar.update(task, completed=step, **kw)
+
+    def advance(step: int, total: int | None = None, **kw) -> None:
+        bar.update(task, completed=step, **({"total": total} if total is not None else {}), **kw)
+
+    return bar, advance
 
 
 @app.callback()
@@ -557,7 +563,7 @@ def claims(
     with bar:
 
         def progress(i, n, name):
-            bar.update(bar.task_ids[0], total=n, completed=i, name=name)
+            advance(i, total=n, name=name)
 
         import glob
 
