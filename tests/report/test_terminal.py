@@ -14,7 +14,7 @@ from bumps.io.runfile import atomic_save
 from bumps.lowrank.model import LowRankConfig, simulate
 from bumps.report.terminal import print_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADERS = (
     "series",
     "curves",

@@ -15,7 +15,7 @@ from bumps.detect.analysis import analyze, load_source
 from bumps.errors import BumpsError
 from bumps.io.curves_csv import read_curves_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path, header, rows):

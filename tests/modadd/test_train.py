@@ -257,7 +257,7 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
     import sys
     import time
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = tmp_path / "c.pt"
     args = [
         sys.executable,

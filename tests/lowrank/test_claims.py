@@ -16,7 +16,7 @@ from bumps.modadd.claims import MODADD_CLAIMS
 from bumps.report.claims import run_claims
 from bumps.stats import STAT, verdict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_grid_covers_every_listed_factor_value():

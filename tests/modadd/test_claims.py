@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from test_modadd_bumps import planted_run
+from tests.modadd.test_phases import planted_run
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_save

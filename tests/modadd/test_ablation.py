@@ -238,7 +238,7 @@ def test_unfinished_runs_are_censored_at_the_epoch_reached():
 @pytest.mark.parametrize("name", ["probe_ablation", "probe_ablation_controls"])
 def test_committed_reports_recompute_from_their_grok_epochs(name):
     """The committed table's speedups, intervals and p-values follow from its grok epochs by today's code."""
-    data = json.loads((Path(__file__).resolve().parents[1] / "reports" / f"{name}.json").read_text())
+    data = json.loads((Path(__file__).resolve().parents[2] / "reports" / f"{name}.json").read_text())
     grok, epochs = {}, {}
     for v, row in data["variants"].items():
         for s, e, c, b in zip(row["seeds"], row["grok_epochs"], row["censored"], row["budget"], strict=True):

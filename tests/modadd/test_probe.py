@@ -379,7 +379,7 @@ def _grok_cli(*args, cwd=None):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return subprocess.run(
         [sys.executable, str(root / "cli.py"), "grok", *args], capture_output=True, text=True, timeout=120, cwd=cwd
     )
