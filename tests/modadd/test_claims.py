@@ -5,12 +5,12 @@ import math
 
 import numpy as np
 import pytest
-from tests.modadd.test_phases import planted_run
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_save
 from bumps.modadd.claims import MODADD_CLAIMS, modadd_claims, render_modadd
 from bumps.stats import STAT, boot, verdict
+from tests.modadd.test_phases import planted_run
 
 
 def _records(gap_persists: bool):
