@@ -113,7 +113,7 @@ def test_malicious_pt_is_refused_and_never_executed(tmp_path):
         (["simulate", "--out", "/proc/nope/run.pt"], "cannot"),
         (["detect", "missing.pt"], "no such file"),
         (["detect", "tests"], "is a directory"),
-        (["detect", "pyproject.toml"], "refusing to load"),
+        (["detect", "pyproject.toml"], "pyproject.toml is a text file; bumps detect reads run files"),
         (["grok", "--p", "32"], "prime"),
         (["grok", "--p", "2"], "prime"),
         (["grok", "--train-frac", "1.5"], "--train-frac"),
@@ -128,6 +128,19 @@ def test_bad_input_gets_one_clear_line(args, match):
 def test_empty_array_is_refused(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((0, 4)))
     assert_one_line_error(bumps("detect", tmp_path / "e.npy"), "empty")
+
+
+def test_files_are_told_apart_by_content_before_unpickling(tmp_path):
+    (tmp_path / "zero.npy").write_bytes(b"")
+    assert_one_line_error(bumps("detect", tmp_path / "zero.npy"), "zero.npy is empty")
+    (tmp_path / "spec.toml").write_text('command = "grok"\n')
+    assert_one_line_error(bumps("detect", tmp_path / "spec.toml"), "spec.toml is a text file")
+    (tmp_path / "text.pt").write_text("not a torch file\n")
+    assert_one_line_error(bumps("detect", tmp_path / "text.pt"), "text.pt is a text file")
+    np.save(tmp_path / "a.npy", np.arange(5.0))
+    proc = bumps("export", tmp_path / "a.npy", "--to", "csv", tmp_path / "a.csv")
+    assert_one_line_error(proc, "a.npy is a numpy array file, not a torch file")
+    assert not (tmp_path / "a.csv").exists()
 
 
 def test_failed_run_does_not_touch_an_existing_file(tmp_path):

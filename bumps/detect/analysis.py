@@ -17,7 +17,7 @@ import torch
 
 from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
 from bumps.detect.competition import find_competition, norm_decay_end
-from bumps.io.runfile import BumpsError, is_run, safe_load
+from bumps.io.runfile import KIND_WORDS, BumpsError, file_kind, is_run, safe_load
 from bumps.io.schema import NORM_DECAY_SERIES, SERIES, SeriesSpec
 from bumps.stats import null_summary
 
@@ -122,9 +122,11 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
     if step_column is not None:
         raise BumpsError(f"`step_column` applies to CSV input only; {path} is not a .csv file")
     if suffix in (".npy", ".npz"):
+        if path.stat().st_size == 0:
+            raise BumpsError(f"{path} is empty; give a saved numpy array (np.save) or a run file")
         try:
             obj = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:
             raise BumpsError(f"{path} is not a readable numpy file ({str(exc)[:80]})") from None
         if suffix == ".npz":
             names = list(obj.keys())
@@ -132,6 +134,12 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
                 raise BumpsError(f"{path} holds {len(names)} arrays ({', '.join(names[:5])}); save exactly one")
             obj = obj[names[0]]
     else:
+        kind = file_kind(path)
+        if kind not in ("torch", "pickle"):
+            raise BumpsError(
+                f"{path} is {KIND_WORDS[kind]}; bumps detect reads run files and tensors (.pt), numpy arrays "
+                "(.npy, .npz) and CSV curves (.csv)"
+            )
         obj = safe_load(path)
     if is_run(obj):
         kind = obj.get("kind")

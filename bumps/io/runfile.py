@@ -155,6 +155,52 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+KIND_WORDS = {
+    "empty": "empty",
+    "numpy": "a numpy array file",
+    "npz": "a numpy .npz archive",
+    "zip": "a zip archive",
+    "text": "a text file",
+    "unknown": "not a file format bumps reads",
+}
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """What a file holds, from its first bytes (and its extension for zip archives), before anything is parsed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing file.
+
+    Returns
+    -------
+    str
+        ``"empty"``; ``"torch"`` (a zip archive as ``torch.save`` writes, or any zip named ``.pt``/``.pth``);
+        ``"npz"`` (a zip named ``.npz``); ``"zip"`` (another zip); ``"pickle"`` (a legacy torch or pickle
+        stream, protocol >= 2); ``"numpy"`` (``.npy`` magic); ``"text"`` (UTF-8 text: CSV, TOML, ...);
+        ``"unknown"`` otherwise.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        if path.suffix.lower() == ".npz":
+            return "npz"
+        return "torch" if path.suffix.lower() in (".pt", ".pth") or b"data.pkl" in head else "zip"
+    if head.startswith(b"\x93NUMPY"):
+        return "numpy"
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"
+    try:
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "text" if b"\x00" not in head and len(head) == 512 else "unknown"
+
+
 def safe_load(path: str | os.PathLike) -> Any:
     """Load a ``.pt`` file with ``weights_only=True``; refuse anything that carries code.
 
@@ -179,6 +225,9 @@ def safe_load(path: str | os.PathLike) -> Any:
         raise BumpsError(f"no such file: {path}")
     if path.is_dir():
         raise BumpsError(f"{path} is a directory, not a file")
+    kind = file_kind(path)
+    if kind not in ("torch", "pickle"):
+        raise BumpsError(f"{path} is {KIND_WORDS[kind]}, not a torch file; give a bumps run file (.pt)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
