@@ -141,8 +141,10 @@ class LowRankConfig:
             bad(f"`learned` must be >= 1 (got {self.n_learned})")
         if self.seeds <= 0:
             bad(f"`seeds` must be >= 1 (got {self.seeds})")
-        if self.steps < 0:
-            bad(f"`steps` must be >= 0 (got {self.steps})")
+        if self.steps < 1:
+            bad(f"`steps` must be >= 1 (got {self.steps}); a run that trains nothing is refused")
+        if self.seed < 0:
+            bad(f"`seed` must be >= 0 (got {self.seed})")
         if not math.isfinite(self.lr) or self.lr <= 0:
             bad(f"`lr` must be a finite positive number (got {self.lr})")
         if not math.isfinite(self.init_scale) or self.init_scale <= 0:

@@ -235,8 +235,11 @@ class ModAddConfig:
             bad(f"`p` must be a prime >= 3 (got {self.p}); the Fourier analysis needs Z_p to be a field")
         if not (0 < self.train_frac < 1):
             bad(f"`train_frac` must be strictly between 0 and 1 (got {self.train_frac})")
-        if self.epochs < 0:
-            bad(f"`epochs` must be >= 0 (got {self.epochs})")
+        if self.epochs < 1:
+            bad(f"`epochs` must be >= 1 (got {self.epochs}); a run that trains nothing is refused")
+        for name in ("seed", "data_seed"):
+            if getattr(self, name) < 0:
+                bad(f"`{name}` must be >= 0 (got {getattr(self, name)})")
         for name in ("lr", "weight_decay"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
