@@ -238,3 +238,8 @@ def test_diverged_grok_run_is_marked_and_exits_1(tmp_path):
     run = torch.load(out, weights_only=True)
     assert run["config"]["stop_reason"] == "diverged" and 0 <= run["config"]["diverged_epoch"] < 50
     assert run["config"]["epochs_done"] == run["config"]["diverged_epoch"] + 1  # stopped right there
+
+
+def test_printed_final_loss_is_never_negative(tmp_path):
+    proc = bumps("simulate", "--rank", "1", "--steps", "5000", "--lr", "0.1", "--seeds", "4", "--out", tmp_path / "l.pt")
+    assert proc.returncode == 0 and "median -" not in proc.stdout and "max -" not in proc.stdout, proc.stdout
