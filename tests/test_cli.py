@@ -241,5 +241,8 @@ def test_diverged_grok_run_is_marked_and_exits_1(tmp_path):
 
 
 def test_printed_final_loss_is_never_negative(tmp_path):
-    proc = bumps("simulate", "--rank", "1", "--steps", "5000", "--lr", "0.1", "--seeds", "4", "--out", tmp_path / "l.pt")
+    # rank 2, d 20, lr 0.05: every seed converges; the raw final losses' median is -1.1e-15 (Gram rounding)
+    args = ["--rank", "2", "--dim", "20", "--steps", "4000", "--lr", "0.05", "--seeds", "8"]
+    proc = bumps("simulate", *args, "--out", tmp_path / "l.pt")
     assert proc.returncode == 0 and "median -" not in proc.stdout and "max -" not in proc.stdout, proc.stdout
+    assert torch.load(tmp_path / "l.pt", weights_only=True)["loss"][-1].median() < 0  # the case is a real one
