@@ -260,7 +260,9 @@ def _int_list(text: str | None, flag: str) -> list[int] | None:
 
 @app.command()
 def grok(
-    preset: str = typer.Option("nanda", help="nanda (paper's code) | tl-demo (TransformerLens demo)."),
+    preset: str | None = typer.Option(
+        None, help="nanda (paper's code; the default) | tl-demo (TransformerLens demo); with --resume: the stored one."
+    ),
     p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
     train_frac: float | None = typer.Option(None, help="Fraction of the p² pairs used for training (0.3)."),
     epochs: int | None = typer.Option(None, help="Full-batch steps (25000)."),
@@ -299,12 +301,14 @@ def grok(
         help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
         "with --seeds, {seed} in the name is replaced per member).",
     ),
-    resume: Path | None = typer.Option(None, help="Continue the run in this file (same settings)."),
+    resume: Path | None = typer.Option(
+        None, help="Continue the run in this file with its stored settings (flags given must agree, except --epochs)."
+    ),
 ) -> None:
     """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
     from bumps.errors import BumpsError
     from bumps.modadd.model import ModAddConfig
-    from bumps.modadd.train import ensemble_outputs, train_many
+    from bumps.modadd.train import ensemble_outputs, resume_config, train_many
     from bumps.threads import set_threads
 
     set_threads(threads, minimum=0)
@@ -350,11 +354,16 @@ def grok(
         device=device,
     )
     models = seed_list if seed_list is not None else [seed]
-    configs = [
-        ModAddConfig.from_preset(preset, seed=s, data_seed=(data_list[i] if data_list else data_seed), **common)
-        for i, s in enumerate(models)
-    ]
-    outs = ensemble_outputs(configs, out or resume, preset, ensemble=seed_list is not None)
+    if resume is not None:
+        configs = [resume_config(resume, preset=preset, seed=seed, data_seed=data_seed, **common)]
+    else:
+        configs = [
+            ModAddConfig.from_preset(
+                preset or "nanda", seed=s, data_seed=(data_list[i] if data_list else data_seed), **common
+            )
+            for i, s in enumerate(models)
+        ]
+    outs = ensemble_outputs(configs, out or resume, configs[0].preset, ensemble=seed_list is not None)
     total = sum(c.epochs for c in configs)
     bar, advance = _progress(
         total,

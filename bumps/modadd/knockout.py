@@ -30,7 +30,7 @@ from bumps.errors import BumpsError
 from bumps.io.runfile import load_run, safe_load
 from bumps.knockout import BumpEvent, KnockoutPlan
 from bumps.modadd.model import ModAddConfig
-from bumps.modadd.train import Intervention, load_checkpoints, train_many
+from bumps.modadd.train import Intervention, config_fields, load_checkpoints, train_many
 
 
 def event(
@@ -193,7 +193,7 @@ def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=N
     for k in knockouts:
         run = runs[k.event.group]
         ckpt, start = _start_checkpoint(k.event.group, saved[k.event.group], k.event.peak_step)
-        cfg = ModAddConfig(**{**_config_fields(run["config"]), "epochs": k.event.end_step, "stop_after_grok": None})
+        cfg = ModAddConfig(**{**config_fields(run["config"]), "epochs": k.event.end_step, "stop_after_grok": None})
         out = out_path(out_dir, k)
         if out.exists():
             state = safe_load(out)
@@ -215,14 +215,6 @@ def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=N
         for k in knockouts
         if k not in unfinished
     ]
-
-
-def _config_fields(stored: dict) -> dict:
-    names = set(ModAddConfig.__dataclass_fields__)
-    out = {k: v for k, v in stored.items() if k in names}
-    out["betas"] = tuple(out.get("betas", (0.9, 0.98)))
-    out["probe_stencil"] = tuple(out.get("probe_stencil", ()))
-    return out
 
 
 def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | None = None) -> dict:

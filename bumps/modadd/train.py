@@ -306,6 +306,48 @@ def _check_resume(cfg: ModAddConfig, state: dict, path) -> None:
         raise BumpsError(f"`resume` {path} holds no training state to continue from")
 
 
+def config_fields(stored: dict) -> dict:
+    """The :class:`ModAddConfig` fields of a run file's stored config (other recorded keys dropped)."""
+    names = set(ModAddConfig.__dataclass_fields__)
+    out = {k: v for k, v in stored.items() if k in names}
+    out["betas"] = tuple(out.get("betas", (0.9, 0.98)))
+    out["probe_stencil"] = tuple(out.get("probe_stencil", ()))
+    return out
+
+
+def resume_config(path: str | Path, **explicit) -> ModAddConfig:
+    """The configuration to continue the run file at ``path`` with: its stored settings.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run file (an autosave of an interrupted run, or a finished run).
+    **explicit
+        Settings the user gave (None: not given). Those in ``RESUMABLE_CHANGES`` (``epochs``, ``device``,
+        ``stop_after_grok``, ``stop_on``) replace the stored value; every other one must equal it.
+
+    Raises
+    ------
+    BumpsError
+        Listing every explicit setting that differs from the stored one.
+    """
+    state = check_run(safe_load(path), path, kind="modadd")
+    stored = config_fields(state["config"])
+    default = ModAddConfig().as_dict()
+    given = {k: v for k, v in explicit.items() if v is not None}
+    diff = [
+        f"`{k}`={v!r} (stored {stored.get(k, default.get(k))!r})"
+        for k, v in given.items()
+        if k not in RESUMABLE_CHANGES and stored.get(k, default.get(k)) != v
+    ]
+    if diff:
+        raise BumpsError(
+            f"`resume` {path} was trained with other settings: {'; '.join(diff)}; drop those flags to continue it "
+            "as stored, or train a new `out`"
+        )
+    return ModAddConfig(**{**stored, **given}).validate()
+
+
 def _is_finished(state: dict) -> bool:
     c = state["config"]
     return bool(c.get("final", c.get("epochs_done", -1) >= c.get("epochs", 0)))

@@ -1,6 +1,8 @@
 """Training: the small configuration groks; interrupt + resume equals an uninterrupted run."""
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -296,3 +298,20 @@ def test_ctrl_c_saves_at_a_step_boundary_and_resumes(tmp_path):
     )
     assert finish.returncode == 0, finish.stderr
     assert torch.load(out, weights_only=True)["config"]["epochs_done"] == done + 10
+
+
+def test_resume_alone_continues_with_the_stored_settings(tmp_path):
+    """`bumps grok --resume FILE` needs no other flag; an explicit flag that disagrees is refused, all listed."""
+    small = ["--p", "11", "--train-frac", "0.6", "--d-model", "16", "--d-mlp", "32", "--lr", "0.01", "--threads", "1"]
+    cli = [sys.executable, str(Path(__file__).resolve().parents[2] / "cli.py"), "grok"]
+    run = lambda *a: subprocess.run([*cli, *map(str, a)], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    assert run(*small, "--epochs", 30, "--out", tmp_path / "r.pt").returncode == 0
+    assert run(*small, "--epochs", 60, "--out", tmp_path / "whole.pt").returncode == 0
+    proc = run("--resume", tmp_path / "r.pt", "--epochs", 60)
+    assert proc.returncode == 0, proc.stderr
+    cont, whole = (torch.load(tmp_path / f, weights_only=True) for f in ("r.pt", "whole.pt"))
+    assert cont["config"]["epochs_done"] == 60 and cont["config"]["lr"] == 0.01
+    for k, v in whole["final_params"].items():
+        torch.testing.assert_close(cont["final_params"][k], v)
+    bad = run("--resume", tmp_path / "r.pt", "--lr", "0.5", "--d-mlp", "64")
+    assert bad.returncode == 2 and "--lr=0.5 (stored 0.01); --d-mlp=64 (stored 32)" in bad.stderr
