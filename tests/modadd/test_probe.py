@@ -400,7 +400,7 @@ def test_grok_probe_flags_bad_input(tmp_path, flags, match):
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r.pt").exists()
 
 
-def test_resume_probe_run_without_probe_flags_is_refused(tmp_path):
+def test_resume_probe_run_keeps_its_probe_and_refuses_other_probe_flags(tmp_path):
     out = tmp_path / "r.pt"
     small = [
         "--preset",
@@ -418,6 +418,11 @@ def test_resume_probe_run_without_probe_flags_is_refused(tmp_path):
     ]
     assert _grok_cli(*small, "--epochs", "3", "--probe-stencil", "-1,0,1", "--out", str(out)).returncode == 0
     before = out.read_bytes()
-    res = _grok_cli(*small, "--epochs", "6", "--resume", str(out))
-    assert res.returncode == 2 and "probe_stencil" in res.stderr, res.stderr
+    res = _grok_cli(*small, "--epochs", "6", "--resume", str(out), "--probe-stencil", "0")
+    assert res.returncode == 2 and "--probe-stencil=(0,) (stored (-1, 0, 1))" in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and out.read_bytes() == before
+    # without probe flags the stored probe settings continue (issue: --resume FILE alone resumes as stored)
+    res = _grok_cli(*small, "--epochs", "6", "--resume", str(out))
+    assert res.returncode == 0, res.stderr
+    run = torch.load(out, weights_only=True)
+    assert list(run["config"]["probe_stencil"]) == [-1, 0, 1] and run["config"]["epochs_done"] == 6
