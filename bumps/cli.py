@@ -197,6 +197,37 @@ def simulate(
 
 
 @app.command()
+def info(
+    path: Path = typer.Argument(..., help="A run file."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    config: bool = typer.Option(True, help="--no-config: leave out the configuration."),
+) -> None:
+    """What a run file holds: kind, status (finished / interrupted / diverged), size, settings, series."""
+    import dataclasses
+    import json
+    import textwrap
+
+    from bumps.io.info import run_info
+
+    r = run_info(path)
+    if json_out:
+        typer.echo(json.dumps(dataclasses.asdict(r), default=str))
+        return
+    typer.echo(f"{r.path}: {r.kind} run, {r.status} ({r.detail}); {r.records} records, {r.size_bytes / 1e6:.2f} MB")
+    if r.versions:
+        made = "made with " + ", ".join(f"{k} {v}" for k, v in r.versions.items())
+        typer.echo(textwrap.fill(made, 80, subsequent_indent="  "))
+    typer.echo("series:")
+    for s in r.series:
+        typer.echo(f"  {s.key:<28} {str(list(s.shape)):<24} {s.dtype}")
+    if config:
+        typer.echo("config:")
+        for k, v in r.config.items():
+            text = repr(v) if not isinstance(v, str) else v
+            typer.echo(f"  {k:<28} {text if len(text) <= 48 else text[:45] + '...'}")
+
+
+@app.command()
 def detect(
     path: Path = typer.Argument(
         ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."
