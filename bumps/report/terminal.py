@@ -6,6 +6,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bumps.io.schema import AXIS_OFFSET
+
 
 def _fmt(x) -> str:
     if x is None:
@@ -27,8 +29,17 @@ def _column(table: Table, header: str, left: bool = False) -> None:
     )
 
 
+def _index_label(bump: dict, summary: dict) -> str:
+    """The bump's curve index as the plots label it: frequencies are 1-based (k), other axes count from 0."""
+    axes = summary.get(bump["series"], {}).get("axes", [])
+    return ",".join(str(i + AXIS_OFFSET.get(a, 0)) for i, a in zip(bump["index"], axes, strict=False))
+
+
 def print_report(result: dict, path, rows: int = 15, plot=None, console: Console | None = None) -> None:
-    """Summary table per series, the largest bumps, and one sentence per series (norm-decay counts there)."""
+    """Summary table per series, the largest bumps, and one sentence per series (norm-decay counts there).
+
+    The ``index`` column labels curves as the plots do (frequency k from 1); the JSON keeps 0-based indices.
+    """
     console = console or Console()
     summary = result["summary"]
     table = _table(f"bumps in {path}")
@@ -39,15 +50,13 @@ def print_report(result: dict, path, rows: int = 15, plot=None, console: Console
         "curves_with_bumps",
         "climb_back",
         "median_peak_height",
-        "competition_events",
-        "explained_by_competition",
+        "explained_by_competition",  # every competition event explains one bump: an "events" column would repeat it
     ]
     cols = [c for c in cols if c == "series" or any(c in s for s in summary.values())]
     short = {
         "curves_with_bumps": "with bumps",
         "climb_back": "climb back",
         "median_peak_height": "median peak",
-        "competition_events": "events",
         "explained_by_competition": "explained",
     }
     for c in cols:
@@ -69,7 +78,7 @@ def print_report(result: dict, path, rows: int = 15, plot=None, console: Console
         for b in bumps:
             t.add_row(
                 b["series"],
-                ",".join(map(str, b["index"])),
+                _index_label(b, summary),
                 str(b["start_step"]),
                 str(b["peak_step"]),
                 str(b["end_step"]),

@@ -22,7 +22,6 @@ HEADERS = (
     "with",
     "climb",
     "median",
-    "events",
     "explained",
     "index",
     "start",
@@ -69,3 +68,42 @@ def test_long_curve_names_wrap_instead_of_being_cut(tmp_path):
     out = buf.getvalue()
     assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
     assert "a-very-long-wandb-run-nam" in out.replace("\n", "")  # folded, every character kept
+
+
+def test_no_events_column_and_frequencies_labelled_from_one():
+    """The summary has no column repeating another; a mod-add frequency index shows as k (the plots' label)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    result = {
+        "summary": {
+            "freq_norm": {
+                "axes": ["frequency"],
+                "curves": 56,
+                "bumps": 1,
+                "curves_with_bumps": 1,
+                "climb_back": 0,
+                "median_peak_height": 1.0,
+                "competition_events": 1,
+                "explained_by_competition": 1,
+            }
+        },
+        "bumps": [
+            {
+                "series": "freq_norm",
+                "index": [34],
+                "start_step": 0,
+                "peak_step": 5,
+                "end_step": 9,
+                "height": 1.0,
+                "rise": 0.5,
+                "drop": 0.5,
+                "climbs_back": False,
+            }
+        ],
+    }
+    out = StringIO()
+    print_report(result, "r.pt", console=Console(file=out, width=80))
+    text = out.getvalue()
+    assert "events" not in text.split("\n\n")[0] and " 35 " in text and " 34 " not in text
