@@ -1,15 +1,17 @@
-"""Set up a virtual environment and run the example or the tests (the README's two commands).
+"""Set up a virtual environment and run the example or the checks (the README's two commands).
 
     python3 dev.py example   # simulate rank 4, detect bumps and competition, write a figure
-    python3 dev.py test      # run the test suite (what CI runs)
+    python3 dev.py test      # ruff check, ruff format --check, pytest [args], mkdocs build --strict (what CI runs)
 
-Only needs Python >= 3.11. Installs into .venv/ with torch pinned by constraints.txt.
+Only needs Python >= 3.11. Installs .[test,docs] into .venv/ with torch pinned by constraints.txt.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def setup() -> None:
         "-c",
         "constraints.txt",
         "-e",
-        ".[test]",
+        ".[test,docs]",
     )
 
 
@@ -48,7 +50,12 @@ def example() -> None:
 
 
 def test(extra: list[str]) -> None:
+    sh(str(PY), "-m", "ruff", "check", ".")
+    sh(str(PY), "-m", "ruff", "format", "--check", ".")
     sh(str(PY), "-m", "pytest", "-q", *extra)
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # silence Material's end-of-life banner
+    with tempfile.TemporaryDirectory() as site:  # the built site is checked, not kept
+        sh(str(PY), "-m", "mkdocs", "build", "--strict", "--site-dir", site)
 
 
 if __name__ == "__main__":
