@@ -212,7 +212,7 @@ def noise_sigma(x: np.ndarray) -> np.ndarray:
     ``1.4826·median|Δ⁴x|/√70``: for white noise of σ per sample Δ⁴x has standard
     deviation √70·σ, so this estimates σ whatever the record spacing. Δ⁴ is exactly 0
     on any cubic, so a smooth curve contributes only through its local fourth
-    derivative, h⁴·|d⁴x/dt⁴| for record spacing h (README, Detection: where this is
+    derivative, h⁴·|d⁴x/dt⁴| for record spacing h (docs/detection.md: where this is
     not cadence-independent). The second difference used before (√6 instead of √70)
     measured curvature h²·|d²x/dt²|, so on smooth curves the floor grew with the
     square of the spacing.

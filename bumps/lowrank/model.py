@@ -36,7 +36,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclass
 class LowRankConfig:
-    """Every parameter of a toy run. Defaults show the post's phenomena at rank 4 (README).
+    """Every parameter of a toy run. Defaults show the post's phenomena at rank 4 (docs/tasks/lowrank.md).
 
     Attributes
     ----------
