@@ -362,28 +362,6 @@ def _clean(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(x, 4)
 
 
-def claim(id, statement, statistic, vci, n, rule, yes, no) -> Claim:
-    """A report row from a rule's prose and its already decided conditions (prefer :func:`judge`).
-
-    Parameters
-    ----------
-    id, statement, statistic : str
-        The row's claim id, the claim and what was measured.
-    vci : tuple of float
-        ``(value, ci_low, ci_high)``; stored rounded to 4 decimals, non-finite as None.
-    n : int
-        Number of seeds (or events) behind the value.
-    rule : str
-        The rule's prose.
-    yes, no : bool
-        Whether the supporting / refuting condition holds (see :func:`verdict`).
-    """
-    v, lo, hi = vci
-    return Claim(
-        id, statement, statistic, _clean(v), _clean(lo), _clean(hi), int(n), rule, verdict(bool(yes), bool(no))
-    )
-
-
 @dataclass(frozen=True)
 class ClaimSpec:
     """A claim fixed before any run: its statement, the rule that decides it and (when fixed) its statistic.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         for k, v in run.items()
         if isinstance(v, torch.Tensor)
     ]
-    series.sort(key=lambda s: (-_numel(s.shape), s.key))
+    series.sort(key=lambda s: (-math.prod(s.shape), s.key))
     return RunInfo(
         str(path),
         str(run.get("kind")),
@@ -122,10 +123,3 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         versions,
         series,
     )
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n

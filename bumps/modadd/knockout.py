@@ -28,7 +28,7 @@ import numpy as np
 from bumps.detect.bumps import BumpParams, find_bumps
 from bumps.errors import BumpsError
 from bumps.io.runfile import load_run, safe_load
-from bumps.knockout import BumpEvent, KnockoutPlan
+from bumps.knockout import BumpEvent, KnockoutPlan, persists
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import Intervention, config_fields, load_checkpoints, train_many
 
@@ -227,7 +227,7 @@ def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | No
     curve = np.concatenate([_curve(original, e)[before], _curve(cont, e)])
     steps = np.concatenate([step[before], cstep])
     found = find_bumps(curve, steps, params)
-    persists = any(e.start_step <= steps[b.peak] <= e.end_step for b in found)
+    still = persists(steps[[b.peak for b in found]] if found else np.array([], int), e)
     orig = _curve(original, e)
     pi, ei = _index(original, e.peak_step), _index(original, e.end_step)
     ci, cei = int(np.searchsorted(steps, e.peak_step)), int(np.searchsorted(steps, e.end_step))
@@ -245,6 +245,6 @@ def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | No
         "start_step": e.start_step,
         "peak_step": e.peak_step,
         "end_step": e.end_step,
-        "persists": bool(persists),
+        "persists": still,
         "drop_ratio": float((curve[ci] - curve[cei]) / orig_drop),
     }
