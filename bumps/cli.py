@@ -738,6 +738,22 @@ def probe_ablation(
         typer.echo(f"{v}: grok epochs {r['grok_epochs']}{sp}")
 
 
+@app.command()
+def view(
+    path: Path = typer.Argument(..., help="A run file (also one in training) or a folder of runs."),
+    port: int = typer.Option(0, help="Port on 127.0.0.1 (0: a free one)."),
+    browser: bool = typer.Option(True, help="--no-browser: print the address only."),
+    export: Path | None = typer.Option(None, help="Write one self-contained HTML file (data inlined); no server."),
+) -> None:
+    """A live page in the browser: every series, detected events, the wavetable, seeds, a folder's runs."""
+    from bumps.view import Target, export_page, serve
+
+    if export is not None:
+        typer.echo(f"wrote {export_page(Target.open(path), export)}")
+        return
+    serve(path, port, open_browser=browser, announce=typer.echo)
+
+
 def _exit_now(code: int) -> None:
     """Flush and leave without interpreter teardown.
 

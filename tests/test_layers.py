@@ -19,7 +19,7 @@ LAYERS = [
     ("core", ["bumps.stats", "bumps.runtime", "bumps.threads", "bumps.adamw", "bumps.knockout", "bumps.io"]),
     ("detect", ["bumps.detect"]),
     ("task", ["bumps.lowrank", "bumps.modadd"]),
-    ("app", ["bumps.report", "bumps.export"]),
+    ("app", ["bumps.report", "bumps.export", "bumps.view"]),
     ("sweep", ["bumps.sweep"]),
     ("cli", ["bumps.cli", "bumps.__main__"]),
 ]
