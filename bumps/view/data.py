@@ -128,8 +128,8 @@ def chart(cid: str, title: str, log: bool, members: list[tuple[str, str, np.ndar
     }
 
 
-def scalar_charts(run: dict, buckets: int = BUCKETS) -> list[dict]:
-    """Every recorded scalar series of a run (:data:`bumps.io.schema.EXTRA_SERIES`), grouped into charts.
+def scalar_members(run: dict) -> dict[str, tuple[str, bool, list]]:
+    """The scalar series of a run (:data:`bumps.io.schema.EXTRA_SERIES`) grouped into charts, at full resolution.
 
     Losses share one log-scale chart, accuracies one chart, Gini coefficients one chart; every other
     series has its own. A series with a seed axis (the toy model's ``loss`` ``[T, N]``) is one line per
@@ -139,13 +139,12 @@ def scalar_charts(run: dict, buckets: int = BUCKETS) -> list[dict]:
     ----------
     run : dict
         A loaded run.
-    buckets : int, default BUCKETS
-        Envelope buckets per line.
 
     Returns
     -------
-    list of dict
-        :func:`chart` payloads, in the order of their first series in ``EXTRA_SERIES``.
+    dict
+        Chart id -> ``(title, log, members)``, members as :func:`chart` takes them, in the order of
+        their first series in ``EXTRA_SERIES``.
     """
     groups: dict[str, tuple[str, bool, list]] = {}
     for key, (axes, step_key) in EXTRA_SERIES.get(run.get("kind"), {}).items():
@@ -163,7 +162,62 @@ def scalar_charts(run: dict, buckets: int = BUCKETS) -> list[dict]:
             members.append((key, key, steps, values))
         else:
             members += [(key, f"{key} seed {i}", steps, values[:, i]) for i in range(values.shape[1])]
-    return [chart(cid, title, log, members, buckets) for cid, (title, log, members) in groups.items()]
+    return groups
+
+
+def scalar_charts(run: dict, buckets: int = BUCKETS) -> list[dict]:
+    """Every scalar series of a run as :func:`chart` payloads (:func:`scalar_members`), each line an envelope.
+
+    Parameters
+    ----------
+    run : dict
+        A loaded run.
+    buckets : int, default BUCKETS
+        Envelope buckets per line.
+
+    Returns
+    -------
+    list of dict
+        One :func:`chart` payload per chart of :func:`scalar_members`.
+    """
+    return [chart(cid, title, log, members, buckets) for cid, (title, log, members) in scalar_members(run).items()]
+
+
+def chart_window(run: dict, cid: str, lo: float, hi: float, buckets: int = BUCKETS) -> dict:
+    """One scalar chart cut to the steps in ``[lo, hi]``, its envelope over that span only (the page's zoom).
+
+    Parameters
+    ----------
+    run : dict
+        A loaded run.
+    cid : str
+        A chart id of :func:`scalar_members`.
+    lo, hi : float
+        The step range shown (inclusive); one sample either side is kept so lines reach the edges.
+    buckets : int, default BUCKETS
+        Envelope buckets per line over the span.
+
+    Returns
+    -------
+    dict
+        A :func:`chart` payload; every sample in the span when a line has at most ``2 * buckets + 2``
+        of them there.
+
+    Raises
+    ------
+    KeyError
+        If the run has no chart ``cid``.
+    """
+    groups = scalar_members(run)
+    if cid not in groups:
+        raise KeyError(f"no chart {cid!r} in this run; it has {', '.join(groups)}")
+    title, log, members = groups[cid]
+    cut = []
+    for key, label, steps, values in members:
+        inside = np.flatnonzero((steps >= lo) & (steps <= hi))
+        a, b = (max(inside[0] - 1, 0), min(inside[-1] + 2, len(steps))) if len(inside) else (0, 0)
+        cut.append((key, label, steps[a:b], values[a:b]))
+    return chart(cid, title, log, cut, buckets)
 
 
 def events_of(result: dict) -> list[dict]:

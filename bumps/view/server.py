@@ -7,6 +7,7 @@ Routes (all GET; anything else is refused):
 * ``/api/events?file=REL`` the detector's events of a run (slower, so asked for after the page);
 * ``/api/record?file=REL&i=N`` one mod-add record's spectrum and neuron × frequency table;
 * ``/api/seed?file=REL&s=N`` one toy-model seed;
+* ``/api/window?file=REL&chart=ID&lo=A&hi=B`` one scalar chart over steps A..B only (zoom: finer detail);
 * ``/api/version`` a token that changes when a run file changes (the page polls it to update live).
 
 A request whose ``Host`` is not this server's loopback address is refused (a web page elsewhere
@@ -25,7 +26,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bumps.errors import BumpsError
-from bumps.view.data import record_payload, run_events, run_payload, seed_payload
+from bumps.view.data import chart_window, record_payload, run_events, run_payload, seed_payload
 from bumps.view.files import Target, folder_payload
 from bumps.view.page import ASSETS, asset, render_page
 
@@ -101,6 +102,10 @@ class ViewApp:
             if route == "/api/record":
                 run = self.target.load(self.target.resolve(query.get("file")))
                 return _json(record_payload(run, int(query.get("i", "-1"))))
+            if route == "/api/window":
+                run = self.target.load(self.target.resolve(query.get("file")))
+                lo, hi = float(query.get("lo", "-inf")), float(query.get("hi", "inf"))
+                return _json(chart_window(run, query.get("chart", ""), lo, hi))
             if route == "/api/seed":
                 run = self.target.load(self.target.resolve(query.get("file")))
                 return _json(seed_payload(run, int(query.get("s", "0"))))

@@ -149,13 +149,18 @@ class Browser:
             time.sleep(0.1)
         raise TimeoutError(f"page never satisfied {expression!r} within {timeout} s")
 
-    def screenshot(self, path: Path, full_height: int | None = None) -> Path:
-        """Write a PNG of the page; ``full_height`` (CSS pixels) grows the viewport first to show more of it."""
+    def screenshot(self, path: Path, full_height: int | None = None, scale: float = 1.0) -> Path:
+        """Write a PNG of the page; ``full_height`` (CSS pixels) grows the viewport first to show more of it,
+        ``scale`` shrinks the image (0.6: 60% of the CSS size)."""
+        height = self.height
         if full_height:
-            height = min(full_height, int(self.js("document.documentElement.scrollHeight")))
-            self.resize(self.width, max(height, 200))
+            height = max(200, min(full_height, int(self.js("document.documentElement.scrollHeight"))))
+            self.resize(self.width, height)
             time.sleep(0.3)
-        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        params = {"format": "png"}
+        if scale != 1.0:
+            params["clip"] = {"x": 0, "y": 0, "width": self.width, "height": height, "scale": scale}
+        data = self.call("Page.captureScreenshot", params)["data"]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))

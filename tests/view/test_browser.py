@@ -74,6 +74,9 @@ def test_modadd_run_page(browser, view_runs):
             " s.dispatchEvent(new Event('input')); })()"
         )
         browser.wait_for(f"document.body.dataset.recordStep === '{int(run['step'][3])}'")
+        # zooming a chart asks the server for that span only
+        browser.js("document.querySelector('[data-chart=losses]').uplot.setScale('x', {min: 10, max: 30})")
+        browser.wait_for("document.querySelector('[data-chart=losses]').dataset.refined === '1'")
         browser.screenshot(SHOTS / "modadd.png", full_height=2600)
 
 

@@ -8,7 +8,16 @@ import pytest
 from bumps.io.runfile import load_run
 from bumps.io.schema import EXTRA_SERIES
 from bumps.lowrank.invariants import invariant_series
-from bumps.view.data import chart, events_of, record_payload, run_events, run_payload, run_status, seed_payload
+from bumps.view.data import (
+    chart,
+    chart_window,
+    events_of,
+    record_payload,
+    run_events,
+    run_payload,
+    run_status,
+    seed_payload,
+)
 
 
 def test_events_rows_are_drawn_as_they_come():
@@ -108,3 +117,14 @@ def test_run_status():
     assert run_status(autosave) == ("in progress", "epoch 40 of 100")
     assert run_status({"config": {"stop_reason": "diverged", "diverged_epoch": 7}})[0] == "diverged"
     assert run_status({"config": {"stop_reason": "epochs"}, "step": [0, 1]}) == ("finished", "stopped: epochs")
+
+
+def test_chart_window_is_the_span_only_finer(view_runs):
+    run = load_run(view_runs["modadd"])
+    w = chart_window(run, "losses", 10, 30, buckets=1000)
+    every = next(s for s in w["series"] if s["key"] == "train_loss_every_epoch")
+    shown = [(x, y) for x, y in zip(w["x"], every["y"], strict=True) if y is not None]
+    assert [x for x, _ in shown] == list(range(9, 32))  # every sample in the span, and one either side
+    assert [y for _, y in shown] == np.asarray(run["train_loss_every_epoch"][9:32], dtype=np.float64).tolist()
+    with pytest.raises(KeyError, match="no chart 'nope'"):
+        chart_window(run, "nope", 0, 1)

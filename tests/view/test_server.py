@@ -79,6 +79,9 @@ def test_pages_and_api(served):
     assert get(port, "/api/record?file=k0_seed0.pt&i=999")[0] == 400
     assert get(port, "/api/record?file=k0_seed0.pt&i=x")[0] == 400
     assert get(port, "/api/page?file=missing.pt")[0] == 404
+    window = json.loads(get(port, "/api/window?file=k0_seed0.pt&chart=losses&lo=10&hi=20")[1])
+    assert window["id"] == "losses" and min(window["x"]) >= 5 and max(window["x"]) <= 25
+    assert get(port, "/api/window?file=k0_seed0.pt&chart=nope")[0] == 400
     events = json.loads(get(port, "/api/events?file=k0_seed0.pt")[1])["events"]
     assert events and all(e["kind"] in ("bump", "spike", "phase_change") for e in events)
     assert json.loads(get(port, "/api/version")[1])["version"]

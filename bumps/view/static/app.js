@@ -78,6 +78,22 @@
     }
     ctx.restore();
   }
+  // zoom: ask the server for the chart over the shown steps only (finer than the first envelope)
+  function refine(u, c, box) {
+    clearTimeout(u._timer);
+    u._timer = setTimeout(async () => {
+      const min = u.scales.x.min, max = u.scales.x.max;
+      let w;
+      try { w = await api("/api/window", { file: FILE, chart: c.id, lo: min, hi: max }); } catch (e) { return; }
+      if (w.series.length !== c.series.length || !box.isConnected) return;
+      u._refining = true;
+      u.setData([w.x].concat(w.series.map((s) => s.y)), false);
+      u.setScale("x", { min, max });
+      u._refining = false;
+      box.dataset.points = w.points;
+      box.dataset.refined = (+box.dataset.refined || 0) + 1;
+    }, 150);
+  }
   function lineChart(parent, c, opts) {
     opts = opts || {};
     const box = el("div", { class: "chart", "data-chart": c.id, "data-points": c.points, "data-samples": c.samples });
@@ -96,9 +112,13 @@
       axes: [{}, { size: 64, values: (u, vals) => vals.map((v) => (v == null ? "" : short(v))) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
-      hooks: { draw: [(u) => drawOverlay(u, events, opts.marks)] },
+      hooks: {
+        draw: [(u) => drawOverlay(u, events, opts.marks)],
+        setScale: [(u, key) => { if (key === "x" && opts.zoom && u._ready && !u._refining) refine(u, c, box); }],
+      },
     };
     const u = new uPlot(uopts, [c.x].concat(c.series.map((s) => s.y)), box);
+    u._ready = !EXPORT;
     box.uplot = u;
     return u;
   }
@@ -329,7 +349,7 @@
     if (p.lowrank) parts.push(lowrankSection(p.lowrank));
     if (!state.single && !EXPORT) parts.unshift(el("p", {}, el("a", { href: "./", text: "← the folder" })));
     app.replaceChildren(...parts);
-    for (const c of p.charts) lineChart(charts, c, { events: eventsFor(c, null) });
+    for (const c of p.charts) lineChart(charts, c, { events: eventsFor(c, null), zoom: true });
   }
   function cell(v, cls) { return el("td", { class: cls || "", text: v == null ? "—" : String(v) }); }
   function renderFolder(p) {
