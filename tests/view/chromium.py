@@ -8,6 +8,7 @@ for a JavaScript condition, evaluate an expression, take a PNG screenshot.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -44,8 +45,12 @@ class Browser:
         self._from_child, from_child_w = os.pipe()
 
         def fds() -> None:  # the child's fd 3 reads our commands, its fd 4 writes the answers
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
+            # move both ends above 4 first: a pipe may itself be fd 3 or 4, and dup2 onto itself keeps close-on-exec
+            r, w = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+            os.dup2(r, 3)
+            os.dup2(w, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
 
         args = [
             exe,

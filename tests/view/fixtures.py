@@ -65,7 +65,12 @@ def truncated(run: dict, records: int) -> dict:
             out[k] = v[:records].clone()
         else:
             out[k] = v
-    out["config"] = {**run["config"], "final": False, "epochs_done": int(run["step"][records - 1])}
+    last = int(run["step"][records - 1])
+    out["config"] = {**run["config"], "final": False, "epochs_done": last, "stop_reason": "interrupted"}
+    for key in ("restricted_loss", "excluded_loss", "checkpoint_step"):  # computed when a run finishes
+        out.pop(key, None)
+    if int(run.get("grok_epoch", -1)) > last:
+        out["grok_epoch"] = -1
     if "train_loss_every_epoch" in run:
-        out["train_loss_every_epoch"] = run["train_loss_every_epoch"][: int(run["step"][records - 1])]
+        out["train_loss_every_epoch"] = run["train_loss_every_epoch"][:last]
     return out

@@ -31,6 +31,7 @@
   }
   const exact = (v) => (v == null ? "—" : String(v));
   const short = (v) => (v == null ? "—" : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : (+v.toPrecision(4)).toString());
+  const tick = (v) => (v >= 1e-3 && v < 1e4 ? short(v) : v.toExponential(Number.isInteger(Math.log10(v)) ? 0 : 1));
   async function api(route, query) {
     const u = new URL(route, location.href);
     for (const [k, v] of Object.entries(query || {})) u.searchParams.set(k, v);
@@ -109,7 +110,7 @@
       width, height: opts.height || 240,
       scales: { x: { time: false }, y: c.log ? { distr: 3 } : {} },
       series,
-      axes: [{}, { size: 64, values: (u, vals) => vals.map((v) => (v == null ? "" : short(v))) }],
+      axes: [{}, { size: 64, values: (u, vals) => vals.map((v) => (v == null ? "" : c.log ? tick(v) : short(v))) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       hooks: {
