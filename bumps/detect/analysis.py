@@ -9,7 +9,7 @@ signed series are detected after :func:`bumps.detect.orient_by_peak` by default.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,11 @@ import torch
 
 from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, orient_by_peak
 from bumps.detect.competition import find_competition, norm_decay_end
+from bumps.detect.events import EventParams, find_events, smoothing
+from bumps.detect.scale import choose_scale, to_scale
+from bumps.errors import did_you_mean
 from bumps.io.runfile import KIND_WORDS, BumpsError, file_kind, is_run, safe_load
-from bumps.io.schema import NORM_DECAY_SERIES, SERIES, SeriesSpec
+from bumps.io.schema import EXTRA_SERIES, NORM_DECAY_SERIES, SERIES, SeriesSpec
 from bumps.stats import null_summary
 
 SIGN_MODES = ("peak", "abs", "raw")
@@ -74,11 +77,18 @@ def _as_array(obj, path) -> np.ndarray:
     raise BumpsError(f"{path} holds a {type(obj).__name__}, not a bumps run or a single array")
 
 
-def load_source(path: str | Path, competition_axes: bool = False, step_column: str | None = None) -> Source:
+def load_source(
+    path: str | Path,
+    competition_axes: bool = False,
+    step_column: str | None = None,
+    series: list[str] | None = None,
+) -> Source:
     """Load the curves of a run file, a plain array file or a CSV file.
 
     A run file (``.pt``, any kind in :data:`bumps.io.schema.SERIES`) gives every
-    series of its kind that it records, on its ``step``. A plain array (``.npy``,
+    series of its kind that it records (:data:`bumps.io.schema.SERIES`, then the
+    recorded :data:`bumps.io.schema.EXTRA_SERIES` such as the losses, each on its
+    own steps). A plain array (``.npy``,
     ``.npz`` with exactly one array, or a ``.pt`` holding one tensor) is one series
     ``"array"`` with axes ``axis1, axis2, ...`` on steps ``0..T − 1``. A CSV gives one
     one-curve series per column, each on its own steps (:func:`bumps.io.curves_csv.read_curves_csv`).
@@ -96,6 +106,9 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
     step_column : str, optional
         For a CSV: the column that holds the step. None: the first of ``step``,
         ``Step``, ``epoch``, ``_step`` present, else the first column.
+    series : list of str, optional
+        Keep only these series (run-file keys or CSV columns), in this order. None:
+        every series.
 
     Returns
     -------
@@ -108,10 +121,84 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
         If ``path`` is missing or a directory, cannot be read, holds neither a bumps
         run of a known kind nor a single array, an ``.npz`` does not hold exactly one
         array, ``step_column`` is given for a non-CSV file, ``competition_axes`` is
-        set for a CSV or a non-3-D array, or the curves are invalid
+        set for a CSV or a non-3-D array, a name in ``series`` is not a series of
+        the file (the message lists them), or the curves are invalid
         (:func:`bumps.detect.bumps.check_curves`, :func:`bumps.io.curves_csv.read_curves_csv`).
     """
+    source = _load(Path(path), competition_axes, step_column)
+    return source if series is None else select_series(source, series, Path(path))
+
+
+DETECT_SUFFIXES = (".pt", ".csv", ".npy", ".npz")
+
+
+def detect_paths(path: str | Path) -> list[Path]:
+    """The files ``bumps detect`` reads for a path: the file itself, or the runs in a folder.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file, or a folder: then every ``.pt``, ``.csv``, ``.npy`` and ``.npz`` file under it
+        (recursively, sorted), except inside checkpoint folders (names ending in ``_ckpt``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        At least one.
+
+    Raises
+    ------
+    BumpsError
+        If ``path`` does not exist, or is a folder with no such file.
+    """
     path = Path(path)
+    if not path.exists():
+        raise BumpsError(f"no such file or folder: {path}")
+    if not path.is_dir():
+        return [path]
+    found = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in DETECT_SUFFIXES and not any(q.name.endswith("_ckpt") for q in p.parents)
+    )
+    if not found:
+        raise BumpsError(f"{path} holds no run, array or CSV files (.pt, .csv, .npy, .npz)")
+    return found
+
+
+def select_series(source: Source, names: list[str], path: Path | str = "the input") -> Source:
+    """The source with only the named series, in the order given.
+
+    Parameters
+    ----------
+    source : Source
+        What :func:`load_source` read.
+    names : list of str
+        Series keys (:attr:`bumps.io.schema.SeriesSpec.key`); at least one.
+
+    Returns
+    -------
+    Source
+        The same run and steps, with the chosen series.
+
+    Raises
+    ------
+    BumpsError
+        If ``names`` is empty or names a series the source does not hold (with a
+        "did you mean" and the list of series).
+    """
+    have = {spec.key: (spec, v) for spec, v in source.series}
+    if not names:
+        raise BumpsError("`series` is empty; name at least one series")
+    for n in names:
+        if n not in have:
+            raise BumpsError(
+                f"{path} has no series {n!r}{did_you_mean(n, list(have))}; it has {', '.join(list(have)[:12])}"
+            )
+    return Source([have[n] for n in names], source.step, source.run, source.own_steps)
+
+
+def _load(path: Path, competition_axes: bool, step_column: str | None) -> Source:
     if not path.exists():
         raise BumpsError(f"no such file: {path}")
     if path.is_dir():
@@ -147,7 +234,13 @@ def load_source(path: str | Path, competition_axes: bool = False, step_column: s
             raise BumpsError(f"{path} is a '{kind}' run; bumps detect knows {', '.join(SERIES)}")
         step = np.asarray(obj["step"])
         series = [(spec, _as_array(obj[spec.key], path)) for spec in SERIES[kind] if spec.key in obj]
-        return Source(series, step, obj)
+        own = {}
+        for key, (axes, step_key) in EXTRA_SERIES.get(kind, {}).items():
+            if key in obj and step_key in obj and len(obj[step_key]) == len(obj[key]) and len(obj[key]):
+                series.append((SeriesSpec(key, axes), _as_array(obj[key], path)))
+                if step_key != "step":
+                    own[key] = np.asarray(obj[step_key])
+        return Source(series, step, obj, own)
     x = _as_array(obj, path)
     x, step = check_curves(x, None, path.name)
     axes = tuple(f"axis{i}" for i in range(1, x.ndim))
@@ -271,6 +364,7 @@ def analyze(
     sign: str = "peak",
     min_gain: float = 0.05,
     null_draws: int | None = 63,
+    events: EventParams | None = None,
 ) -> dict:
     """Find bumps and competition events in every series of a source, and summarise them.
 
@@ -299,13 +393,19 @@ def analyze(
     null_draws : int or None, default 63
         At most this many other-seed offsets (evenly spaced among ``1..N − 1``) in the
         other-seeds null; None uses all ``N − 1``.
+    events : EventParams, optional
+        Also find events of every kind (:func:`bumps.detect.events.find_events`, with
+        ``events.bump`` replaced by ``params``) on each oriented series. None: no events
+        (the rise-and-fall ``bumps`` and competition only, as the task analyses use).
 
     Returns
     -------
     dict
         JSON-ready, with keys
 
-        * ``bumps``: one row per bump: ``series``, the fields of
+        * ``events`` (only with ``events``): one row per event: ``series`` and the
+          fields of :meth:`bumps.detect.events.Event.as_dict` with the series' steps;
+        * ``bumps``: one row per rise-and-fall peak: ``series``, the fields of
           :meth:`bumps.detect.bumps.Bump.as_dict` with the series'
           steps, ``explained_by_competition`` for series with unit and target axes,
           and ``started_in_norm_decay`` / ``peaked_in_norm_decay`` where the
@@ -319,7 +419,8 @@ def analyze(
           (``observed`` and :func:`bumps.stats.null_summary` of ``other_seeds`` and
           ``time_shifts``) and ``explained_by_chance_baseline`` (the other-seeds
           mean, rounded);
-        * ``params``: the thresholds, ``sign`` and ``min_gain``;
+        * ``params``: the thresholds, ``sign`` and ``min_gain`` (and with ``events``, the
+          event settings);
         * ``norm_decay_end_step``: per seed, only where the norm-decay end is known.
 
     Raises
@@ -329,22 +430,28 @@ def analyze(
         :func:`bumps.detect.bumps.check_curves`.
     """
     params = (params or BumpParams()).validate()
+    if events is not None:
+        events = replace(events, bump=params).validate()
     step = source.step
     decay_end = None
     decay_keys = NORM_DECAY_SERIES.get(source.run.get("kind")) if source.run is not None else None
     if decay_keys:
         norms = np.concatenate([np.asarray(source.run[k]) for k in decay_keys], -1)
         decay_end = norm_decay_end(norms, step)  # [N]
-    out_bumps, out_events, per_series = [], [], {}
+    out_bumps, out_events, out_kinds, per_series = [], [], [], {}
     for spec, values in source.series:
         step = source.step_for(spec.key)
         x = prepare(spec, values, sign)
+        found = []
+        if events is not None:
+            found = [{"series": spec.key, **e.as_dict(step)} for e in find_events(x, step, events, name=spec.key)]
+            out_kinds.extend(found)
         bumps = find_bumps(x, step, params, name=spec.key)
-        events, chance = [], None
+        contests, chance = [], None
         if spec.unit_axis is not None and spec.target_axis is not None:
-            events, chance = _competition(spec, x, step, bumps, params, min_gain, null_draws)
+            contests, chance = _competition(spec, x, step, bumps, params, min_gain, null_draws)
         lead = spec.lead_axes
-        explained = {(k, ev.loser, ev.target, ev.peak) for k, ev in events}
+        explained = {(k, ev.loser, ev.target, ev.peak) for k, ev in contests}
         rows = []
         for b in bumps:
             row = {"series": spec.key, **b.as_dict(step)}
@@ -361,10 +468,15 @@ def analyze(
                 row["started_in_norm_decay"] = row["start_step"] < end
                 row["peaked_in_norm_decay"] = row["peak_step"] < end
             rows.append(row)
-        for key, ev in events:
+        for key, ev in contests:
             out_events.append({"series": spec.key, "index": list(key), **ev.as_dict(step)})
         out_bumps.extend(rows)
-        per_series[spec.key] = _summarize(spec, x, rows, events)
+        per_series[spec.key] = _summarize(spec, x, rows, contests)
+        if events is not None:
+            per_series[spec.key]["scale"] = scale = choose_scale(x, events.scale)
+            per_series[spec.key]["events"] = {k: sum(e["kind"] == k for e in found) for k in events.kinds}
+            flat = x.reshape(x.shape[0], -1)
+            per_series[spec.key]["smoothed_curves"] = int(smoothing(to_scale(flat, scale), events.smooth)[0].sum())
         if chance is not None:  # the null's mean over other seeds, and both null distributions
             mean = chance["other_seeds"]["mean"]  # None when there were no null draws
             per_series[spec.key]["explained_by_chance_baseline"] = None if mean is None else round(mean)
@@ -375,6 +487,10 @@ def analyze(
         "summary": per_series,
         "params": {**params.__dict__, "sign": sign, "min_gain": min_gain},
     }
+    if events is not None:
+        result = {"events": out_kinds, **result}
+        result["params"]["events"] = {k: v for k, v in events.__dict__.items() if k != "bump"}
+        result["params"]["events"]["kinds"] = list(events.kinds)
     if decay_end is not None:
         result["norm_decay_end_step"] = [int(s) for s in decay_end]
     return result

@@ -234,7 +234,9 @@ def noise_sigma(x: np.ndarray) -> np.ndarray:
     return 1.4826 * np.median(d4, axis=0) / np.sqrt(70.0)
 
 
-def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = "curves") -> list[Bump]:
+def find_bumps(
+    curves, step=None, params: BumpParams | None = None, name: str = "curves", noise: np.ndarray | None = None
+) -> list[Bump]:
     """Find every bump in a family of curves.
 
     A bump is a peak with a real rise before it and a real fall after it; the rule
@@ -252,6 +254,10 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
         Thresholds; None means ``BumpParams()``.
     name : str, default "curves"
         What to call ``curves`` in error messages.
+    noise : numpy.ndarray, optional
+        The noise sigma of every sample, same shape as ``curves`` (e.g.
+        :func:`bumps.detect.noise.local_sigma`): the noise floor of a peak is then
+        ``params.noise_factor · noise[peak]``. None: the per-curve :func:`noise_sigma`.
 
     Returns
     -------
@@ -282,10 +288,14 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
     possible &= bound >= need_drop
     del bound
     candidates = np.flatnonzero(possible[1:-1].any(0) & (scale > 0)) if flat.shape[0] > 2 else np.array([], dtype=int)
-    # The noise floor (a median over each curve) only for the curves that are left.
-    floor = p.noise_factor * noise_sigma(flat[:, candidates]) if len(candidates) else np.array([])
-    need_rise[candidates] = np.maximum(need_rise[candidates], floor)
-    need_drop[candidates] = np.maximum(need_drop[candidates], floor)
+    if noise is None:  # the noise floor (a median over each curve) only for the curves that are left
+        floor = p.noise_factor * noise_sigma(flat[:, candidates]) if len(candidates) else np.array([])
+        need_rise[candidates] = np.maximum(need_rise[candidates], floor)
+        need_drop[candidates] = np.maximum(need_drop[candidates], floor)
+    else:
+        if np.shape(noise) != x.shape:
+            raise BumpsError(f"`noise` must have the shape of {name} {x.shape} (got {np.shape(noise)})")
+        sigma = np.asarray(noise, dtype=np.float64).reshape(flat.shape)
     found: list[Bump] = []
     for j in candidates:
         xj = flat[:, j]
@@ -294,9 +304,10 @@ def find_bumps(curves, step=None, params: BumpParams | None = None, name: str = 
             continue
         _, left, right = peak_prominences(xj, peaks)
         rise, drop = xj[peaks] - xj[left], xj[peaks] - xj[right]
+        at_peak = 0.0 if noise is None else p.noise_factor * sigma[peaks, j]
         ok = (
-            (rise >= need_rise[j])
-            & (drop >= need_drop[j])
+            (rise >= np.maximum(need_rise[j], at_peak))
+            & (drop >= np.maximum(need_drop[j], at_peak))
             & (drop >= p.min_drop_of_rise * rise)
             & (rise > 0)
             & (drop > 0)

@@ -36,75 +36,116 @@ def _index_label(bump: dict, summary: dict) -> str:
 
 
 def print_report(result: dict, path, rows: int = 15, plot=None, console: Console | None = None) -> None:
-    """Summary table per series, the largest bumps, and one sentence per series (norm-decay counts there).
+    """Summary table per series, the largest events of each kind, and one sentence per series.
 
-    The ``index`` column labels curves as the plots do (frequency k from 1); the JSON keeps 0-based indices.
+    With ``result["events"]`` (``analyze(..., events=...)``) the tables list bumps, spikes and
+    phase changes; without, the rise-and-fall bumps. The ``index`` column labels curves as the
+    plots do (frequency k from 1); the JSON keeps 0-based indices.
     """
     console = console or Console()
     summary = result["summary"]
-    table = _table(f"bumps in {path}")
-    cols = [
-        "series",
-        "curves",
-        "bumps",
-        "curves_with_bumps",
-        "climb_back",
-        "median_peak_height",
-        "explained_by_competition",  # every competition event explains one bump: an "events" column would repeat it
-    ]
-    cols = [c for c in cols if c == "series" or any(c in s for s in summary.values())]
-    short = {
-        "curves_with_bumps": "with bumps",
-        "climb_back": "climb back",
-        "median_peak_height": "median peak",
-        "explained_by_competition": "explained",
-    }
-    for c in cols:
-        _column(table, short.get(c, c), left=c == "series")
+    kinds = "events" in result
+    table = _table(f"events in {path}" if kinds else f"bumps in {path}")
+    _column(table, "series", left=True)
+    _column(table, "curves")
+    if kinds:
+        shown = [k for k in KIND_HEADERS if any(k in s.get("events", {}) for s in summary.values())]
+        _column(table, "scale")
+        for k in shown:
+            _column(table, KIND_HEADERS[k])
+    else:
+        for c in ("with bumps", "bumps", "climb back", "median peak"):
+            _column(table, c)
+    competition = any("explained_by_competition" in s for s in summary.values())
+    if competition:
+        _column(table, "explained")
     for name, s in summary.items():
-        table.add_row(name, *[_fmt(s.get(c)) for c in cols[1:]])
+        cells = [name, _fmt(s["curves"])]
+        if kinds:
+            cells += [s.get("scale", "-")] + [_fmt(s.get("events", {}).get(k)) for k in shown]
+        else:
+            cells += [_fmt(s.get(c)) for c in ("curves_with_bumps", "bumps", "climb_back", "median_peak_height")]
+        if competition:
+            cells.append(_fmt(s.get("explained_by_competition")))
+        table.add_row(*cells)
     console.print(table)
-
-    console.print(
-        "(start/peak/end in steps; back: climbs back above the peak later; "
-        "competition: explained by a competition event)",
-        style="dim",
-    )
-    bumps = sorted(result["bumps"], key=lambda b: -b["drop"])[:rows]
-    if bumps:
-        t = _table(f"largest bumps by drop ({len(bumps)} of {len(result['bumps'])})")
-        for c in ("series", "index", "start", "peak", "end", "height", "rise", "drop", "back", "competition"):
-            _column(t, c, left=c == "series")
-        for b in bumps:
-            t.add_row(
-                b["series"],
-                _index_label(b, summary),
-                str(b["start_step"]),
-                str(b["peak_step"]),
-                str(b["end_step"]),
-                _fmt(b["height"]),
-                _fmt(b["rise"]),
-                _fmt(b["drop"]),
-                "yes" if b["climbs_back"] else "no",
-                {True: "yes", False: "no"}.get(b.get("explained_by_competition"), "-"),
-            )
-        console.print(t)
+    if kinds:
+        console.print(
+            "(steps; sizes on each series' scale, decades for log; explained: rise-and-fall peaks explained "
+            "by a competition event)",
+            style="dim",
+        )
+        for kind in KIND_HEADERS:
+            _event_table(console, [e for e in result["events"] if e["kind"] == kind], kind, summary, rows)
+    else:
+        console.print("(start/peak/end in steps; back: climbs back above the peak later)", style="dim")
+        _event_table(console, result["bumps"], "rise-and-fall", summary, rows)
     for name, s in summary.items():
+        console.print(_sentence(name, s))
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+KIND_HEADERS = {"bump": "bumps", "spike": "spikes", "phase_change": "phase changes"}
+_COLUMNS = {  # per table: (header, how to read the row)
+    "bump": [("start", "start_step"), ("peak", "peak_step"), ("end", "end_step"), ("rise", "size"), ("drop", "drop")],
+    "rise-and-fall": [
+        ("start", "start_step"),
+        ("peak", "peak_step"),
+        ("end", "end_step"),
+        ("rise", "rise"),
+        ("drop", "drop"),
+        ("back", "climbs_back"),
+    ],
+    "spike": [("start", "start_step"), ("peak", "peak_step"), ("rise", "size"), ("f32 floor", "float32_floor")],
+    "phase_change": [
+        ("onset", "onset_step"),
+        ("steepest", "steepest_step"),
+        ("end", "end_step"),
+        ("size", "size"),
+        ("bump before", "bump_before"),
+    ],
+}
+
+
+def _event_table(console: Console, events: list[dict], kind: str, summary: dict, rows: int) -> None:
+    if not events:
+        return
+    by = "drop" if kind in ("bump", "rise-and-fall") else "size"
+    top = sorted(events, key=lambda e: -abs(e[by]))[:rows]
+    title = {"rise-and-fall": "bumps", "phase_change": "phase changes"}.get(kind, kind + "s")
+    t = _table(f"largest {title} by {by} ({len(top)} of {len(events)})")
+    _column(t, "series", left=True)
+    _column(t, "index")
+    for header, _ in _COLUMNS[kind]:
+        _column(t, header)
+    for e in top:
+        cells = [e["series"], _index_label(e, summary)]
+        for _, key in _COLUMNS[kind]:
+            v = e.get(key)
+            cells.append({True: "yes", False: "no"}.get(v, _fmt(v)) if isinstance(v, bool) or v is None else _fmt(v))
+        t.add_row(*cells)
+    console.print(t)
+
+
+def _sentence(name: str, s: dict) -> str:
+    if "events" in s:
+        counts = ", ".join(f"{n} {KIND_HEADERS[k]}" for k, n in s["events"].items())
+        line = f"{name}: {counts} on {s['curves']} curves ({s['scale']} scale"
+        line += f", {s['smoothed_curves']} smoothed)" if s.get("smoothed_curves") else ")"
+    else:
         line = f"{name}: {s['bumps']} bumps on {s['curves_with_bumps']} of {s['curves']} curves"
         if "seeds" in s:
             line += f" ({s['seeds_with_bumps']} of {s['seeds']} seeds)"
-        if "competition_events" in s and s["bumps"]:
-            line += (
-                f"; {s['explained_by_competition']} explained by competition "
-                f"({100 * s['explained_by_competition'] / s['bumps']:.0f}%)"
-            )
-            if s.get("explained_by_chance_baseline") is not None:
-                line += f", vs {s['explained_by_chance_baseline']} with partners from another seed (chance baseline)"
-        if "started_in_norm_decay" in s:
-            line += (
-                f"; {s['started_in_norm_decay']} started and {s['peaked_in_norm_decay']} "
-                "peaked inside the norm-decay phase"
-            )
-        console.print(line)
-    if plot is not None:
-        console.print(f"plot written to {plot}")
+    if "competition_events" in s and s["bumps"]:
+        line += (
+            f"; {s['explained_by_competition']} of {s['bumps']} rise-and-fall peaks explained by competition "
+            f"({100 * s['explained_by_competition'] / s['bumps']:.0f}%)"
+        )
+        if s.get("explained_by_chance_baseline") is not None:
+            line += f", vs {s['explained_by_chance_baseline']} with partners from another seed (chance baseline)"
+    if "started_in_norm_decay" in s:
+        line += (
+            f"; {s['started_in_norm_decay']} started and {s['peaked_in_norm_decay']} peaked inside the norm-decay phase"
+        )
+    return line

@@ -18,7 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bumps.errors import BumpsError
+from bumps.errors import BumpsError, did_you_mean
 from bumps.lowrank.model import LowRankConfig
 from bumps.modadd.model import ModAddConfig, shape_key
 
@@ -204,12 +204,16 @@ def parse_spec(data: dict, where: str = "spec") -> Spec:
     """
     extra = sorted(set(data) - {"command", "base", "grid"})
     if extra:
-        raise BumpsError(f"{where}: unknown key {extra[0]!r}; a spec has command = ..., [base] and [grid]")
+        raise BumpsError(
+            f"{where}: unknown key {extra[0]!r}{did_you_mean(extra[0], ['command', 'base', 'grid'])}; "
+            "a spec has command = ..., [base] and [grid]"
+        )
     command = data.get("command")
     if command is None:
         raise BumpsError(f'{where}: no command; add command = "grok" or command = "simulate"')
     if command not in COMMANDS:
-        raise BumpsError(f'{where}: unknown command {command!r}; use "grok" or "simulate"')
+        hint = did_you_mean(str(command), list(COMMANDS))
+        raise BumpsError(f'{where}: unknown command {command!r}{hint}; use "grok" or "simulate"')
     flags = _Flags(command, where)
     base = _parse_base(_table(data, "base", where), flags)
     grid = _parse_grid(_table(data, "grid", where), base, flags)
@@ -228,8 +232,9 @@ class _Flags:
         """The field name of flag ``key`` (``-`` or ``_`` spelling)."""
         name = key.replace("-", "_")
         if name not in self.fields:
+            hint = did_you_mean(key.replace("_", "-"), [k.replace("_", "-") for k in self.fields])
             raise BumpsError(
-                f"{self.where} [{section}]: unknown {self.command} flag {key!r}; known flags: {self.known}"
+                f"{self.where} [{section}]: unknown {self.command} flag {key!r}{hint}; known flags: {self.known}"
             )
         return name
 

@@ -1,0 +1,152 @@
+"""Event detection on labelled realistic curves: precision and recall per kind, timing, noise.
+
+The curves come from :mod:`bumps.detect.synthetic` (seeded): noisy staircases (phase changes),
+float32 slingshots (spikes at the float32 floor), transient bumps on noisy plateaus, and the
+earlier clean families; plus pure noise of four families for false events per 10k samples.
+Rows: the defaults of :func:`bumps.detect.events.find_events`, and as the baseline the
+detector's old defaults (:func:`bumps.detect.bumps.find_bumps` on the linear scale, every
+peak a "bump"; its bumps are scored against bump and spike labels together).
+
+A detected event matches a label of its kind on the same curve when its peak (bump, spike)
+lies within the label's half-height span widened by 1 % of the run, or its steepest sample
+(phase change) is within 5 % of the run of the true one; each label matches at most once.
+
+    .venv/bin/python benchmarks/bench_events.py            # the table (about a minute)
+    .venv/bin/python benchmarks/bench_events.py --json     # the numbers, for docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bumps.detect.bumps import find_bumps  # noqa: E402
+from bumps.detect.events import KINDS, EventParams, find_events  # noqa: E402
+from bumps.detect.synthetic import PURE_NOISE, LabelledCurve, benchmark_set, pure_noise  # noqa: E402
+
+
+def match(curve: LabelledCurve, found: list[tuple[str, int]]) -> dict:
+    """Per kind: true positives, detections, labels; and phase-change timing errors (fraction of run)."""
+    n = len(curve.values)
+    out = {k: {"tp": 0, "found": 0, "labels": 0} for k in KINDS}
+    errors = {"onset": [], "steepest": []}
+    used = set()
+    for kind, peak, start in found:
+        out[kind]["found"] += 1
+        for i, lab in enumerate(curve.labels):
+            if i in used or lab.kind != kind:
+                continue
+            if kind == "phase_change":
+                hit = abs(peak - lab.peak) <= 0.05 * n
+            else:
+                hit = lab.start - 0.01 * n <= peak <= lab.end + 0.01 * n
+            if hit:
+                used.add(i)
+                out[kind]["tp"] += 1
+                if kind == "phase_change":
+                    errors["steepest"].append(abs(peak - lab.peak) / n)
+                    errors["onset"].append(abs(start - lab.start) / n)
+                break
+    for lab in curve.labels:
+        out[lab.kind]["labels"] += 1
+    return {"counts": out, "errors": errors}
+
+
+def new_detector(curve: LabelledCurve, params: EventParams) -> list[tuple[str, int, int]]:
+    return [(e.kind, e.peak, e.start) for e in find_events(curve.values, params=params)]
+
+
+def old_detector(curve: LabelledCurve) -> list[tuple[str, int, int]]:
+    out = []
+    for b in find_bumps(curve.values):
+        # the old detector has no kinds: a bump at a true spike counts as a spike
+        at_spike = any(lab.kind == "spike" and lab.start <= b.peak <= lab.end for lab in curve.labels)
+        out.append(("spike" if at_spike else "bump", b.peak, b.start))
+    return out
+
+
+def score(curves: list[LabelledCurve], detect) -> dict:
+    total = {k: {"tp": 0, "found": 0, "labels": 0} for k in KINDS}
+    errors = {"onset": [], "steepest": []}
+    for c in curves:
+        m = match(c, detect(c))
+        for k in KINDS:
+            for f in ("tp", "found", "labels"):
+                total[k][f] += m["counts"][k][f]
+        for f in errors:
+            errors[f] += m["errors"][f]
+    rows = {}
+    for k, t in total.items():
+        rows[k] = {
+            "precision": t["tp"] / t["found"] if t["found"] else None,
+            "recall": t["tp"] / t["labels"] if t["labels"] else None,
+            **t,
+        }
+    rows["timing"] = {f: float(np.median(v)) if v else None for f, v in errors.items()}
+    rows["timing_max"] = {f: float(np.max(v)) if v else None for f, v in errors.items()}
+    return rows
+
+
+def false_per_10k(detect, samples: int = 10_000, curves: int = 10, seed: int = 1) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for fam in PURE_NOISE:
+        n = sum(len(detect(pure_noise(rng, fam, samples))) for _ in range(curves))
+        out[fam] = n / (curves * samples) * 10_000
+    return out
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    ap.add_argument("--scale", type=int, default=1, help="multiply the curve counts")
+    args = ap.parse_args()
+    curves = benchmark_set(seed=0, scale=args.scale)
+    params = EventParams()
+    t0 = time.perf_counter()
+    ours = score(curves, lambda c: new_detector(c, params))
+    t_ours = time.perf_counter() - t0
+    old = score(curves, old_detector)
+    noise_new = false_per_10k(lambda c: new_detector(c, params))
+    noise_old = false_per_10k(old_detector)
+    result = {
+        "curves": len(curves),
+        "families": sorted({c.family for c in curves}),
+        "defaults": ours,
+        "old_defaults": old,
+        "false_per_10k": {"defaults": noise_new, "old_defaults": noise_old},
+        "seconds": t_ours,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{len(curves)} labelled curves ({', '.join(result['families'])}); defaults took {t_ours:.1f} s")
+    print(f"{'detector':14} {'kind':13} {'precision':>9} {'recall':>7} {'labels':>7} {'found':>6}")
+    for name, rows in (("defaults", ours), ("old defaults", old)):
+        for k in KINDS:
+            r = rows[k]
+            print(f"{name:14} {k:13} {_fmt(r['precision']):>9} {_fmt(r['recall']):>7} {r['labels']:>7} {r['found']:>6}")
+    t, tm = ours["timing"], ours["timing_max"]
+    print(
+        f"phase-change timing error (fraction of the run): steepest median {_fmt(t['steepest'])} max "
+        f"{_fmt(tm['steepest'])}; onset median {_fmt(t['onset'])} max {_fmt(tm['onset'])}"
+    )
+    for name in ("defaults", "old_defaults"):
+        fp = result["false_per_10k"][name]
+        counts = ", ".join(f"{k} {v:.2f}" for k, v in fp.items())
+        print(f"false events per 10k samples of pure noise ({name}): {counts}")
+
+
+if __name__ == "__main__":
+    main()

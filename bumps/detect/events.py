@@ -1,0 +1,431 @@
+"""Events of three kinds in curves of any origin: bumps, spikes and phase changes.
+
+Each family of curves is analysed on one scale (:mod:`bumps.detect.scale`); noisy curves are
+smoothed and judged against their local noise (:mod:`bumps.detect.noise`). Positions are
+samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` unsmoothed).
+
+* **bump**: a peak of :func:`bumps.detect.bumps.find_bumps` on ``y`` (noise floor
+  ``noise_factor × local sigma`` for noisy curves) that comes back near where it started:
+  ``y[end] ≥ y[start] − near · rise``. A rise followed by a fall far below its start is not a
+  bump: its fall is a phase change, which is then marked ``bump_before``.
+* **spike**: the same, but at most ``spike_width`` samples above half its height
+  (``y[peak] − min(rise, drop)/2``). Noisy curves are searched for spikes on ``raw`` with the
+  floor ``spike_factor × local sigma of raw``, because smoothing removes them. A spike is
+  ``float32_floor`` when the ``floor_records`` linear values up to its start are all positive
+  and at most ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a log_softmax loss).
+* **phase_change**: a sustained fall (or rise) between two plateaus. Its core is a local
+  maximum ``c`` of the slope ``|dy|`` in one direction that falls below ``0.1 · |dy[c]|`` on both
+  sides before any steeper sample (slope prominence ≥ 0.9 of its height), between samples
+  ``a < c < b``. With ``size = y[b] − y[a]`` it is kept when ``|size| ≥ max(min_size · range,
+  noise_factor · sigma)`` and both flanks are plateaus: over ``min(b − a, available)`` samples
+  before ``a`` and after ``b`` the curve moves in the event's direction by at most
+  ``flat · |size|``, and the move is not undone: from ``a − d`` to ``b + d`` the
+  curve moves at least ``(1 − flat) · |size|`` (a bump's rising or falling flank moves back).
+  The plateau levels are the means of ``y`` over those flanks; ``onset`` and ``end`` are
+  where ``y`` has made 10 % and 90 % of the change between them, the reported ``size``;
+  ``steepest`` is ``c``. ``bump_before``: a bump candidate (kept or not)
+  peaked in ``[a − d, c]``.
+
+Every threshold that is a fraction is a fraction of the curve's range on its scale (decades
+on the log scale); ``noise_factor`` is from :class:`bumps.detect.bumps.BumpParams`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+from scipy.signal import peak_prominences
+
+from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, noise_sigma
+from bumps.detect.noise import auto_window, local_sigma, noisy_columns, smooth, smoothed_sigma, white_ratio
+from bumps.detect.scale import choose_scale, to_scale
+from bumps.errors import BumpsError
+
+KINDS = ("bump", "spike", "phase_change")
+FLOAT32_EPS = 2.0**-23  # 1.19e-7: the spacing of float32 numbers just below 1
+
+
+@dataclass(frozen=True)
+class EventParams:
+    """Settings of :func:`find_events` beyond the bump thresholds.
+
+    Attributes
+    ----------
+    bump : BumpParams, default BumpParams()
+        The thresholds of bumps and spikes (and ``noise_factor`` for phase changes).
+    scale : {"auto", "linear", "log"}, default "auto"
+        The scale (:func:`bumps.detect.scale.choose_scale`), chosen once per family.
+    smooth : int or None, default None
+        Smoothing width in samples for noisy curves; None: :func:`bumps.detect.noise.auto_window`
+        for curves that are noisy (:func:`bumps.detect.noise.noisy_columns`) and none for the
+        others; 0 or 1: never smooth; ``> 1``: smooth every curve with this width.
+    near : float, default 1.0
+        A bump or spike must end at ``y[end] ≥ y[start] − near · rise``.
+    spike_width : int, default 3
+        A spike has at most this many samples above half its height.
+    spike_factor : float, default 25.0
+        On noisy curves, a spike's rise and drop are at least this many local sigmas of the
+        unsmoothed curve (heavy-tailed noise has single outliers of 10 sigma and more).
+    floor_factor : float, default 10.0
+        ``float32_floor`` needs the values before the spike ``≤ floor_factor × 2⁻²³``.
+    floor_records : int, default 3
+        How many records up to the spike's start are checked for ``float32_floor``.
+    min_size : float, default 0.05
+        A phase change moves at least this fraction of the curve's range.
+    flat : float, default 0.25
+        A plateau flank moves in the event's direction by at most this fraction of its size.
+    min_plateau : int, default 5
+        The flanks of a phase change are at least this many samples long.
+    kinds : tuple of str, default ("bump", "spike", "phase_change")
+        Which kinds to report.
+    """
+
+    bump: BumpParams = field(default_factory=BumpParams)
+    scale: str = "auto"
+    smooth: int | None = None
+    near: float = 1.0
+    spike_width: int = 3
+    spike_factor: float = 25.0
+    floor_factor: float = 10.0
+    floor_records: int = 3
+    min_size: float = 0.05
+    flat: float = 0.25
+    min_plateau: int = 5
+    kinds: tuple[str, ...] = KINDS
+
+    def validate(self, n_samples: int | None = None) -> EventParams:
+        """Check every setting.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            The curve length, to refuse a smoothing window longer than the curve.
+
+        Returns
+        -------
+        EventParams
+            ``self``, unchanged.
+
+        Raises
+        ------
+        BumpsError
+            If a setting is out of range, a kind is unknown, or ``smooth`` exceeds ``n_samples``.
+        """
+        self.bump.validate()
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if unknown or not self.kinds:
+            raise BumpsError(f"unknown event kind(s) {', '.join(unknown) or '(none given)'}; kinds: {', '.join(KINDS)}")
+        for name in ("near", "spike_factor", "floor_factor", "min_size", "flat"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise BumpsError(f"`{name}` must be finite and >= 0 (got {value})")
+        for name in ("spike_width", "floor_records", "min_plateau"):
+            if getattr(self, name) < 1:
+                raise BumpsError(f"`{name}` must be >= 1 (got {getattr(self, name)})")
+        if self.smooth is not None and self.smooth < 0:
+            raise BumpsError(f"`smooth` must be >= 0 samples (got {self.smooth})")
+        if self.smooth is not None and n_samples is not None and self.smooth > n_samples:
+            raise BumpsError(f"`smooth` is {self.smooth} samples but the curve has {n_samples}; use a smaller window")
+        return self
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of :func:`find_events`; positions are sample indices along time.
+
+    Attributes
+    ----------
+    kind : {"bump", "spike", "phase_change"}
+        See :mod:`bumps.detect.events`.
+    index : tuple of int
+        The curve's index over the non-time axes (``()`` for one ``[T]`` curve).
+    start, peak, end : int
+        Bump and spike: the troughs and the peak (:class:`bumps.detect.bumps.Bump`).
+        Phase change: onset, steepest sample and end.
+    size : float
+        Bump and spike: the rise; phase change: the signed change ``y[b] − y[a]`` (negative
+        for a fall). On the family's scale (decades for ``"log"``).
+    drop : float
+        Bump and spike: ``y[peak] − y[end]``; phase change: ``|size|``.
+    height : float
+        ``y`` at ``peak`` (the steepest sample for a phase change), on the family's scale.
+    scale : {"linear", "log"}
+        The family's scale.
+    smooth : int
+        The smoothing width used on this curve (1: none).
+    float32_floor : bool or None
+        Spikes only: whether the curve sat at the float32 floor just before.
+    bump_before : bool or None
+        Phase changes only: whether a bump candidate peaked just before.
+    """
+
+    kind: str
+    index: tuple[int, ...]
+    start: int
+    peak: int
+    end: int
+    size: float
+    drop: float
+    height: float
+    scale: str
+    smooth: int
+    float32_floor: bool | None = None
+    bump_before: bool | None = None
+
+    def as_dict(self, step: np.ndarray | None = None) -> dict:
+        """The event as a JSON-ready dict.
+
+        Parameters
+        ----------
+        step : numpy.ndarray, optional
+            The curve's steps ``[T]``. If given, ``start_step``, ``peak_step`` and ``end_step``
+            are added (``int`` for integer steps, else ``float``), and for a phase change also
+            ``onset_step`` (= ``start_step``) and ``steepest_step`` (= ``peak_step``).
+
+        Returns
+        -------
+        dict
+            Every field except the None ones, ``index`` as a list, plus ``direction``
+            (``"down"`` / ``"up"``) for a phase change.
+        """
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out["index"] = list(self.index)
+        if self.kind == "phase_change":
+            out["direction"] = "down" if self.size < 0 else "up"
+        if step is not None:
+            integral = np.issubdtype(np.asarray(step).dtype, np.integer)
+            for k in ("start", "peak", "end"):
+                v = step[getattr(self, k)]
+                out[f"{k}_step"] = int(v) if integral else float(v)
+            if self.kind == "phase_change":
+                out["onset_step"], out["steepest_step"] = out["start_step"], out["peak_step"]
+        return out
+
+
+@dataclass
+class _Prepared:
+    """One family on its scale: raw ``[T, M]``, analysed ``y`` and its noise, per-curve smoothing."""
+
+    raw: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray  # [T, M]
+    width: np.ndarray  # [M] smoothing width per curve (1: none)
+    noisy: np.ndarray  # [M] bool
+    scale: str
+    raw_sigma: np.ndarray | None  # [T, n_noisy]: local noise of the raw noisy curves
+
+
+def smoothing(raw: np.ndarray, smooth_width: int | None, sigma: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Which curves :func:`find_events` smooths, and the width.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        Curves ``[T, M]`` on their scale.
+    smooth_width : int or None
+        :attr:`EventParams.smooth`.
+    sigma : numpy.ndarray, optional
+        ``noise_sigma(raw)`` ``[M]`` if already computed.
+
+    Returns
+    -------
+    noisy : numpy.ndarray
+        Bool ``[M]``: the curves that are smoothed.
+    width : int
+        The smoothing width (odd) for those curves.
+    """
+    t, m = raw.shape
+    if smooth_width is None:
+        return (noisy_columns(raw, sigma) if t >= 5 else np.zeros(m, bool)), auto_window(t)
+    return np.full(m, smooth_width > 1), smooth_width | 1
+
+
+def _prepare(flat: np.ndarray, step, p: EventParams) -> _Prepared:
+    scale = choose_scale(flat, p.scale)
+    raw = to_scale(flat, scale)
+    global_sigma = noise_sigma(raw)
+    noisy, w = smoothing(raw, p.smooth, global_sigma)
+    y = raw.copy()
+    width = np.where(noisy, w, 1)
+    sigma = np.broadcast_to(global_sigma, raw.shape).copy()
+    raw_sigma = None
+    if noisy.any():
+        cols = np.flatnonzero(noisy)
+        y[:, cols] = smooth(raw[:, cols], w)
+        raw_sigma = local_sigma(raw[:, cols])
+        ratio = smoothed_sigma(y[:, cols], w) / np.maximum(noise_sigma(raw[:, cols]), np.finfo(float).tiny)
+        ratio = np.maximum(ratio, white_ratio(w))
+        sigma[:, cols] = raw_sigma * ratio
+    return _Prepared(raw, y, sigma, width, noisy, scale, raw_sigma)
+
+
+def _half_width(x: np.ndarray, b: Bump) -> int:
+    """Samples of ``x`` above ``x[peak] − min(rise, drop)/2`` around the peak, within [start, end]."""
+    level = x[b.peak] - min(b.rise, b.drop) / 2
+    left = x[b.start : b.peak + 1] <= level
+    right = x[b.peak : b.end + 1] <= level
+    lo = b.start + (np.flatnonzero(left)[-1] + 1 if left.any() else 0)
+    hi = b.peak + (np.flatnonzero(right)[0] - 1 if right.any() else b.end - b.peak)
+    return int(hi - lo + 1)
+
+
+def _at_float32_floor(lin: np.ndarray, start: int, records: int, factor: float) -> bool:
+    before = lin[max(start - records + 1, 0) : start + 1]
+    return bool(len(before) and (before > 0).all() and (before <= factor * FLOAT32_EPS).all())
+
+
+def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParams, shape):
+    """Bump and spike events, and every bump candidate's (curve, peak) for ``bump_before``."""
+    events: list[Event] = []
+    candidates: dict[int, list[int]] = {}
+    found = find_bumps(prep.y, step, p.bump, noise=prep.sigma)
+    tagged = [(b, False) for b in found]
+    if prep.noisy.any():  # spikes are smoothed away: look for them on the raw curve, above a higher floor
+        cols = np.flatnonzero(prep.noisy)
+        spike_params = replace(p.bump, noise_factor=p.spike_factor)
+        for b in find_bumps(prep.raw[:, cols], step, spike_params, noise=prep.raw_sigma):
+            tagged.append((replace(b, index=(int(cols[b.index[0]]),)), True))
+    for b, from_raw in tagged:
+        j = b.index[0]
+        x = prep.raw[:, j] if from_raw else prep.y[:, j]
+        candidates.setdefault(j, []).append(b.peak)
+        if x[b.end] < x[b.start] - p.near * b.rise:  # falls far below its start: a phase change's fall
+            continue
+        narrow = _half_width(x, b) <= p.spike_width
+        if prep.noisy[j] and not from_raw and narrow:
+            continue  # a smoothed-away spike's remains; the raw search reports it
+        if from_raw and not narrow:
+            continue  # wider than a spike on the raw curve: the smoothed search judges it
+        kind = "spike" if narrow else "bump"
+        index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+        floor = _at_float32_floor(flat_lin[:, j], b.start, p.floor_records, p.floor_factor) if kind == "spike" else None
+        events.append(
+            Event(kind, index, b.start, b.peak, b.end, b.rise, b.drop, b.height, prep.scale, int(prep.width[j]), floor)
+        )
+    return events, candidates
+
+
+MAX_CORES = 16  # steepest candidate cores per curve and direction
+
+
+def _cores(g: np.ndarray, sign: float, min_plateau: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slopes and candidate-core mask of every curve, vectorised over curves (``g [M, T]``, the slopes).
+
+    ``gd`` is the slope in direction ``sign`` (negative parts zeroed); a candidate core is a
+    sample with ``gd > 0`` that is the steepest within ``± min_plateau`` samples.
+    """
+    gd = np.maximum(g if sign > 0 else -g, 0.0)
+    peak = (gd > 0) & (gd == maximum_filter1d(gd, 2 * min_plateau + 1, axis=1, mode="constant"))
+    peak[:, [0, -1]] = False
+    return gd, peak
+
+
+def _phase_changes_1d(y, gd, peak, sign, sigma, need, p: EventParams):
+    """(onset, steepest, end, size, flank start) of the phase changes of one curve in one direction.
+
+    The candidate cores are the :data:`MAX_CORES` steepest samples of ``peak``.
+    """
+    t = len(y)
+    cores = np.flatnonzero(peak)
+    if len(cores) > MAX_CORES:
+        cores = np.sort(cores[np.argpartition(-gd[cores], MAX_CORES - 1)[:MAX_CORES]])
+    if len(cores) == 0:
+        return []
+    prom, left, right = peak_prominences(gd, cores)
+    keep = prom >= 0.9 * gd[cores]
+    cores, left, right = cores[keep], left[keep], right[keep]
+    rough = sign * (y[right] - y[left])  # an upper bound of the move across each core
+    keep = rough >= np.maximum(need, p.bump.noise_factor * sigma[cores])
+    out = []
+    for c, lo, hi in zip(cores[keep], left[keep], right[keep], strict=True):
+        low = 0.1 * gd[c]
+        below = np.flatnonzero(gd[lo:c] < low)
+        a = lo + below[-1] if len(below) else lo
+        above = np.flatnonzero(gd[c + 1 : hi + 1] < low)
+        b = c + 1 + above[0] if len(above) else hi
+        size = y[b] - y[a]
+        if sign * size < max(need, p.bump.noise_factor * sigma[c]) or a == 0 or b == t - 1:
+            continue
+        d = max(b - a, p.min_plateau)
+        first, last = y[max(a - d, 0)], y[min(b + d, t - 1)]
+        pre, post = sign * (y[a] - first), sign * (y[b] - last)
+        if max(pre, -post) > p.flat * abs(size) or sign * (last - first) < (1 - p.flat) * abs(size):
+            continue  # a flank that keeps moving (no plateau), or a move undone nearby (a bump's flank)
+        before, after = y[max(a - d, 0) : a + 1].mean(), y[b : min(b + d, t - 1) + 1].mean()
+        if sign * (after - before) <= 0:
+            continue
+        frac = (y[a : b + 1] - before) / (after - before)
+        onset = min(a + int(np.argmax(frac >= 0.1)), c)
+        end = max(a + int(np.argmax(frac >= 0.9)), c)
+        out.append((int(onset), int(c), int(end), float(after - before), int(a - d)))
+    return out
+
+
+def find_events(curves, step=None, params: EventParams | None = None, name: str = "curves") -> list[Event]:
+    """Find every bump, spike and phase change in a family of curves.
+
+    The rules are in the module docstring (:mod:`bumps.detect.events`).
+
+    Parameters
+    ----------
+    curves : array_like
+        Curves ``[T, ...]``: time on axis 0 (validated by :func:`bumps.detect.bumps.check_curves`).
+    step : array_like, optional
+        The step of each sample, ``[T]``, strictly increasing; None: ``0 .. T − 1``.
+    params : EventParams, optional
+        None: ``EventParams()``.
+    name : str, default "curves"
+        What to call the curves in error messages.
+
+    Returns
+    -------
+    list of Event
+        Of the kinds in ``params.kinds``, sorted by curve (C order), then by ``peak``.
+
+    Raises
+    ------
+    BumpsError
+        If ``params`` is invalid, the curves are, or the log scale is asked for (or chosen) on
+        values ``<= 0`` (:func:`bumps.detect.scale.to_scale`).
+    """
+    x, step = check_curves(curves, step, name)
+    p = (params or EventParams()).validate(x.shape[0])
+    shape = x.shape[1:]
+    flat = x.reshape(x.shape[0], -1)
+    scale = choose_scale(flat, p.scale)
+    to_scale(flat, scale, step, name)  # refuse non-positive values on the log scale, naming the step
+    prep = _prepare(flat, step, replace(p, scale=scale))
+    events, candidates = _spikes_and_bumps(prep, flat, step, p, shape)
+    if "phase_change" in p.kinds and flat.shape[0] >= 5:
+        span = prep.y.max(0) - prep.y.min(0)
+        y_t = np.ascontiguousarray(prep.y.T)  # [M, T]: one contiguous row per curve
+        sigma_t = np.ascontiguousarray(prep.sigma.T)
+        g = np.gradient(y_t, axis=1)
+        for sign in (-1.0, 1.0):
+            gd, peak = _cores(g, sign, p.min_plateau)
+            for j in np.flatnonzero((span > 0) & peak.any(1)):
+                index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+                peaks = np.asarray(candidates.get(j, []), dtype=int)
+                found = _phase_changes_1d(y_t[j], gd[j], peak[j], sign, sigma_t[j], p.min_size * span[j], p)
+                for onset, c, end, size, before in found:
+                    bump_before = bool(((peaks >= before) & (peaks <= c)).any())
+                    events.append(
+                        Event(
+                            "phase_change",
+                            index,
+                            onset,
+                            c,
+                            end,
+                            size,
+                            abs(size),
+                            float(prep.y[c, j]),
+                            scale,
+                            int(prep.width[j]),
+                            bump_before=bump_before,
+                        )
+                    )
+    kept = [e for e in events if e.kind in p.kinds]
+    order = {idx: i for i, idx in enumerate(np.ndindex(shape))} if shape else {(): 0}
+    return sorted(kept, key=lambda e: (order[e.index], e.peak, KINDS.index(e.kind)))
