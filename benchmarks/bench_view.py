@@ -10,9 +10,10 @@ then times, from a cold cache:
 * **naive payload**: the same load, then every series at full resolution and the whole neuron
   table in one JSON (what a page without downsampling and lazy records would fetch first);
 * **record**: one record's spectrum and neuron table (``/api/record``, what the slider fetches);
-* **events**: the detector on the run (``/api/events``, asked for after the page is drawn);
+* **events**: the detector on the run (``/api/events``, asked for after the page is drawn): first
+  the curves (scalar series, frequency norms), then the unit families (the neuron table);
 * **in Chromium** (where it is installed): from navigating to the served page to the page drawn
-  (``body[data-ready]``), and to its events drawn.
+  (``body[data-ready]``), to the curves' events drawn, and to every event drawn.
 
 Prints each time and size, and the ratio naive / first.
 
@@ -99,8 +100,9 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
     return best, out
 
 
-def browser_times(path: Path) -> tuple[float, float] | None:
-    """Seconds from navigation to the page drawn, and to its events drawn, in headless Chromium (None without it)."""
+def browser_times(path: Path) -> tuple[float, float, float] | None:
+    """Seconds from navigation to the page drawn, the curves' events drawn and every event drawn, in headless
+    Chromium (None without it)."""
     import sys
     import threading
 
@@ -118,8 +120,10 @@ def browser_times(path: Path) -> tuple[float, float] | None:
             b.goto(url_of(server))
             b.wait_for("document.body.dataset.ready === '1'", timeout=60)
             drawn = time.perf_counter() - t
-            b.wait_for("document.body.dataset.eventsReady === '1'", timeout=120)
-            return drawn, time.perf_counter() - t
+            b.wait_for("document.body.dataset.eventsPart", timeout=120)
+            curves = time.perf_counter() - t
+            b.wait_for("document.body.dataset.eventsReady === '1'", timeout=300)
+            return drawn, curves, time.perf_counter() - t
     finally:
         server.shutdown()
         server.server_close()
@@ -147,7 +151,8 @@ def main() -> None:
         t_naive, naive_body = timed(naive, 1)
         run = Target.open(path).load(path)
         t_record, rec = timed(lambda: json.dumps(record_payload(run, len(run["step"]) // 2)), 3)
-        t_events, events = timed(lambda: run_events(run), 1)
+        t_curves, curves = timed(lambda: run_events(run, "curves"), 1)
+        t_units, units = timed(lambda: run_events(run, "units"), 1)
         in_browser = browser_times(path)
     shape = tuple(run["neuron_freq"].shape)
     print(f"run file: {mb:.1f} MB, neuron_freq {list(shape)}, train_loss_every_epoch [{args.epochs}]")
@@ -157,11 +162,13 @@ def main() -> None:
         f"ratio naive / first:               {t_naive / t_first:6.1f}x time, {len(naive_body) / len(body):.0f}x bytes"
     )
     print(f"one record (/api/record):          {t_record:6.3f} s  {len(rec) / 1e3:8.1f} kB")
-    print(f"events (/api/events, after draw):  {t_events:6.3f} s  {len(events)} events")
+    print(f"events of the curves (/api/events): {t_curves:6.3f} s  {len(curves)} events")
+    print(f"events of the neuron table:        {t_units:6.3f} s  {len(units)} events")
     if in_browser is None:
         print("in Chromium: not measured (chromium is not installed)")
     else:
-        print(f"in Chromium: page drawn {in_browser[0]:.2f} s after navigation, events drawn {in_browser[1]:.2f} s")
+        drawn, curve_events, every = in_browser
+        print(f"in Chromium: page drawn {drawn:.2f} s; curve events {curve_events:.2f} s; all {every:.2f} s")
 
 
 if __name__ == "__main__":

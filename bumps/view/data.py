@@ -8,10 +8,12 @@ the page shows is a recorded one.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bumps.detect.analysis import Source, analyze
-from bumps.io.schema import EXTRA_SERIES, SERIES
+from bumps.io.schema import EXTRA_SERIES, SERIES, SeriesSpec
 from bumps.lowrank.invariants import invariant_series
 from bumps.modadd.phases import phase_boundaries
 from bumps.view.downsample import envelope_indices
@@ -19,6 +21,28 @@ from bumps.view.downsample import envelope_indices
 BUCKETS = 600  # min/max buckets per curve: about one per pixel column of a chart
 WAVETABLE_COLUMNS = 500  # records shown in the wavetable at most (evenly spaced, exact values)
 EVENT_KINDS = ("bump", "spike", "phase_change")
+
+
+def finite(obj):
+    """``obj`` with every NaN or infinite float replaced by None (JSON has neither).
+
+    Parameters
+    ----------
+    obj : Any
+        Nested dicts, lists and tuples of JSON-ready values.
+
+    Returns
+    -------
+    Any
+        The same structure (tuples as lists), non-finite floats as None.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 def _clean(a: np.ndarray) -> list:
@@ -245,24 +269,70 @@ def events_of(result: dict) -> list[dict]:
     return out
 
 
-def run_events(run: dict) -> list[dict]:
-    """Detect events in a loaded run's curve families (:data:`bumps.io.schema.SERIES`) and list them.
+def _event_params():
+    """The detector's settings for every event kind, where this bumps has them (else None: bumps only)."""
+    try:
+        from bumps.detect.events import EventParams
+    except ImportError:
+        return None
+    return EventParams()
+
+
+EVENT_GROUPS = ("curves", "units")
+
+
+def run_events(run: dict, group: str | None = None) -> list[dict]:
+    """Detect events in a loaded run's curve families and scalar series, and list them.
+
+    The source handed to :func:`bumps.detect.analysis.analyze` is the run's curve families
+    (:data:`bumps.io.schema.SERIES`) plus its scalar series (:data:`bumps.io.schema.EXTRA_SERIES`
+    with no axis or a seed axis, each on its own steps), so the charts of losses and accuracies get
+    their events too. Where the detector knows event kinds beyond bumps
+    (``bumps.detect.events.EventParams``), all of them are asked for.
 
     Parameters
     ----------
     run : dict
-        A loaded run of a kind in ``SERIES``; other kinds have no events.
+        A loaded run; kinds without series have no events.
+    group : {"curves", "units"} or None, default None
+        ``"units"``: only the families with a learned-unit axis (``neuron_freq``, ``inner_a/b``: many
+        curves, the slow part); ``"curves"``: every other series; None: all of them. The page asks
+        for the curves first so their events show sooner.
 
     Returns
     -------
     list of dict
-        :func:`events_of` of :func:`bumps.detect.analysis.analyze` on the run's recorded families.
+        :func:`events_of` of the detector's result.
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is not one of :data:`EVENT_GROUPS` or None.
     """
-    specs = [s for s in SERIES.get(run.get("kind"), []) if s.key in run]
-    if not specs or len(run.get("step", [])) < 3:
+    if group not in (None, *EVENT_GROUPS):
+        raise ValueError(f"group must be one of {', '.join(EVENT_GROUPS)} (got {group!r})")
+    kind = run.get("kind")
+    step = np.asarray(run.get("step", []))
+    specs = [s for s in SERIES.get(kind, []) if s.key in run]
+    if group is not None:
+        specs = [s for s in specs if (s.unit_axis is not None) == (group == "units")]
+    series = [(s, np.asarray(run[s.key])) for s in specs]
+    own = {}
+    for key, (axes, step_key) in EXTRA_SERIES.get(kind, {}).items():
+        if group == "units" or key not in run or len(axes) > 1 or key in {s.key for s, _ in series}:
+            continue
+        values = np.asarray(run[key], dtype=np.float64)
+        steps = _steps_of(run, key, step_key, len(values))
+        if steps is None or values.ndim != 1 + len(axes) or len(values) < 3:
+            continue
+        series.append((SeriesSpec(key, axes), values))
+        if step_key != "step":
+            own[key] = steps
+    if not series or len(step) < 3:
         return []
-    source = Source([(s, np.asarray(run[s.key])) for s in specs], np.asarray(run["step"]), run)
-    return events_of(analyze(source))
+    source = Source(series, step, run, own)
+    params = _event_params()
+    return events_of(analyze(source) if params is None else analyze(source, events=params))
 
 
 def _wavetable(run: dict, columns: int) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_write
-from bumps.view.data import record_payload, run_events, run_payload, seed_payload
+from bumps.view.data import finite, record_payload, run_events, run_payload, seed_payload
 from bumps.view.files import Target, folder_payload
 
 ASSETS = {  # name under /static/ -> file in the package
@@ -52,7 +52,11 @@ def asset(name: str) -> bytes:
 
 def _script_json(obj) -> str:
     """JSON that is safe inside a ``<script>`` element (no ``</script>``, no ``<!--``)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    try:
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN somewhere: null, as the server sends it
+        text = json.dumps(finite(obj), separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c")
 
 
 def render_page(export: dict | None = None) -> str:

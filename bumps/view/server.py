@@ -4,7 +4,8 @@ Routes (all GET; anything else is refused):
 
 * ``/`` the page; ``/static/<name>`` its files (:data:`bumps.view.page.ASSETS`, nothing else);
 * ``/api/page?file=REL`` the first payload of a run (``file`` omitted on a folder: the folder page);
-* ``/api/events?file=REL`` the detector's events of a run (slower, so asked for after the page);
+* ``/api/events?file=REL&group=curves|units`` the detector's events of a run (slower, so asked for
+  after the page; the page asks for the unit families, the slowest, last);
 * ``/api/record?file=REL&i=N`` one mod-add record's spectrum and neuron × frequency table;
 * ``/api/seed?file=REL&s=N`` one toy-model seed;
 * ``/api/window?file=REL&chart=ID&lo=A&hi=B`` one scalar chart over steps A..B only (zoom: finer detail);
@@ -26,7 +27,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bumps.errors import BumpsError
-from bumps.view.data import chart_window, record_payload, run_events, run_payload, seed_payload
+from bumps.view.data import chart_window, finite, record_payload, run_events, run_payload, seed_payload
 from bumps.view.files import Target, folder_payload
 from bumps.view.page import ASSETS, asset, render_page
 
@@ -44,7 +45,11 @@ class Response:
 
 
 def _json(obj, status: int = 200) -> Response:
-    return Response(status, "application/json", json.dumps(obj, allow_nan=False).encode())
+    try:
+        text = json.dumps(obj, allow_nan=False)
+    except ValueError:  # a NaN somewhere (a config value, an event field): send it as null
+        text = json.dumps(finite(obj), allow_nan=False)
+    return Response(status, "application/json", text.encode())
 
 
 def _error(status: int, message: str) -> Response:
@@ -98,7 +103,7 @@ class ViewApp:
                 path = self.target.resolve(query.get("file"))
                 return _json(run_payload(self.target.load(path), self.target.name_of(path)))
             if route == "/api/events":
-                return _json({"events": self._run_events(query.get("file"))})
+                return _json({"events": self._run_events(query.get("file"), query.get("group"))})
             if route == "/api/record":
                 run = self.target.load(self.target.resolve(query.get("file")))
                 return _json(record_payload(run, int(query.get("i", "-1"))))
@@ -117,16 +122,16 @@ class ViewApp:
             return _error(400, str(exc))
         return _error(404, "no such page")
 
-    def _run_events(self, rel: str | None) -> list[dict]:
+    def _run_events(self, rel: str | None, group: str | None) -> list[dict]:
         path = self.target.resolve(rel)
         st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size)
+        key = (str(path), st.st_mtime_ns, st.st_size, group)
         with self._lock:
             if key in self._events:
                 return self._events[key]
-        events = run_events(self.target.load(path))
-        with self._lock:
-            self._events = {k: v for k, v in self._events.items() if k[0] != key[0]}
+        events = run_events(self.target.load(path), group)
+        with self._lock:  # keep this file's latest version only
+            self._events = {k: v for k, v in self._events.items() if k[0] != key[0] or k[1:3] == key[1:3]}
             self._events[key] = events
         return events
 

@@ -60,7 +60,10 @@ def test_modadd_run_page(browser, view_runs):
         assert set(scalars) | {"freq_norm", "freq_norm_wl", "neuron_freq"} == set(listed)
         drawn = int(browser.js("document.body.dataset.events"))
         assert drawn > 0 and browser.js("document.querySelectorAll('#events-timeline circle.event').length") == drawn
-        assert browser.js("document.querySelector('.kind-count[data-kind=bump]').textContent").endswith(str(drawn))
+        counts = browser.js("[...document.querySelectorAll('.kind-count')].map(e => +e.textContent.split(': ')[1])")
+        assert len(counts) == 3 and sum(counts) == drawn  # bump, spike, phase change: every one drawn
+        kinds = set(browser.js("[...document.querySelectorAll('circle.event')].map(e => e.dataset.kind)"))
+        assert kinds and kinds <= {"bump", "spike", "phase_change"}
         assert browser.js("document.querySelectorAll('.chart canvas').length") >= 4  # uPlot drew the charts
         for key in ("freq_norm", "freq_norm_wl"):
             assert browser.js(f"document.querySelector('#wavetable-{key} canvas').width") > 0

@@ -37,13 +37,27 @@ def test_bumps_rows_are_the_fallback_as_kind_bump():
     assert events_of({"bumps": [bump]}) == [{**bump, "kind": "bump", "at_step": 5}]
 
 
-def test_run_events_are_the_detectors(view_runs):
+def test_run_events_are_the_detectors(view_runs, monkeypatch):
+    import bumps.view.data as data
     from bumps.detect.analysis import analyze, load_source
 
+    monkeypatch.setattr(data, "_event_params", lambda: None)  # a detector that knows bumps only
     run = load_run(view_runs["modadd"])
     got = run_events(run)
+    families = {"freq_norm", "freq_norm_wl", "neuron_freq"}
     want = events_of(analyze(load_source(view_runs["modadd"])))
-    assert got == want and got, "the page draws the detector's JSON, not a re-implementation"
+    assert [e for e in got if e["series"] in families] == want and want, "the detector's rows, as it wrote them"
+    scalars = {e["series"] for e in got} - families
+    assert scalars <= set(EXTRA_SERIES["modadd"])  # the scalar series are searched too
+
+
+def test_run_events_ask_for_every_kind_the_detector_knows(view_runs):
+    import bumps.view.data as data
+
+    if data._event_params() is None:
+        pytest.skip("this detector finds bumps only")
+    kinds = {e["kind"] for e in run_events(load_run(view_runs["modadd"]))}
+    assert kinds <= {"bump", "spike", "phase_change"} and kinds - {"bump"}
 
 
 def test_every_scalar_series_is_charted_with_recorded_values(view_runs):
@@ -128,3 +142,13 @@ def test_chart_window_is_the_span_only_finer(view_runs):
     assert [y for _, y in shown] == np.asarray(run["train_loss_every_epoch"][9:32], dtype=np.float64).tolist()
     with pytest.raises(KeyError, match="no chart 'nope'"):
         chart_window(run, "nope", 0, 1)
+
+
+def test_event_groups_split_the_unit_families_off(view_runs):
+    run = load_run(view_runs["modadd"])
+    curves, units = run_events(run, "curves"), run_events(run, "units")
+    assert {e["series"] for e in units} <= {"neuron_freq"} and units
+    assert "neuron_freq" not in {e["series"] for e in curves}
+    assert sorted(map(str, curves + units)) == sorted(map(str, run_events(run)))
+    with pytest.raises(ValueError, match="group must be one of"):
+        run_events(run, "nope")

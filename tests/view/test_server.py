@@ -163,3 +163,13 @@ def test_command_serves_and_prints_the_url(view_runs):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_nan_in_a_run_is_sent_as_null(view_runs, tmp_path):
+    import torch
+
+    run = torch.load(view_runs["toy"], weights_only=True)
+    run["config"]["lr"] = float("nan")
+    torch.save(run, tmp_path / "nan.pt")
+    r = ViewApp(Target.open(tmp_path / "nan.pt")).get("/api/page")
+    assert r.status == 200 and json.loads(r.body)["config"]["lr"] is None

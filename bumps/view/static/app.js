@@ -167,7 +167,8 @@
         el("td", { class: "num", text: e.start_step }), el("td", { class: "num", text: e.at_step }), el("td", { class: "num", text: e.end_step }), el("td", { class: "num", text: exact(e.height) })));
     }
     const more = evs.length > 100 ? el("p", { class: "note", text: `first 100 of ${evs.length} events listed; ${Math.min(evs.length, MAX_MARKERS)} drawn` }) : null;
-    return section("events", `Detected events (${evs.length})`, kinds, evs.length ? g : el("p", { class: "note", text: state.eventsLoaded ? "no events detected" : "detecting…" }), evs.length ? el("details", {}, el("summary", { text: "event table" }), table, more) : null);
+    const waiting = state.eventsLoaded ? "" : " (detecting the unit families…)";
+    return section("events", `Detected events (${evs.length})${waiting}`, kinds, evs.length ? g : el("p", { class: "note", text: state.eventsLoaded ? "no events detected" : "detecting…" }), evs.length ? el("details", {}, el("summary", { text: "event table" }), table, more) : null);
   }
 
   // ------------------------------------------------------------------ heat maps
@@ -391,11 +392,19 @@
     document.body.dataset.updates = state.updates;
     document.body.dataset.ready = "1";
   }
+  // events in two parts: the curves (fast), then the unit families (many curves: slow on big runs)
   async function loadEvents() {
-    try { state.events = (await api("/api/events", { file: FILE })).events; }
-    catch (e) { state.events = []; document.body.dataset.eventsError = e.message; }
-    state.eventsLoaded = true;
-    render();
+    const version = state.version;
+    let all = [];
+    for (const group of ["curves", "units"]) {
+      try { all = all.concat((await api("/api/events", { file: FILE, group })).events); }
+      catch (e) { document.body.dataset.eventsError = e.message; }
+      if (version !== state.version) return; // a newer file arrived meanwhile: its own loadEvents draws
+      state.events = all;
+      state.eventsLoaded = group === "units";
+      render();
+      document.body.dataset.eventsPart = group;
+    }
     document.body.dataset.eventsReady = "1";
   }
   async function refresh() {
