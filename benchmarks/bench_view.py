@@ -34,7 +34,8 @@ import torch
 
 from bumps.io.runfile import atomic_save, new_run
 from bumps.modadd.model import ModAddConfig, init_params
-from bumps.view.data import record_payload, run_events, run_payload
+from bumps.view.data import record_payload, run_payload
+from bumps.view.events import run_events
 from bumps.view.files import Target
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import file_kind, load_run
-from bumps.view.data import BUCKETS, chart, run_status
+from bumps.view.charts import BUCKETS, chart
+from bumps.view.data import run_status
 
 MAX_FILES = 1000  # run files listed in a folder at most
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_write
-from bumps.view.data import finite, record_payload, run_events, run_payload, seed_payload
+from bumps.view.charts import finite
+from bumps.view.data import record_payload, run_payload, seed_payload
+from bumps.view.events import run_events
 from bumps.view.files import Target, folder_payload
 
 ASSETS = {  # name under /static/ -> file in the package
@@ -103,7 +105,7 @@ def export_data(target: Target, rel: str | None = None) -> dict:
     -------
     dict
         ``page`` (:func:`bumps.view.data.run_payload` or :func:`bumps.view.files.folder_payload`),
-        ``events`` (a run page's :func:`bumps.view.data.run_events`), ``records`` (record index ->
+        ``events`` (a run page's :func:`bumps.view.events.run_events`), ``records`` (record index ->
         :func:`bumps.view.data.record_payload` for at most :data:`EXPORT_RECORDS` evenly spaced
         records of a mod-add run: the slider of an export steps over those) and ``seeds`` (seed ->
         :func:`bumps.view.data.seed_payload` for the first :data:`EXPORT_SEEDS` seeds of a toy run).

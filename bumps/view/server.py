@@ -27,7 +27,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bumps.errors import BumpsError
-from bumps.view.data import chart_window, finite, record_payload, run_events, run_payload, seed_payload
+from bumps.view.charts import chart_window, finite
+from bumps.view.data import record_payload, run_payload, seed_payload
+from bumps.view.events import run_events
 from bumps.view.files import Target, folder_payload
 from bumps.view.page import ASSETS, asset, render_page
 
