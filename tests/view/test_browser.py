@@ -16,7 +16,7 @@ from bumps.view import Target, export_page, make_server, url_of
 from tests.view.chromium import Browser, chromium_path
 from tests.view.fixtures import truncated
 
-# About 15 s together on a laptop-class CPU, so they run with the default (not slow) tests, and in CI.
+# About 20 s together (on 2 busy cores), so they run with the default (not slow) tests, and in CI.
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="needs Chromium for the browser tests: apt-get install chromium (Debian)"
 )
