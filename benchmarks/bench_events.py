@@ -29,7 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bumps.detect.bumps import find_bumps  # noqa: E402
 from bumps.detect.events import KINDS, EventParams, find_events  # noqa: E402
-from bumps.detect.synthetic import PURE_NOISE, LabelledCurve, benchmark_set, pure_noise  # noqa: E402
+from bumps.detect.synthetic import PURE_NOISE, LabelledCurve, benchmark_set, pure_noise, single_bump  # noqa: E402
+
+HEIGHTS = (2, 3, 4, 6, 8)  # noise sigmas
+WIDTHS = (10, 20, 40, 80, 160)  # samples at half height
 
 
 def match(curve: LabelledCurve, found: list[tuple[str, int]]) -> dict:
@@ -75,13 +78,17 @@ def old_detector(curve: LabelledCurve) -> list[tuple[str, int, int]]:
 def score(curves: list[LabelledCurve], detect) -> dict:
     total = {k: {"tp": 0, "found": 0, "labels": 0} for k in KINDS}
     errors = {"onset": [], "steepest": []}
+    families: dict[str, dict] = {}
     for c in curves:
         m = match(c, detect(c))
+        fam = families.setdefault(c.family, {k: {"tp": 0, "found": 0, "labels": 0} for k in KINDS})
         for k in KINDS:
             for f in ("tp", "found", "labels"):
                 total[k][f] += m["counts"][k][f]
-        for f in errors:
-            errors[f] += m["errors"][f]
+                fam[k][f] += m["counts"][k][f]
+        if c.family.startswith("staircase"):  # timing where the truth is unambiguous: noisy staircases
+            for f in errors:
+                errors[f] += m["errors"][f]
     rows = {}
     for k, t in total.items():
         rows[k] = {
@@ -90,8 +97,24 @@ def score(curves: list[LabelledCurve], detect) -> dict:
             **t,
         }
     rows["timing"] = {f: float(np.median(v)) if v else None for f, v in errors.items()}
+    rows["timing_p95"] = {f: float(np.quantile(v, 0.95)) if v else None for f, v in errors.items()}
     rows["timing_max"] = {f: float(np.max(v)) if v else None for f, v in errors.items()}
+    rows["families"] = families
     return rows
+
+
+def smallest_bumps(params: EventParams, reps: int = 20, seed: int = 2) -> dict:
+    """Recall of one bump on white noise, per height (sigmas) and width (samples at half height)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for h in HEIGHTS:
+        for w in WIDTHS:
+            hits = 0
+            for _ in range(reps):
+                c = single_bump(rng, h, w)
+                hits += match(c, new_detector(c, params))["counts"]["bump"]["tp"]
+            out[f"{h}x{w}"] = hits / reps
+    return out
 
 
 def false_per_10k(detect, samples: int = 10_000, curves: int = 10, seed: int = 1) -> dict:
@@ -107,9 +130,62 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def report(result: dict) -> str:
+    """The benchmark as markdown (what ``--out`` writes and the docs embed)."""
+    ours, old = result["defaults"], result["old_defaults"]
+    lines = [
+        "# Event detection on labelled realistic curves",
+        "",
+        f"Made by `python benchmarks/bench_events.py --out reports/` ({result['curves']} seeded curves from "
+        "`bumps.detect.synthetic`: " + ", ".join(f"`{f}`" for f in result["families"]) + ").",
+        "",
+        "| detector | kind | precision | recall | labels | found |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rows in (("defaults", ours), ("old defaults (rise-and-fall peaks, linear)", old)):
+        for k in KINDS:
+            r = rows[k]
+            lines.append(
+                f"| {name} | {k} | {_fmt(r['precision'])} | {_fmt(r['recall'])} | {r['labels']} | {r['found']} |"
+            )
+    lines += ["", "Per family, at the defaults (true positives / found / labels):", ""]
+    lines += ["| family | bump | spike | phase_change |", "|---|---|---|---|"]
+    for fam, counts in sorted(ours["families"].items()):
+        cells = [f"{c['tp']}/{c['found']}/{c['labels']}" for c in (counts[k] for k in KINDS)]
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+    t, t95, tm = ours["timing"], ours["timing_p95"], ours["timing_max"]
+    lines += [
+        "",
+        "Phase-change timing error on the noisy staircases, as a fraction of the run: steepest sample "
+        f"median {_fmt(t['steepest'])}, 95th percentile {_fmt(t95['steepest'])}, max {_fmt(tm['steepest'])}; "
+        f"onset median {_fmt(t['onset'])}, 95th percentile {_fmt(t95['onset'])}, max {_fmt(tm['onset'])}.",
+        "",
+        "False events per 10k samples of pure noise (10 curves of 10k samples per family):",
+        "",
+        "| detector | " + " | ".join(PURE_NOISE) + " |",
+        "|---|" + "---|" * len(PURE_NOISE),
+    ]
+    for name in ("defaults", "old_defaults"):
+        fp = result["false_per_10k"][name]
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(f"{fp[k]:.2f}" for k in PURE_NOISE) + " |")
+    sweep = result["single_bump_recall"]
+    lines += [
+        "",
+        "Recall of one bump on white noise (20 curves of 4,000 samples per cell), by height in noise sigmas "
+        "(rows) and width at half height in samples (columns):",
+        "",
+        "| height \\ width | " + " | ".join(str(w) for w in WIDTHS) + " |",
+        "|---|" + "---|" * len(WIDTHS),
+    ]
+    for h in HEIGHTS:
+        lines.append(f"| {h} | " + " | ".join(f"{sweep[f'{h}x{w}']:.2f}" for w in WIDTHS) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    ap.add_argument("--out", type=Path, help="write detect_benchmark.md and .json into this folder")
     ap.add_argument("--scale", type=int, default=1, help="multiply the curve counts")
     args = ap.parse_args()
     curves = benchmark_set(seed=0, scale=args.scale)
@@ -120,32 +196,23 @@ def main() -> None:
     old = score(curves, old_detector)
     noise_new = false_per_10k(lambda c: new_detector(c, params))
     noise_old = false_per_10k(old_detector)
+    sweep = smallest_bumps(params)
     result = {
         "curves": len(curves),
         "families": sorted({c.family for c in curves}),
         "defaults": ours,
         "old_defaults": old,
         "false_per_10k": {"defaults": noise_new, "old_defaults": noise_old},
-        "seconds": t_ours,
+        "single_bump_recall": sweep,
     }
-    if args.json:
-        print(json.dumps(result))
-        return
-    print(f"{len(curves)} labelled curves ({', '.join(result['families'])}); defaults took {t_ours:.1f} s")
-    print(f"{'detector':14} {'kind':13} {'precision':>9} {'recall':>7} {'labels':>7} {'found':>6}")
-    for name, rows in (("defaults", ours), ("old defaults", old)):
-        for k in KINDS:
-            r = rows[k]
-            print(f"{name:14} {k:13} {_fmt(r['precision']):>9} {_fmt(r['recall']):>7} {r['labels']:>7} {r['found']:>6}")
-    t, tm = ours["timing"], ours["timing_max"]
-    print(
-        f"phase-change timing error (fraction of the run): steepest median {_fmt(t['steepest'])} max "
-        f"{_fmt(tm['steepest'])}; onset median {_fmt(t['onset'])} max {_fmt(tm['onset'])}"
-    )
-    for name in ("defaults", "old_defaults"):
-        fp = result["false_per_10k"][name]
-        counts = ", ".join(f"{k} {v:.2f}" for k, v in fp.items())
-        print(f"false events per 10k samples of pure noise ({name}): {counts}")
+    text = report(result)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, body in (("detect_benchmark.md", text), ("detect_benchmark.json", json.dumps(result, indent=1))):
+            tmp = args.out / (name + ".tmp")
+            tmp.write_text(body)
+            tmp.replace(args.out / name)
+    print(json.dumps(result) if args.json else text + f"\n(defaults took {t_ours:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -236,10 +236,16 @@ def _load(path: Path, competition_axes: bool, step_column: str | None) -> Source
         series = [(spec, _as_array(obj[spec.key], path)) for spec in SERIES[kind] if spec.key in obj]
         own = {}
         for key, (axes, step_key) in EXTRA_SERIES.get(kind, {}).items():
-            if key in obj and step_key in obj and len(obj[step_key]) == len(obj[key]) and len(obj[key]):
+            if key not in obj or not len(obj[key]):
+                continue
+            # "epoch" steps are implicit: value i is the one after i updates
+            steps = np.asarray(obj[step_key]) if step_key in obj else None
+            if steps is None and step_key == "epoch":
+                steps = np.arange(len(obj[key]))
+            if steps is not None and len(steps) == len(obj[key]):
                 series.append((SeriesSpec(key, axes), _as_array(obj[key], path)))
                 if step_key != "step":
-                    own[key] = np.asarray(obj[step_key])
+                    own[key] = steps
         return Source(series, step, obj, own)
     x = _as_array(obj, path)
     x, step = check_curves(x, None, path.name)

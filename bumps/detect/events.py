@@ -5,22 +5,29 @@ smoothed and judged against their local noise (:mod:`bumps.detect.noise`). Posit
 samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` unsmoothed).
 
 * **bump**: a peak of :func:`bumps.detect.bumps.find_bumps` on ``y`` (noise floor
-  ``noise_factor × local sigma`` for noisy curves) that comes back near where it started:
-  ``y[end] ≥ y[start] − near · rise``. A rise followed by a fall far below its start is not a
-  bump: its fall is a phase change, which is then marked ``bump_before``.
-* **spike**: the same, but at most ``spike_width`` samples above half its height
-  (``y[peak] − min(rise, drop)/2``). Noisy curves are searched for spikes on ``raw`` with the
-  floor ``spike_factor × local sigma of raw``, because smoothing removes them. A spike is
-  ``float32_floor`` when the ``floor_records`` linear values up to its start are all positive
-  and at most ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a log_softmax loss).
+  ``noise_factor × local sigma`` for noisy curves) that comes back near where it started: once
+  the curve is back at ``y[start]`` (sample ``r``), it is still above ``y[start] − near · rise``
+  at ``r + (peak − start)`` (or at ``end``, if sooner). A rise followed by a fall far below its
+  start is not a bump: its fall is a phase change, which is then marked ``bump_before``; a bump
+  on a slowly decaying curve is still a bump.
+* **spike**: the same, but abrupt: its rise takes at most ``spike_width`` samples from 10 % to
+  90 % (the fall may be slow: a float32 slingshot jumps up in 1–3 records and decays back over
+  a thousand epochs). Lower peaks inside a spike's span are part of it, not events of their own;
+  so are phase changes that overlap it (its jump, its fall back). Noisy curves are searched for spikes on ``raw``
+  with the floor ``spike_factor × local sigma of raw``, because smoothing removes them. A spike
+  is ``float32_floor`` when the ``floor_records`` linear values up to its start (the trough it
+  rises from) are all positive and at most ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a
+  log_softmax loss).
 * **phase_change**: a sustained fall (or rise) between two plateaus. Its core is a local
   maximum ``c`` of the slope ``|dy|`` in one direction that falls below ``0.1 · |dy[c]|`` on both
   sides before any steeper sample (slope prominence ≥ 0.9 of its height), between samples
   ``a < c < b``. With ``size = y[b] − y[a]`` it is kept when ``|size| ≥ max(min_size · range,
   noise_factor · sigma)`` and both flanks are plateaus: over ``min(b − a, available)`` samples
   before ``a`` and after ``b`` the curve moves in the event's direction by at most
-  ``flat · |size|``, and the move is not undone: from ``a − d`` to ``b + d`` the
-  curve moves at least ``(1 − flat) · |size|`` (a bump's rising or falling flank moves back).
+  ``flat · |size|``; the flank after does not move back by more than ``flat · |size|``; and
+  ``y[b + d]`` is beyond the lowest (for a rise; highest for a fall) level of the flank before
+  by at least ``(1 − flat) · |size|``. A candidate whose steepest sample lies inside a bump
+  (between its start and end) is that bump's rise or fall, not a phase change.
   The plateau levels are the means of ``y`` over those flanks; ``onset`` and ``end`` are
   where ``y`` has made 10 % and 90 % of the change between them, the reported ``size``;
   ``steepest`` is ``c``. ``bump_before``: a bump candidate (kept or not)
@@ -35,10 +42,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import peak_prominences
 
-from bumps.detect.bumps import Bump, BumpParams, check_curves, find_bumps, noise_sigma
+from bumps.detect.bumps import BumpParams, check_curves, find_bumps, noise_sigma
 from bumps.detect.noise import auto_window, local_sigma, noisy_columns, smooth, smoothed_sigma, white_ratio
 from bumps.detect.scale import choose_scale, to_scale
 from bumps.errors import BumpsError
@@ -62,16 +69,17 @@ class EventParams:
         for curves that are noisy (:func:`bumps.detect.noise.noisy_columns`) and none for the
         others; 0 or 1: never smooth; ``> 1``: smooth every curve with this width.
     near : float, default 1.0
-        A bump or spike must end at ``y[end] ≥ y[start] − near · rise``.
+        How far below its start a bump may fall soon after coming back (module docstring), in
+        units of its rise.
     spike_width : int, default 3
-        A spike has at most this many samples above half its height.
+        A spike rises from 10 % to 90 % of its rise in at most this many samples.
     spike_factor : float, default 25.0
         On noisy curves, a spike's rise and drop are at least this many local sigmas of the
         unsmoothed curve (heavy-tailed noise has single outliers of 10 sigma and more).
     floor_factor : float, default 10.0
         ``float32_floor`` needs the values before the spike ``≤ floor_factor × 2⁻²³``.
     floor_records : int, default 3
-        How many records up to the spike's start are checked for ``float32_floor``.
+        How many records before the spike's rise are checked for ``float32_floor``.
     min_size : float, default 0.05
         A phase change moves at least this fraction of the curve's range.
     flat : float, default 0.25
@@ -190,7 +198,7 @@ class Event:
             Every field except the None ones, ``index`` as a list, plus ``direction``
             (``"down"`` / ``"up"``) for a phase change.
         """
-        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: _plain(v) for k, v in self.__dict__.items() if v is not None}
         out["index"] = list(self.index)
         if self.kind == "phase_change":
             out["direction"] = "down" if self.size < 0 else "up"
@@ -202,6 +210,17 @@ class Event:
             if self.kind == "phase_change":
                 out["onset_step"], out["steepest_step"] = out["start_step"], out["peak_step"]
         return out
+
+
+def _plain(v):
+    """A numpy scalar as the Python number JSON writes."""
+    if isinstance(v, np.bool_ | bool):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
 
 
 @dataclass
@@ -261,76 +280,108 @@ def _prepare(flat: np.ndarray, step, p: EventParams) -> _Prepared:
     return _Prepared(raw, y, sigma, width, noisy, scale, raw_sigma)
 
 
-def _half_width(x: np.ndarray, b: Bump) -> int:
-    """Samples of ``x`` above ``x[peak] − min(rise, drop)/2`` around the peak, within [start, end]."""
-    level = x[b.peak] - min(b.rise, b.drop) / 2
-    left = x[b.start : b.peak + 1] <= level
-    right = x[b.peak : b.end + 1] <= level
-    lo = b.start + (np.flatnonzero(left)[-1] + 1 if left.any() else 0)
-    hi = b.peak + (np.flatnonzero(right)[0] - 1 if right.any() else b.end - b.peak)
-    return int(hi - lo + 1)
-
-
-def _at_float32_floor(lin: np.ndarray, start: int, records: int, factor: float) -> bool:
-    before = lin[max(start - records + 1, 0) : start + 1]
+def _at_float32_floor(lin: np.ndarray, onset: int, records: int, factor: float) -> bool:
+    before = lin[max(onset - records, 0) : onset]
     return bool(len(before) and (before > 0).all() and (before <= factor * FLOAT32_EPS).all())
+
+
+def _jumps(x: np.ndarray, need: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where curves ``x [T, M]`` jump: ``x[i] − min(x[i − width : i]) ≥ need[i]``; and that minimum."""
+    lo = minimum_filter1d(x, width, axis=0, origin=(width - 1) // 2, mode="nearest")  # min of x[i-width+1 .. i]
+    lo = np.concatenate([x[:1], lo[:-1]])  # min of x[i-width .. i-1]
+    jump = x - lo >= need
+    jump[0] = False
+    return jump, lo
+
+
+def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[int, int, int, int]]:
+    """The episode each abrupt rise of one curve starts: ``(start, onset, peak, end)``.
+
+    The episode runs from the jump ``onset`` to the first later sample back within 0.1 of the
+    rise of the level before it (``base = x[start]``: from the minimum of the ``width`` samples
+    before the jump, down to the trough the rise starts from), or to the curve's last sample;
+    ``peak`` is its maximum. Jumps inside an episode
+    belong to it.
+    """
+    out, until = [], -1
+    for i in jumps:
+        if i <= until:
+            continue
+        start = max(i - width, 0) + int(np.argmin(x[max(i - width, 0) : i]))
+        while start > 0 and x[start - 1] <= x[start]:
+            start -= 1  # down to the trough the rise starts from
+        base = x[start]
+        back = np.flatnonzero(x[i:] <= base + 0.1 * (x[i] - base))
+        end = i + int(back[0]) if len(back) else len(x) - 1
+        peak = i + int(np.argmax(x[i : end + 1]))
+        out.append((start, int(i), peak, end))
+        until = end
+    return out
+
+
+def _falls_through(x: np.ndarray, b, near: float) -> bool:
+    """Whether a rise-and-fall falls far below its start soon after coming back (module docstring)."""
+    back = np.flatnonzero(x[b.peak : b.end + 1] <= x[b.start])
+    if not len(back):
+        return False
+    r = b.peak + int(back[0])
+    return bool(x[min(r + (b.peak - b.start), b.end)] < x[b.start] - near * b.rise)
 
 
 def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParams, shape):
     """Bump and spike events, and every bump candidate's (curve, peak) for ``bump_before``."""
-    events: list[Event] = []
     candidates: dict[int, list[int]] = {}
-    found = find_bumps(prep.y, step, p.bump, noise=prep.sigma)
-    tagged = [(b, False) for b in found]
-    if prep.noisy.any():  # spikes are smoothed away: look for them on the raw curve, above a higher floor
-        cols = np.flatnonzero(prep.noisy)
-        spike_params = replace(p.bump, noise_factor=p.spike_factor)
-        for b in find_bumps(prep.raw[:, cols], step, spike_params, noise=prep.raw_sigma):
-            tagged.append((replace(b, index=(int(cols[b.index[0]]),)), True))
-    for b, from_raw in tagged:
-        j = b.index[0]
-        x = prep.raw[:, j] if from_raw else prep.y[:, j]
-        candidates.setdefault(j, []).append(b.peak)
-        if x[b.end] < x[b.start] - p.near * b.rise:  # falls far below its start: a phase change's fall
-            continue
-        narrow = _half_width(x, b) <= p.spike_width
-        if prep.noisy[j] and not from_raw and narrow:
-            continue  # a smoothed-away spike's remains; the raw search reports it
-        if from_raw and not narrow:
-            continue  # wider than a spike on the raw curve: the smoothed search judges it
-        kind = "spike" if narrow else "bump"
+    events: list[Event] = []
+    span = prep.raw.max(0) - prep.raw.min(0)
+    floor = p.bump.noise_factor * prep.sigma
+    if prep.noisy.any():  # spikes are smoothed away: judge them on the raw curve against its own noise
+        floor[:, prep.noisy] = p.spike_factor * prep.raw_sigma
+    need = np.maximum(floor, np.maximum(p.bump.min_rise * span, p.bump.min_height))
+    jump, _ = _jumps(prep.raw, need, p.spike_width)
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for j in np.flatnonzero(jump.any(0) & (span > 0)):
+        x = prep.raw[:, j]
         index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
-        floor = _at_float32_floor(flat_lin[:, j], b.start, p.floor_records, p.floor_factor) if kind == "spike" else None
+        for start, _, peak, end in _spike_episodes(x, np.flatnonzero(jump[:, j]), p.spike_width):
+            rise, drop = x[peak] - x[start], x[peak] - x[end]
+            if drop < max(p.bump.min_drop * span[j], p.bump.min_drop_of_rise * rise, floor[peak, j]):
+                continue  # not (yet) back down: a jump, not a transient
+            f32 = _at_float32_floor(flat_lin[:, j], start + 1, p.floor_records, p.floor_factor)
+            events.append(
+                Event("spike", index, start, peak, end, rise, drop, x[peak], prep.scale, int(prep.width[j]), f32)
+            )
+            spans.setdefault(j, []).append((start, end))
+    for b in find_bumps(prep.y, step, p.bump, noise=prep.sigma):
+        j = b.index[0]
+        x = prep.y[:, j]
+        candidates.setdefault(j, []).append(b.peak)
+        if _falls_through(x, b, p.near):  # falls far below its start: a phase change's fall
+            continue
+        if any(lo <= b.peak <= hi for lo, hi in spans.get(j, [])):
+            continue  # inside a spike's episode: part of that spike
+        index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
         events.append(
-            Event(kind, index, b.start, b.peak, b.end, b.rise, b.drop, b.height, prep.scale, int(prep.width[j]), floor)
+            Event("bump", index, b.start, b.peak, b.end, b.rise, b.drop, b.height, prep.scale, int(prep.width[j]))
         )
     return events, candidates
 
 
-MAX_CORES = 16  # steepest candidate cores per curve and direction
-
-
-def _cores(g: np.ndarray, sign: float, min_plateau: int) -> tuple[np.ndarray, np.ndarray]:
+def _cores(g: np.ndarray, sign: float, reach: int) -> tuple[np.ndarray, np.ndarray]:
     """Slopes and candidate-core mask of every curve, vectorised over curves (``g [M, T]``, the slopes).
 
     ``gd`` is the slope in direction ``sign`` (negative parts zeroed); a candidate core is a
-    sample with ``gd > 0`` that is the steepest within ``± min_plateau`` samples.
+    sample with ``gd > 0`` that is the steepest within ``± reach`` samples.
     """
     gd = np.maximum(g if sign > 0 else -g, 0.0)
-    peak = (gd > 0) & (gd == maximum_filter1d(gd, 2 * min_plateau + 1, axis=1, mode="constant"))
+    peak = (gd > 0) & (gd == maximum_filter1d(gd, 2 * reach + 1, axis=1, mode="constant"))
     peak[:, [0, -1]] = False
     return gd, peak
 
 
 def _phase_changes_1d(y, gd, peak, sign, sigma, need, p: EventParams):
-    """(onset, steepest, end, size, flank start) of the phase changes of one curve in one direction.
-
-    The candidate cores are the :data:`MAX_CORES` steepest samples of ``peak``.
-    """
+    """(onset, steepest, end, size, flank start) of the phase changes of one curve in one direction."""
     t = len(y)
     cores = np.flatnonzero(peak)
-    if len(cores) > MAX_CORES:
-        cores = np.sort(cores[np.argpartition(-gd[cores], MAX_CORES - 1)[:MAX_CORES]])
     if len(cores) == 0:
         return []
     prom, left, right = peak_prominences(gd, cores)
@@ -351,8 +402,11 @@ def _phase_changes_1d(y, gd, peak, sign, sigma, need, p: EventParams):
         d = max(b - a, p.min_plateau)
         first, last = y[max(a - d, 0)], y[min(b + d, t - 1)]
         pre, post = sign * (y[a] - first), sign * (y[b] - last)
-        if max(pre, -post) > p.flat * abs(size) or sign * (last - first) < (1 - p.flat) * abs(size):
-            continue  # a flank that keeps moving (no plateau), or a move undone nearby (a bump's flank)
+        after = sign * y[b : min(b + d, t - 1) + 1]
+        back = sign * y[b] - after.min()  # how far the flank after returns towards the old level
+        lowest = (sign * y[max(a - d, 0) : a + 1]).min()  # the old level, below any bump before
+        if max(pre, -post, back) > p.flat * abs(size) or sign * last - lowest < (1 - p.flat) * abs(size):
+            continue  # a flank that keeps moving (no plateau), or a move undone nearby
         before, after = y[max(a - d, 0) : a + 1].mean(), y[b : min(b + d, t - 1) + 1].mean()
         if sign * (after - before) <= 0:
             continue
@@ -403,13 +457,22 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
         y_t = np.ascontiguousarray(prep.y.T)  # [M, T]: one contiguous row per curve
         sigma_t = np.ascontiguousarray(prep.sigma.T)
         g = np.gradient(y_t, axis=1)
-        for sign in (-1.0, 1.0):
-            gd, peak = _cores(g, sign, p.min_plateau)
+        spike_spans: dict[tuple, list[tuple[int, int]]] = {}
+        bump_spans: dict[tuple, list[tuple[int, int]]] = {}
+        for e in events:
+            (spike_spans if e.kind == "spike" else bump_spans).setdefault(e.index, []).append((e.start, e.end))
+        for sign in (-1.0, 1.0):  # a core is the steepest within its plateau length and the smoothing width
+            gd, peak = _cores(g, sign, max(p.min_plateau, int(prep.width.max())))
             for j in np.flatnonzero((span > 0) & peak.any(1)):
                 index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
                 peaks = np.asarray(candidates.get(j, []), dtype=int)
                 found = _phase_changes_1d(y_t[j], gd[j], peak[j], sign, sigma_t[j], p.min_size * span[j], p)
+                spans = spike_spans.get(index, [])
                 for onset, c, end, size, before in found:
+                    if any(lo <= end and onset <= hi for lo, hi in spans):
+                        continue  # overlaps a spike: its jump or its fall back
+                    if any(lo <= c <= hi for lo, hi in bump_spans.get(index, [])):
+                        continue  # the rise or the fall of a bump
                     bump_before = bool(((peaks >= before) & (peaks <= c)).any())
                     events.append(
                         Event(

@@ -6,9 +6,10 @@ Every family is seeded and states its events exactly (sample indices):
   0.5–1.5 decades, 10–90 % in 0.4–2 % of the run, at least 10 % of the run apart), slow drift on
   the plateaus, noise that is larger before a phase change than after it, of a chosen family;
 * ``slingshot``: a float32 run: a fall from ~4.7 to a floor near ``2⁻²³`` (1.19e-7), then
-  3–20 spikes to 1e-4..1e-1 that fall back within two records;
-* ``noisy_bumps``: 1–3 transient bumps (Gaussian in time, 6–20 local-noise sigmas high, 2–6 %
-  of the run at half height) on a noisy, slowly decaying plateau;
+  up to 12 slingshots: jumps of 3–6 decades within 1–3 records that decay back over 2–8 % of
+  the run (the shape measured on ``bumps grok --loss-dtype float32``);
+* ``noisy_bumps``: 1–3 transient bumps (Gaussian in time, 4.8–20 noise sigmas high and within a
+  factor 0.6 of each other, 2–6 % of the run at half height) on a noisy, slowly decaying plateau;
 * ``clean``: the detector's earlier benchmark: S-curves (one rising phase change), gentle
   decays (nothing), S-curves with a bump before their rise (labelled where the curve falls
   back by at least 0.2 of the bump's height and 0.1 of the curve's range), plus 1e-4 white noise;
@@ -91,34 +92,48 @@ def staircase(rng: np.random.Generator, n: int = 4000, noise: str = "gaussian") 
 
 
 def slingshot(rng: np.random.Generator, n: int = 4000) -> LabelledCurve:
-    """A float32-like loss: a fall to a floor near 1.19e-7, then spikes that fall back within two records."""
+    """A float32 loss shaped like a measured one: a fall to a floor near 1.19e-7, then 3–12 slingshots.
+
+    As in ``bumps grok --loss-dtype float32`` (p = 113, per-epoch loss): the loss creeps up from the
+    floor for a few records, jumps by 3–6 decades within 1–3 records, oscillates for a few records,
+    and decays back to the floor log-linearly over 2–8 % of the run.
+    """
     t = np.arange(n, dtype=float)
-    floor_at = rng.uniform(0.15, 0.3) * n
-    floor = np.log10(2.0**-23 * rng.uniform(0.5, 2.0))
+    floor_at = int(rng.uniform(0.15, 0.25) * n)
+    floor = np.log10(2.0**-23 * rng.uniform(1.0, 5.0))
     y = np.where(t < floor_at, np.log10(4.7) + (floor - np.log10(4.7)) * t / floor_at, floor)
-    y = y + np.where(t < floor_at, 0.02, 0.15) * rng.standard_normal(n)
-    count = int(rng.integers(3, 21))
-    at = np.sort(rng.choice(np.arange(int(floor_at) + 20, n - 5, 12), count, replace=False))
-    labels = []
-    for s in at:
-        top = rng.uniform(-4, -1)
-        y[s] = top
-        y[s + 1] = floor + (top - floor) * rng.uniform(0.05, 0.4)  # falls back over two records
-        labels.append(Label("spike", int(s), int(s), int(s + 1)))
+    y = y + 0.01 * rng.standard_normal(n)
+    labels, at = [], floor_at + int(rng.uniform(0.02, 0.05) * n)
+    for _ in range(int(rng.integers(3, 13))):
+        decay = int(rng.uniform(0.02, 0.08) * n)
+        if at + 12 + decay >= n - 5:
+            break
+        top = floor + rng.uniform(3.0, 6.0)
+        creep = floor + np.array([0.05, 0.15, 0.35])  # creeps up before the jump
+        rise = int(rng.integers(1, 4))
+        jump = np.linspace(creep[-1], top, rise + 1)[1:]
+        wobble = top - rng.uniform(0.0, 1.0, 4)
+        back = np.linspace(wobble[-1], floor, decay)
+        episode = np.concatenate([creep, jump, wobble, back])
+        y[at : at + len(episode)] = episode + 0.01 * rng.standard_normal(len(episode))
+        peak = at + int(np.argmax(y[at : at + len(episode)]))
+        labels.append(Label("spike", at - 1, peak, at + len(episode) - 1))
+        at += len(episode) + int(rng.uniform(0.01, 0.05) * n)
     return LabelledCurve("slingshot", 10**y, tuple(labels))
 
 
 def noisy_bumps(rng: np.random.Generator, n: int = 4000, noise: str = "gaussian") -> LabelledCurve:
-    """1–3 Gaussian bumps, 6–20 noise sigmas high, 2–6 % of the run wide (FWHM), on a noisy decaying plateau."""
+    """1–3 Gaussian bumps, 4.8–20 noise sigmas high, 2–6 % of the run wide (FWHM), on a noisy decaying plateau."""
     t = np.arange(n, dtype=float)
     k = int(rng.integers(1, 4))
     sigma = rng.uniform(0.01, 0.05)
     base = 1.0 + 0.2 * np.exp(-t / n * 2)
     labels, y = [], base.copy()
     centres = np.linspace(0.2, 0.8, k) * n + rng.uniform(-0.05, 0.05, k) * n
+    biggest = rng.uniform(8, 20) * sigma
     for c in centres:
         fwhm = rng.uniform(0.02, 0.06) * n
-        h = rng.uniform(6, 20) * sigma
+        h = biggest * rng.uniform(0.6, 1.0)  # within a curve, every bump >= 0.1 of its range
         y = y + h * np.exp(-0.5 * ((t - c) / (fwhm / 2.3548)) ** 2)
         labels.append(Label("bump", int(round(c - fwhm / 2)), int(round(c)), int(round(c + fwhm / 2))))
     y = y + sigma * _noise(rng, noise, n)
@@ -156,6 +171,15 @@ def pure_noise(rng: np.random.Generator, family: str, n: int = 10_000) -> Labell
     if family not in PURE_NOISE:
         raise ValueError(f"unknown noise family {family!r}; known: {', '.join(PURE_NOISE)}")
     return LabelledCurve(f"noise/{family}", 1 + 0.1 * _noise(rng, family, n), ())
+
+
+def single_bump(rng: np.random.Generator, height: float, fwhm: int, n: int = 4000) -> LabelledCurve:
+    """One Gaussian bump ``height`` sigmas high, ``fwhm`` samples wide at half height, near mid-run, on white noise."""
+    t = np.arange(n, dtype=float)
+    c = n / 2 + rng.uniform(-0.1, 0.1) * n
+    y = 1.0 + 0.01 * height * np.exp(-0.5 * ((t - c) / (fwhm / 2.3548)) ** 2) + 0.01 * rng.standard_normal(n)
+    half = fwhm / 2
+    return LabelledCurve("single_bump", y, (Label("bump", int(round(c - half)), int(round(c)), int(round(c + half))),))
 
 
 def benchmark_set(seed: int = 0, scale: int = 1) -> list[LabelledCurve]:
