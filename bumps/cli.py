@@ -104,6 +104,12 @@ def _progress(total: int, label: str, extra: str | None = None, **fields):
     return bar, advance
 
 
+THREADS_HELP = (
+    "CPU intra-op threads; 0: the thread policy (bumps.threads: one thread for small steps, else torch's "
+    "default capped at the idle cores)."
+)
+
+
 @app.callback()
 def _root() -> None:
     """Find transient bumps and competition in training curves."""
@@ -126,25 +132,37 @@ def simulate(
     ),
     record_every: int = typer.Option(10, help="Steps between records."),
     seed: int = typer.Option(0, help="Base seed; run i uses (seed, i)."),
-    out: Path | None = typer.Option(None, help="Run file (default runs/lowrank_r{rank}_....pt)."),
+    out: Path | None = typer.Option(
+        None,
+        help="Run file (default runs/lowrank_r{rank}_d{dim}_{optimizer}_n{seeds}[_{hash}]_seed{seed}.pt; "
+        "hash: of the other settings, when any differs from the defaults).",
+    ),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     dtype: str = typer.Option("float64", help="float64 | float32."),
     record_dtype: str = typer.Option(
         "float64", help="Storage of the recorded series: float64 (exact) | float32 (opt-in: half the file)."
     ),
-    threads: int = typer.Option(
-        0,
-        help="CPU intra-op threads; 0: one thread when each step's tensors are small (threads cost more "
-        "than they save there), else torch's default.",
+    threads: int = typer.Option(0, help=THREADS_HELP),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an --out made from other settings; run even if it looks too big for memory."
     ),
 ) -> None:
     """Simulate the toy low-rank factorization for many seeds at once; write a run file."""
-    import torch
-
     from bumps.errors import BumpsError
+    from bumps.io.provenance import check_replace
     from bumps.io.runfile import atomic_save, check_writable
-    from bumps.lowrank.model import LowRankConfig, cast_records, default_run_path, default_threads, truncate_diverged
+    from bumps.lowrank.model import (
+        LowRankConfig,
+        cast_records,
+        default_run_path,
+        estimate_memory,
+        settings,
+        step_elements,
+        truncate_diverged,
+    )
     from bumps.lowrank.model import simulate as run_simulation
+    from bumps.memory import check_fits
+    from bumps.threads import apply_threads
 
     try:
         sv = None if singular_values is None else [float(x) for x in singular_values.split(",")]
@@ -169,11 +187,11 @@ def simulate(
     ).validate()
     if record_dtype not in ("float64", "float32"):
         raise BumpsError(f"--record-dtype must be float64 or float32 (got {record_dtype!r})")
-    if threads < 0:
-        raise BumpsError(f"--threads must be >= 0 (got {threads})")
     out = out or default_run_path(cfg)
     check_writable(out)
-    torch.set_num_threads(threads or default_threads(cfg))
+    check_replace(out, settings(cfg), force=force, run=True)
+    check_fits(estimate_memory(cfg), "this simulation", device, force, "reduce `seeds`, `steps` or `dim`")
+    apply_threads(step_elements(cfg), device, threads)
     bar, advance = _progress(steps, "simulate")
     with bar:
         run = run_simulation(cfg, progress=advance)
@@ -205,6 +223,7 @@ def info(
     """What a run file holds: kind, status (finished / interrupted / diverged), size, settings, series."""
     import dataclasses
     import json
+    import shutil
     import textwrap
 
     from bumps.io.info import run_info
@@ -213,10 +232,15 @@ def info(
     if json_out:
         typer.echo(json.dumps(dataclasses.asdict(r), default=str))
         return
-    typer.echo(f"{r.path}: {r.kind} run, {r.status} ({r.detail}); {r.records} records, {r.size_bytes / 1e6:.2f} MB")
+    width = min(100, shutil.get_terminal_size((80, 24)).columns)
+    head = f"{r.path}: {r.kind} run, {r.status} ({r.detail}); {r.records} records, {r.size_bytes / 1e6:.2f} MB"
+    typer.echo(textwrap.fill(head, width, subsequent_indent="  "))
+    if r.partial:
+        note = f"partial run: {r.partial}; analyses that need a finished run refuse it without --allow-partial"
+        typer.echo(textwrap.fill(note, width, subsequent_indent="  "))
     if r.versions:
         made = "made with " + ", ".join(f"{k} {v}" for k, v in r.versions.items())
-        typer.echo(textwrap.fill(made, 80, subsequent_indent="  "))
+        typer.echo(textwrap.fill(made, width, subsequent_indent="  "))
     typer.echo("series:")
     for s in r.series:
         typer.echo(f"  {s.key:<28} {str(list(s.shape)):<24} {s.dtype}")
@@ -230,10 +254,21 @@ def info(
 @app.command()
 def detect(
     path: Path = typer.Argument(
-        ..., help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor) or CSV of curves."
+        ...,
+        help="Run file (any kind), array file (.npy, .npz with one array, .pt tensor), CSV of curves, "
+        "or a folder of them.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     plot: Path | None = typer.Option(None, help="Draw curves with bumps and competition marked to this PNG."),
+    series: str | None = typer.Option(None, help="Only these series, comma-separated (default: every series)."),
+    kinds: str = typer.Option("bump,spike,phase_change", help="Event kinds to report, comma-separated."),
+    scale: str = typer.Option("auto", help="linear | log (log10) | auto (log for losses spanning >= 2 decades)."),
+    smooth: int | None = typer.Option(
+        None, help="Smoothing width in samples (default: auto for noisy curves; 0: none)."
+    ),
+    near: float = typer.Option(1.0, help="A bump ends at >= its start - near x its rise."),
+    spike_width: int = typer.Option(3, help="A spike rises (10% to 90%) within this many samples."),
+    min_size: float = typer.Option(0.05, help="A phase change moves >= this fraction of the curve's range."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
     min_drop: float = typer.Option(0.1, help="Drop ≥ this fraction of the curve's range."),
     min_drop_of_rise: float = typer.Option(0.1, help="Drop ≥ this fraction of the bump's own rise."),
@@ -244,14 +279,16 @@ def detect(
     sign: str = typer.Option("peak", help="Gauge-signed series: peak (orient by largest |value|) | abs | raw."),
     min_gain: float = typer.Option(0.05, help="Competition: gains ≥ this fraction of max |alignment|."),
     competition: bool = typer.Option(False, help="Plain [T, units, targets] array: also find competition."),
-    rows: int = typer.Option(15, help="Bump rows shown in the table."),
+    rows: int = typer.Option(15, help="Rows shown per event table."),
     step_column: str | None = typer.Option(
         None, help="CSV input: the step column (default: step, Step, epoch, _step, else the first column)."
     ),
 ) -> None:
-    """Find bumps and competition events in a run file or an array of curves."""
-    from bumps.detect.analysis import analyze, load_source
+    """Find bumps, spikes, phase changes and competition events in runs, arrays or CSV curves."""
+    from bumps.detect.analysis import analyze, detect_paths, load_source
     from bumps.detect.bumps import BumpParams
+    from bumps.detect.events import EventParams
+    from bumps.errors import BumpsError
 
     params = BumpParams(
         min_rise=min_rise,
@@ -262,20 +299,42 @@ def detect(
         min_duration=min_duration,
         reference=reference,
     ).validate()
-    source = load_source(path, competition_axes=competition, step_column=step_column)
-    result = analyze(source, params, sign=sign, min_gain=min_gain)
+    events = EventParams(
+        bump=params,
+        scale=scale,
+        smooth=smooth,
+        near=near,
+        spike_width=spike_width,
+        min_size=min_size,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+    ).validate()
+    from bumps.detect.scale import SCALES
+
+    if scale not in SCALES:
+        raise BumpsError(f"--scale must be one of {', '.join(SCALES)} (got {scale!r})")
+    names = [n.strip() for n in series.split(",") if n.strip()] if series is not None else None
+    paths = detect_paths(path)
+    if plot is not None and len(paths) > 1:
+        raise BumpsError(f"--plot draws one file; {path} is a folder of {len(paths)} files (give one of them)")
+    results = {}
+    for one in paths:
+        source = load_source(one, competition_axes=competition, step_column=step_column, series=names)
+        results[str(one)] = (source, analyze(source, params, sign=sign, min_gain=min_gain, events=events))
     if plot is not None:
         from bumps.detect.plots import plot_detection
 
+        source, result = results[str(paths[0])]
         plot_detection(source, result, plot, sign=sign)
     if json_out:
         import json
 
-        typer.echo(json.dumps(result))
+        out = {k: r for k, (_, r) in results.items()}
+        typer.echo(json.dumps(out[str(paths[0])] if not path.is_dir() else {"runs": out}))
         return
     from bumps.report.terminal import print_report
 
-    print_report(result, path, rows=rows, plot=plot)
+    for one, (_, result) in results.items():
+        print_report(result, one, rows=rows, plot=plot)
 
 
 def _int_list(text: str | None, flag: str) -> list[int] | None:
@@ -326,23 +385,34 @@ def grok(
     probe_lr: float | None = typer.Option(None, help="Probe Adam learning rate (1e-3)."),
     probe_kind: str | None = typer.Option(None, help="learned | frozen (random, untrained) | hidden-l2 (control)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    threads: int = typer.Option(0, help="CPU intra-op threads (0: torch's default; 1 is faster on a busy machine)."),
+    threads: int = typer.Option(0, help=THREADS_HELP),
     out: Path | None = typer.Option(
         None,
-        help="Run file (default runs/modadd_{preset}_seed{seed}.pt; "
-        "with --seeds, {seed} in the name is replaced per member).",
+        help="Run file (default runs/modadd_{preset}[_{hash}]_seed{seed}.pt, hash: of the settings that differ "
+        "from the preset's; with --seeds, {seed} in the name is replaced per member).",
     ),
     resume: Path | None = typer.Option(
         None, help="Continue the run in this file with its stored settings (flags given must agree, except --epochs)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a run file made from other settings; train even if it looks too big for memory."
+    ),
 ) -> None:
     """Train the mod-add transformer (or an ensemble of them) to grokking, recording Fourier progress measures."""
     from bumps.errors import BumpsError
+    from bumps.memory import check_fits
     from bumps.modadd.model import ModAddConfig
-    from bumps.modadd.train import ensemble_outputs, resume_config, train_many
-    from bumps.threads import set_threads
+    from bumps.modadd.train import (
+        check_outputs,
+        ensemble_outputs,
+        estimate_memory,
+        resume_config,
+        step_elements,
+        train_many,
+    )
+    from bumps.threads import apply_threads, choose_threads
 
-    set_threads(threads, minimum=0)
+    choose_threads(0, requested=threads)  # a negative --threads fails before anything else
     seed_list = _int_list(seeds, "--seeds")
     data_list = _int_list(data_seeds, "--data-seeds")
     stencil = _int_list(probe_stencil, "--probe-stencil")
@@ -395,6 +465,11 @@ def grok(
             for i, s in enumerate(models)
         ]
     outs = ensemble_outputs(configs, out or resume, configs[0].preset, ensemble=seed_list is not None)
+    if resume is None or (out is not None and Path(out).resolve() != Path(resume).resolve()):
+        check_outputs(configs, outs, resumable=seed_list is not None and not force, force=force)
+    hint = "reduce `p`, `d_mlp`, `d_model` or the number of `seeds`"
+    check_fits(estimate_memory(configs), "this training", configs[0].device, force, hint)
+    apply_threads(step_elements(configs), configs[0].device, threads)
     total = sum(c.epochs for c in configs)
     bar, advance = _progress(
         total,
@@ -407,7 +482,7 @@ def grok(
         runs = train_many(
             configs,
             outs,
-            resume=[resume] if resume is not None else ("auto" if seed_list is not None else "never"),
+            resume=[resume] if resume is not None else ("auto" if seed_list is not None and not force else "never"),
             progress=lambda done, _total, **kw: advance(done, **kw),
         )
     diverged = []
@@ -517,9 +592,9 @@ def _print_sweep(folder: Path, manifest: dict) -> None:
 
     runs = manifest["runs"]
     axes = list(runs[0]["grid"]) if runs else []
-    table = Table(title=f"{folder}: {manifest['command']} sweep", title_justify="left")
-    for col in ("id", *axes, "status", "result / error"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"{folder}: {manifest['command']} sweep", title_justify="left", padding=(0, 1), expand=False)
+    for col in ("id", *axes, "status", "result / error"):  # every column folds, so the table fits the terminal
+        table.add_column(col, overflow="fold", ratio=3 if col == "result / error" else 1)
     for e in runs:
         s = e.get("summary") or {}
         if e["status"] == "failed":
@@ -533,35 +608,54 @@ def _print_sweep(folder: Path, manifest: dict) -> None:
         else:
             info = e.get("note", "")
         table.add_row(e["id"], *(str(e["grid"].get(a)) for a in axes), e["status"], info)
-    Console(width=max(120, Console().width)).print(table)
+    Console().print(table)  # the terminal's width (COLUMNS; 80 when it is not a terminal)
     c = manifest["counts"]
     typer.echo(", ".join(f"{c[k]} {k}" for k in ("done", "running", "pending", "failed")))
 
 
 @app.command()
 def figures(
-    out: Path = typer.Option(Path("figures"), help="Folder for the PNGs."),
+    out: Path = typer.Option(
+        Path("runs/figures"), help="Folder for the PNGs (the committed ones: --out figures, see the docs)."
+    ),
     only: str = typer.Option("all", help="all | lowrank | modadd."),
     modadd_run: Path | None = typer.Option(
-        None, help="Reuse this mod-add run file instead of training (default runs/modadd_nanda_seed0.pt if present)."
+        None, help="The mod-add run to draw (default runs/modadd_nanda_seed0.pt; it is never trained here)."
     ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Draw from an interrupted or never-grokked run (the figures say so)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace figures made from other settings (another run)."),
 ) -> None:
-    """Regenerate the post's and the paper's figures into figures/."""
+    """Regenerate the post's and the paper's figures (into runs/figures/ unless --out says otherwise)."""
     from bumps.errors import BumpsError
+    from bumps.io.provenance import check_replace, stamp_png
 
     if only not in ("all", "lowrank", "modadd"):
         raise BumpsError(f"--only must be all, lowrank or modadd (got {only!r})")
-    written = []
-    if only in ("all", "lowrank"):
-        from bumps.lowrank.figures import make_lowrank_figures
-
-        written += make_lowrank_figures(out)
+    plan = []  # (file names, settings, make): everything is checked before the first figure is drawn
+    warning = None
     if only in ("all", "modadd"):
-        from bumps.modadd.figures import make_modadd_figures
+        from bumps.modadd.figures import MODADD_FIGURES, figure_settings, make_modadd_figures, modadd_figure_run
 
-        written += make_modadd_figures(out, modadd_run)
-    for path in written:
-        typer.echo(f"wrote {path}")
+        path, run, partial = modadd_figure_run(modadd_run, allow_partial)
+        warning = f"warning: {path} is a partial run ({partial}); its figures say so" if partial else None
+        plan.append(
+            (MODADD_FIGURES, figure_settings(path, run, partial), lambda: make_modadd_figures(out, path, allow_partial))
+        )
+    if only in ("all", "lowrank"):
+        from bumps.lowrank.figures import LOWRANK_FIGURE_FILES, LOWRANK_SETTINGS, make_lowrank_figures
+
+        plan.insert(0, (LOWRANK_FIGURE_FILES, LOWRANK_SETTINGS, lambda: make_lowrank_figures(out)))
+    for names, settings, _ in plan:
+        for name in names:
+            check_replace(out / name, settings, force=force)
+    if warning:
+        typer.echo(warning, err=True)
+    for _, settings, make in plan:
+        for written in make():
+            stamp_png(written, settings)
+            typer.echo(f"wrote {written}")
 
 
 @app.command()
@@ -574,8 +668,12 @@ def claims(
         None, help="Comma-separated configuration names to run (default: the whole grid)."
     ),
     max_knockout_bumps: int = typer.Option(150, help="Bumps drawn per knockout configuration."),
-    out: Path = typer.Option(Path("reports"), help="Folder for claims.md and claims.json."),
-    figures_dir: Path = typer.Option(Path("figures"), "--figures", help="Folder for claims_knockouts.png."),
+    out: Path = typer.Option(
+        Path("runs/claims"), help="Folder for claims.md and claims.json (the committed report: --out reports)."
+    ),
+    figures_dir: Path | None = typer.Option(
+        None, "--figures", help="Folder for claims_knockouts.png (default: --out; committed: --figures figures)."
+    ),
     cache: Path = typer.Option(Path("runs/claims_cache"), help="Per-configuration results (resume after Ctrl-C)."),
     modadd_runs: str | None = typer.Option(
         None, help="Mod-add run files for the mod-add section (a glob; default runs/modadd5/nanda_seed*.pt if any)."
@@ -591,27 +689,57 @@ def claims(
     modadd_train: bool = typer.Option(
         True, help="Train unfinished knockout continuations (--no-modadd-train: report the finished ones only)."
     ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Use interrupted or never-grokked mod-add runs (the report lists them)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a report or figure made from other settings."),
 ) -> None:
-    """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write reports/claims.*"""
-    from bumps.errors import BumpsError
-    from bumps.io.runfile import check_writable
-    from bumps.report.claims import render_markdown, run_claims, write_report
+    """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write claims.md/.json."""
+    import glob
 
-    for path in (out / "claims.md", out / "claims.json", figures_dir / "claims_knockouts.png"):
-        check_writable(path)
+    from bumps.errors import BumpsError
+    from bumps.io.info import check_finished
+    from bumps.io.provenance import check_replace
+    from bumps.io.runfile import check_writable, load_run
+    from bumps.report.claims import render_terminal, run_claims, write_report
+
+    figures_dir = figures_dir or out
     split = lambda x: None if x is None else [v.strip() for v in x.split(",") if v.strip()]  # noqa: E731
+    pattern = modadd_runs or "runs/modadd5/nanda_seed*.pt"
+    paths = sorted(glob.glob(pattern))
+    if modadd_runs and not paths:
+        raise BumpsError(f"--modadd-runs {modadd_runs} matches no file; train with bumps grok --seeds ...")
+    partial = {}
+    for path in paths:
+        reason = check_finished(load_run(path, kind="modadd"), path, need_grok=True, allow_partial=allow_partial)
+        if reason:
+            partial[path] = reason
+    settings = dict(
+        command="claims",
+        seeds=seeds,
+        seeds_full_rank=seeds_full_rank,
+        quick=quick,
+        only=only,
+        configs=configs,
+        max_knockout_bumps=max_knockout_bumps,
+        modadd_runs=paths,
+        modadd_knockouts=modadd_knockouts,
+        modadd_neurons=modadd_neurons,
+        modadd_knockout_kinds=modadd_knockout_kinds,
+        modadd_baseline=modadd_baseline,
+        partial_runs=partial,
+    )
+    for path, flag in ((out / "claims.md", "out"), (out / "claims.json", "out")):
+        check_writable(path, flag)
+        check_replace(path, settings, force=force, flag=flag)
+    check_writable(figures_dir / "claims_knockouts.png", "figures")
+    check_replace(figures_dir / "claims_knockouts.png", settings, force=force, flag="figures")
     bar, advance = _progress(1, "claims", "{task.fields[name]}", name="")
     with bar:
 
         def progress(i, n, name):
             advance(i, total=n, name=name)
 
-        import glob
-
-        pattern = modadd_runs or "runs/modadd5/nanda_seed*.pt"
-        paths = sorted(glob.glob(pattern))
-        if modadd_runs and not paths:
-            raise BumpsError(f"--modadd-runs {modadd_runs} matches no file; train with bumps grok --seeds ...")
         report = run_claims(
             seeds=seeds,
             quick=quick,
@@ -628,8 +756,8 @@ def claims(
             modadd_baseline=modadd_baseline,
             modadd_train=modadd_train,
         )
-    written = write_report(report, out, figures_dir)
-    typer.echo(render_markdown(report).split("\n## Knockouts")[0])
+    written = write_report(report, out, figures_dir, settings=settings)
+    typer.echo(render_terminal(report))
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -652,10 +780,8 @@ def probe_ablation(
     d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
     lr: float | None = typer.Option(None, help="Override for every run (small tests)."),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    threads: int | None = typer.Option(
-        None,
-        help="torch intra-op threads (default: torch's). Two processes "
-        "with --threads 1 and disjoint --variants share 2 cores well.",
+    threads: int = typer.Option(
+        0, help=THREADS_HELP[:-1] + "; two processes with --threads 1 and disjoint --variants share 2 cores well)."
     ),
     train: bool = typer.Option(
         True,
@@ -664,22 +790,27 @@ def probe_ablation(
     ),
     out_dir: Path | None = typer.Option(
         None,
-        help="Run files (default runs/probe_ablation/{preset}_p{p}); "
+        help="Run files (default runs/probe_ablation/{preset}_p{p}[_{hash} of the overrides]); "
         "finished runs there are reused, unfinished ones resumed.",
     ),
-    report: Path = typer.Option(Path("reports/probe_ablation"), help="Writes REPORT.md, .json and .png."),
+    report: Path | None = typer.Option(
+        None,
+        help="Writes REPORT.md, .json and .png (default OUT_DIR/probe_ablation; the committed report: "
+        "--report reports/probe_ablation).",
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a report made from other settings."),
 ) -> None:
     """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
     import shlex
 
+    from bumps.io.provenance import check_replace
     from bumps.io.runfile import check_writable, versions
     from bumps.modadd import ablation
+    from bumps.threads import choose_threads
 
+    choose_threads(0, requested=threads)  # a negative --threads fails before anything else
     seed_list = ablation.parse_list(seeds, "seeds", int)
     variant_list = ablation.parse_list(variants, "variants")
-    from bumps.threads import set_threads
-
-    set_threads(threads, minimum=1)
     configs = ablation.ablation_configs(
         preset,
         p,
@@ -694,15 +825,9 @@ def probe_ablation(
         device=device,
     )
     first = next(iter(configs.values()))
-    out_dir = out_dir or Path("runs") / "probe_ablation" / f"{preset}_p{first.p}"
-    for path in (report.with_suffix(".md"), report.with_suffix(".json"), out_dir / "probe"):
-        check_writable(path)
-    total = sum(c.epochs for c in configs.values())
-    bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
-    with bar:
-        runs = ablation.run_ablation(configs, out_dir, progress=lambda done, _total: advance(done), train=train)
-    grok, budget = ablation.collect(runs)
-    summary = ablation.summarize(grok, budget)
+    overrides = dict(epochs=epochs, train_frac=train_frac, d_model=d_model, d_mlp=d_mlp, lr=lr)
+    out_dir = out_dir or ablation.default_out_dir(preset, first.p, overrides)
+    report = report or out_dir / "probe_ablation"
     given = dict(
         preset=preset,
         p=p,
@@ -718,6 +843,19 @@ def probe_ablation(
     command = "bumps probe-ablation " + " ".join(
         f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in given.items() if v is not None
     )
+    settings = {"command": "probe-ablation", **given, "p": first.p}
+    for suffix in (".md", ".json", ".png"):
+        check_writable(report.with_suffix(suffix), "report")
+        check_replace(report.with_suffix(suffix), settings, force=force, flag="report")
+    check_writable(out_dir / "probe", "out_dir")
+    total = sum(c.epochs for c in configs.values())
+    bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
+    with bar:
+        runs = ablation.run_ablation(
+            configs, out_dir, progress=lambda done, _total: advance(done), train=train, threads=threads
+        )
+    grok, budget = ablation.collect(runs)
+    summary = ablation.summarize(grok, budget)
     meta = dict(
         command=command,
         preset=preset,
@@ -731,7 +869,7 @@ def probe_ablation(
         compute=ablation.compute_used(runs),
         unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)],
     )
-    for path in ablation.write_report(summary, meta, report):
+    for path in ablation.write_report(summary, meta, report, settings=settings):
         typer.echo(f"wrote {path}")
     for v, r in summary.items():
         sp = "" if v == "baseline" or r["speedup"] is None else f", speedup {r['speedup']:.2f}x"
@@ -780,17 +918,97 @@ def main() -> None:
     """
     from bumps.errors import BumpsError
 
+    no_args, usage = _click_errors()
     try:
-        app()
-        code = 0
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except no_args as exc:  # `bumps` or `bumps sweep` alone: the help, as click prints it
+        typer.echo(exc.format_message(), err=True)
+        code = 2
+    except usage as exc:  # unknown flag, bad value, missing argument: one line, exit 2
+        typer.echo(usage_line(exc), err=True)
+        code = 2
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        code = 1
     except BumpsError as exc:
-        typer.echo(f"error: {as_flags(str(exc))}", err=True)
+        typer.echo(f"error: {name_output_flag(as_flags(str(exc)), exc, sys.argv[1:])}", err=True)
         code = 130 if type(exc).__name__ == "Interrupted" else 2
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        typer.echo(f"error: out of memory ({one_line(exc)}); use smaller settings", err=True)
+        code = 2
     except SystemExit as exc:  # click ends every command this way
         if exc.code is not None and not isinstance(exc.code, int):
             raise
         code = exc.code or 0
     _exit_now(code)
+
+
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """click's NoArgsIsHelpError and UsageError classes: typer >= 0.17 vendors click (typer._click), older uses it."""
+    import click.exceptions
+
+    modules = [click.exceptions]
+    try:
+        import typer._click.exceptions as vendored
+
+        modules.append(vendored)
+    except ImportError:
+        pass
+    no_args = tuple(m.NoArgsIsHelpError for m in modules if hasattr(m, "NoArgsIsHelpError"))
+    return no_args, tuple(m.UsageError for m in modules)
+
+
+def one_line(exc: BaseException, width: int = 160) -> str:
+    """The first line of an exception's message, shortened to ``width`` characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocator failure (Python's MemoryError or torch's CPU/CUDA out-of-memory error)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("can't allocate memory", "out of memory", "Out of memory", "not enough memory"))
+
+
+def usage_line(exc) -> str:
+    """A click usage error as one line: the problem, a "did you mean" when click has one, where the flags are."""
+    import difflib
+
+    ctx = getattr(exc, "ctx", None)
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    option = getattr(exc, "option_name", None)
+    if option and ctx is not None:
+        flags = [o for param in ctx.command.params for o in (*param.opts, *param.secondary_opts) if o.startswith("--")]
+        close = difflib.get_close_matches(option, flags, n=2, cutoff=0.7)
+        message = f"no such option {option}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+    where = f"; {ctx.command_path} --help lists every flag" if ctx is not None else ""
+    return f"error: {message}{where}"
+
+
+def name_output_flag(message: str, exc: BaseException, argv: list[str]) -> str:
+    """Name the flag the user typed for an unwritable output path (e.g. ``--plot``), not a generic ``--out``.
+
+    ``exc.path`` (set by :func:`bumps.io.runfile.check_writable`) is matched against the values of the
+    flags in ``argv``; the first flag whose value is that path replaces ``--out`` in the message.
+    """
+    path = getattr(exc, "path", None)
+    if path is None:
+        return message
+    target = os.path.abspath(str(path))
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if not flag.startswith("--"):
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        if value and os.path.abspath(value) == target:
+            return message.replace("--out", flag)
+    return message
 
 
 if __name__ == "__main__":

@@ -200,8 +200,9 @@ def _check_rows_against_runs(header, rows, runs: dict):
         steps = np.arange(len(run[key])) if step_key == "epoch" else np.asarray(run[step_key])
         t = int(np.flatnonzero(steps == int(r[col["step"]]))[0])
         idx = tuple(int(r[col[a]]) - (1 if a == "frequency" else 0) for a in axes)
-        for a in set(header) - {"run", "step", "series", "value", *axes}:
-            assert r[col[a]] == ""
+        for a in set(header) - {"run", "step", "series", "value", "status", *axes}:
+            if not a.startswith("cfg_"):  # an axis this series lacks is empty
+                assert r[col[a]] == ""
         assert float(r[col["value"]]) == float(run[key][(t, *idx)])  # exact: shortest round-trip decimals
         seen[(r[col["run"]], key)] = seen.get((r[col["run"]], key), 0) + 1
     for name, run in runs.items():
@@ -214,7 +215,8 @@ def test_csv_holds_every_value_of_a_lowrank_run(lowrank_run, tmp_path):
     proc = bumps_cli("export", path, "--to", "csv", tmp_path / "toy.csv")
     assert proc.returncode == 0, proc.stderr
     header, rows = _read_csv(tmp_path / "toy.csv")
-    assert header == ["run", "step", "series", "seed", "target", "learned", "value"]
+    assert header[:8] == ["run", "step", "series", "seed", "target", "learned", "value", "status"]
+    assert all(c.startswith("cfg_") for c in header[8:])
     _check_rows_against_runs(header, rows, {"toy": run})
     assert len(rows) == 5 * (3 + 2 * 3 * 4 + 2 * 3 * 2)  # T=5: loss [3], inner_* [3,2,2], norm_* [3,2]
 
@@ -231,7 +233,7 @@ def test_csv_holds_every_value_of_a_modadd_run(modadd_runs, tmp_path):
     path = atomic_save(run, tmp_path / "nanda.pt")
     export(path, "csv", tmp_path / "m.csv")
     header, rows = _read_csv(tmp_path / "m.csv")
-    assert header == ["run", "step", "series", "neuron", "frequency", "value"]
+    assert header[:7] == ["run", "step", "series", "neuron", "frequency", "value", "status"]
     _check_rows_against_runs(header, rows, {"nanda": run})
     assert [r[1] for r in rows if r[2] == "restricted_loss"] == ["0", "10", "20", "30"]
     freqs = {int(r[4]) for r in rows if r[2] == "freq_norm"}
@@ -294,3 +296,32 @@ def test_parquet_without_pyarrow_names_the_extra(lowrank_run, tmp_path):
     proc = bumps_cli("export", lowrank_run[1], "--to", "parquet", tmp_path / "x.parquet")
     assert_one_line_error(proc, "pip install 'bumps[parquet]'")
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_run_settings_are_columns_of_the_tidy_table(lowrank_run, tmp_path):
+    """Every row carries its run's status and settings (cfg_*), so the runs of a sweep group by setting."""
+    from bumps.io.provenance import settings_of_run
+    from bumps.io.tidy import settings_columns
+
+    sweep = tmp_path / "sweep"
+    fast = simulate(LowRankConfig(rank=2, dim=10, seeds=3, steps=40, record_every=10, lr=0.02))
+    atomic_save(lowrank_run[0], sweep / "slow.pt")
+    atomic_save(fast, sweep / "fast.pt")
+    partial = {**fast, "config": {**fast["config"], "diverged_step": 30}}
+    atomic_save(partial, sweep / "div.pt")
+    export(sweep, "csv", tmp_path / "s.csv")
+    header, rows = _read_csv(tmp_path / "s.csv")
+    col = {c: i for i, c in enumerate(header)}
+    settings = settings_of_run(fast["config"])
+    assert {f"cfg_{k}" for k in settings} <= set(header) and "cfg_versions" not in header
+    by_run = {}
+    for r in rows:
+        by_run.setdefault(r[col["run"]], set()).add((r[col["cfg_lr"]], r[col["cfg_seeds"]], r[col["status"]]))
+    assert by_run == {
+        "slow": {("0.01", "3", "finished")},
+        "fast": {("0.02", "3", "finished")},
+        "div": {("0.02", "3", "diverged (at step 30)")},
+    }
+    assert {r[col["cfg_singular_values"]] for r in rows} == {"[1.0, 1.0]"}  # lists as JSON text
+    names, values = settings_columns([("a", fast), ("b", {**fast, "config": {"lr": 0.5}})])
+    assert names[0] == "status" and values[1]["cfg_lr"] == 0.5 and values[1]["cfg_rank"] is None

@@ -16,7 +16,10 @@ PKG = Path(__file__).resolve().parents[1] / "bumps"
 # Lowest first. A module may import from its own layer or below; tasks (layer "task") never import each other.
 LAYERS = [
     ("base", ["bumps", "bumps.errors"]),
-    ("core", ["bumps.stats", "bumps.runtime", "bumps.threads", "bumps.adamw", "bumps.knockout", "bumps.io"]),
+    (
+        "core",
+        ["bumps.stats", "bumps.runtime", "bumps.threads", "bumps.memory", "bumps.adamw", "bumps.knockout", "bumps.io"],
+    ),
     ("detect", ["bumps.detect"]),
     ("task", ["bumps.lowrank", "bumps.modadd"]),
     ("app", ["bumps.report", "bumps.export", "bumps.view"]),

@@ -612,3 +612,19 @@ def test_sweep_on_a_single_node_slurm(tmp_path):
     finally:
         if not was_up:
             subprocess.run([script, "stop"], check=True, timeout=120)
+
+
+def test_spec_typos_get_a_suggestion():
+    from bumps.sweep.spec import did_you_mean
+
+    cases = [
+        ({"command": "grok", "grid": {"lrr": [1e-3]}}, "unknown grok flag 'lrr'; did you mean 'lr'?"),
+        ({"command": "simulate", "base": {"sed": 1}, "grid": {"rank": [1]}}, "did you mean 'seed' or 'seeds'?"),
+        ({"commnd": "grok"}, "unknown key 'commnd'; did you mean 'command'?"),
+        ({"command": "grk"}, "unknown command 'grk'; did you mean 'grok'?"),
+    ]
+    for data, match in cases:
+        with pytest.raises(BumpsError) as err:
+            parse_spec(data, "s.toml")
+        assert match in str(err.value) and "\n" not in str(err.value)
+    assert did_you_mean("zzzz", ["lr", "seed"]) == ""

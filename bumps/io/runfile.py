@@ -53,7 +53,23 @@ def versions() -> dict[str, str]:
     }
 
 
-def check_writable(path: str | os.PathLike) -> Path:
+class OutputPathError(BumpsError):
+    """An output path that cannot be written; ``path`` lets the CLI name the flag that gave it.
+
+    Parameters
+    ----------
+    message : str
+        The one-line message.
+    path : str or os.PathLike
+        The output path.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike):
+        super().__init__(message)
+        self.path = Path(path)
+
+
+def check_writable(path: str | os.PathLike, flag: str = "out") -> Path:
     """Fail early (before any long computation) if ``path`` cannot be written.
 
     Creates the parent directory if needed, and really creates and removes a probe
@@ -63,6 +79,9 @@ def check_writable(path: str | os.PathLike) -> Path:
     ----------
     path : str or os.PathLike
         The output file.
+    flag : str
+        The parameter that gave ``path``, named in the message (the CLI shows it as ``--flag``; it names
+        the flag the user typed instead when it finds ``path`` among them).
 
     Returns
     -------
@@ -71,23 +90,27 @@ def check_writable(path: str | os.PathLike) -> Path:
 
     Raises
     ------
-    BumpsError
+    OutputPathError
         If ``path`` is a directory, or its directory cannot be created or written to.
     """
     path = Path(path)
     if path.is_dir():
-        raise BumpsError(f"output path {path} is a directory; give a file name such as {path}/run.pt")
+        raise OutputPathError(
+            f"output path {path} is a directory; give `{flag}` a file name such as {path}/run.pt", path
+        )
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BumpsError(f"cannot create output directory {parent}: {exc.strerror}") from None
+        raise OutputPathError(
+            f"cannot create output directory {parent}: {exc.strerror}; choose another `{flag}`", path
+        ) from None
     try:  # os.access lies for root and for special file systems: really try
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BumpsError(f"cannot write to {parent}: {exc.strerror}; choose another `out`") from None
+        raise OutputPathError(f"cannot write to {parent}: {exc.strerror}; choose another `{flag}`", path) from None
     return path
 
 

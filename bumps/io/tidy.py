@@ -2,7 +2,9 @@
 
 :func:`tidy_columns` lays every recorded series of one or many runs out in long
   form: one row per (run, step, series, index) with the index columns named by the
-  series' axes (frequency is the 1-based frequency k; the others count from 0).
+  series' axes (frequency is the 1-based frequency k; the others count from 0), then
+  the run's status and settings as constant columns (``status``, ``cfg_lr``, ``cfg_p``, ...,
+  :func:`settings_columns`), so that runs of a sweep can be grouped by what they were run with.
 
 pandas is never imported, and pyarrow only by :func:`write_parquet`: CSV needs
 nothing beyond torch and numpy, parquet needs only pyarrow (``pip install 'bumps[parquet]'``).
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,8 +23,12 @@ import numpy as np
 import torch
 
 from bumps.errors import BumpsError
+from bumps.io.info import partial_reason
+from bumps.io.provenance import settings_of_run
 from bumps.io.runfile import atomic_write, is_run, load_run, safe_load
 from bumps.io.schema import AXIS_OFFSET, AXIS_ORDER, EXTRA_SERIES, SERIES
+
+SETTINGS_PREFIX = "cfg_"
 
 
 def series_layout(kind: str) -> dict[str, tuple[tuple[str, ...], str]]:
@@ -181,11 +189,47 @@ def find_runs(path: str | Path) -> list[tuple[str, dict]]:
     return runs
 
 
+def _setting_value(value):
+    """A setting as one table cell: numbers, strings, booleans and None as they are, anything else as JSON."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def settings_columns(runs: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
+    """The status and settings columns of a table of ``runs``.
+
+    Parameters
+    ----------
+    runs : list of tuple of (str, dict)
+        ``(name, run)`` pairs.
+
+    Returns
+    -------
+    names : list of str
+        ``status``, then ``cfg_{key}`` for every settings key any run has
+        (:func:`bumps.io.provenance.settings_of_run`: what a run was asked to be, not how it went), sorted.
+    values : list of dict
+        Per run, column name → value: ``status`` is ``finished``, or why the run is partial
+        (:func:`bumps.io.info.partial_reason`, e.g. ``interrupted (autosave at epoch 300 of 25000)``);
+        settings are numbers, strings, booleans, None (a key the run lacks), or JSON text for lists and dicts.
+    """
+    per_run = []
+    for _, run in runs:
+        settings = settings_of_run(run.get("config") or {})
+        row = {"status": partial_reason(run) or "finished"}
+        row.update({SETTINGS_PREFIX + k: _setting_value(v) for k, v in settings.items()})
+        per_run.append(row)
+    names = ["status", *sorted({k for row in per_run for k in row if k != "status"})]
+    return names, [{k: row.get(k) for k in names} for row in per_run]
+
+
 def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray | None]]:
     """Long-form column chunks, one per (run, series), all with the same column names.
 
     The axis columns are every axis any of the runs' kinds exports, in
-    :data:`bumps.io.schema.AXIS_ORDER`.
+    :data:`bumps.io.schema.AXIS_ORDER`; after ``value`` come the run's status and settings
+    (:func:`settings_columns`), each a constant column: a zero-stride array that costs no memory.
 
     Parameters
     ----------
@@ -204,9 +248,18 @@ def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray 
     """
     present = {a for _, run in runs for _, (axes, _) in series_layout(run["kind"]).items() for a in axes}
     all_axes = tuple(a for a in AXIS_ORDER if a in present)
-    for name, run in runs:
+    _, settings = settings_columns(runs)
+    for (name, run), constants in zip(runs, settings, strict=True):
         for key, axes, steps, values in iter_series(run):
-            yield tidy_chunk(name, key, axes, steps, values, all_axes)
+            cols = tidy_chunk(name, key, axes, steps, values, all_axes)
+            n = len(cols["value"])
+            for col, v in constants.items():
+                cols[col] = np.broadcast_to(np.array(v, dtype=object), (n,))
+            yield cols
+
+
+def _is_constant(column: np.ndarray) -> bool:
+    return column.ndim == 1 and column.strides == (0,) and len(column) > 0
 
 
 def n_chunks(runs) -> int:
@@ -260,7 +313,16 @@ def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = 
                 header = list(cols)
                 w.writerow(header)
             n = len(cols["value"])
-            w.writerows(zip(*[("",) * n if cols[c] is None else cols[c].tolist() for c in header], strict=True))
+            values = []
+            for c in header:
+                v = cols[c]
+                if v is None or (_is_constant(v) and v[0] is None):
+                    values.append(itertools.repeat("", n))
+                elif _is_constant(v):
+                    values.append(itertools.repeat(v[0], n))
+                else:
+                    values.append(v.tolist())
+            w.writerows(zip(*values, strict=False))
             if progress:
                 progress(i + 1)
         text.flush()
@@ -308,6 +370,8 @@ def write_parquet(chunks, out: str | Path, progress: Callable[[int], None] | Non
                 arrays[c] = pa.array(v.tolist(), pa.string()).dictionary_encode()
             elif v is None:
                 arrays[c] = pa.nulls(n, pa.int64())
+            elif _is_constant(v):  # a run's status or setting: one value, repeated without a Python list
+                arrays[c] = pa.repeat(pa.scalar(v[0]), n) if v[0] is not None else pa.nulls(n)
             else:
                 arrays[c] = pa.array(v)
         tables.append(pa.table(arrays))

@@ -34,7 +34,7 @@ from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_write, versions
 from bumps.lowrank.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
 from bumps.lowrank.knockout import plan, run_plan, summarize
-from bumps.lowrank.model import LowRankConfig, simulate
+from bumps.lowrank.model import LowRankConfig, default_threads, simulate
 from bumps.stats import STAT, Claim, ClaimSpec, Clause, Condition, Rule, above, below, boot, boot_diff
 
 # ---------------------------------------------------------------------------
@@ -469,10 +469,10 @@ def run_toy_claims(
     measured: dict[str, dict] = {}
     threads = torch.get_num_threads()
     torch.set_flush_denormal(True)  # decaying entries turn subnormal and slow every op ~3x
-    torch.set_num_threads(1)  # tiny batched ops: one thread is 10x+ faster than two on a shared machine
     try:
         for i, name in enumerate(names):
             cfg = grid[name]
+            torch.set_num_threads(default_threads(cfg))  # the thread policy (bumps.threads); 1 for these sizes
             ko = name in KNOCKOUT_CONFIGS
             key = hashlib.sha256(
                 json.dumps([_config_dict(cfg), asdict(params), ko, max_knockout_bumps, 3], sort_keys=True).encode()

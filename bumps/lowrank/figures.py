@@ -142,9 +142,29 @@ def fig_competition(out: Path) -> Path:
 
 
 LOWRANK_FIGURES = (fig_loss_by_rank, fig_inner_products, fig_competition, fig_adam_loss_by_rank)
+LOWRANK_FIGURE_FILES = (
+    "lowrank_loss_by_rank.png",
+    "lowrank_inner_products.png",
+    "lowrank_competition.png",
+    "lowrank_adam_vs_gd.png",
+)
+# What the toy figures record as their settings: they are fixed by this module's configurations.
+LOWRANK_SETTINGS = {"figures": "lowrank", "toy": TOY}
 
 
-def make_lowrank_figures(out: str | Path = "figures") -> list[Path]:
+def make_lowrank_figures(out: str | Path = "runs/figures") -> list[Path]:
+    """The post's four toy figures (:data:`LOWRANK_FIGURES`), simulated here, into the folder ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The folder for the PNGs (:data:`LOWRANK_FIGURE_FILES`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNGs written.
+    """
     out = Path(out)
     return [f(out) for f in LOWRANK_FIGURES]
 

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from bumps.errors import BumpsError
+from bumps.io.provenance import settings_hash, settings_of_run
 from bumps.io.runfile import new_run, versions
-from bumps.threads import small_step_threads
+from bumps.threads import choose_threads
 
 OPTIMIZERS = ("gd", "adam", "adamw")
 TARGETS = ("random", "orthonormal")
@@ -772,6 +773,23 @@ def cast_records(run: dict, record_dtype: str) -> dict:
     return out
 
 
+def step_elements(cfg: LowRankConfig) -> int:
+    """Elements the largest operations of one step touch (for :func:`bumps.threads.choose_threads`).
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    int
+        seeds × K × max(r, K) × 2 × (K for GD's small-matrix recurrence, d for Adam's vectors).
+    """
+    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
+    return n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
+
+
 def default_threads(cfg: LowRankConfig) -> int:
     """Intra-op threads for :func:`simulate` on ``cfg``.
 
@@ -783,12 +801,63 @@ def default_threads(cfg: LowRankConfig) -> int:
     Returns
     -------
     int
-        :func:`bumps.threads.small_step_threads` of an estimate of the elements one
-        step touches.
+        :func:`bumps.threads.choose_threads` of :func:`step_elements` (the policy every training command
+        shares).
     """
-    k, r, n = cfg.n_learned, cfg.rank, cfg.seeds
-    per_step = n * k * max(r, k) * 2 * (k if cfg.optimizer == "gd" else cfg.dim)
-    return small_step_threads(per_step, cfg.device)
+    return choose_threads(step_elements(cfg), cfg.device)
+
+
+def estimate_memory(cfg: LowRankConfig) -> dict[str, int]:
+    """Bytes :func:`simulate` will allocate for ``cfg``, by part, before anything is allocated.
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    dict of str to int
+        ``initial draws`` (targets and learned vectors of every seed, drawn in float64, then stacked and
+        converted), ``state`` (what one step holds: GD's small matrices, or Adam's vectors, moments and
+        gradients) and ``records`` (every recorded series, GD's raw history included, and the final copies).
+    """
+    d, r, k, n = cfg.dim, cfg.rank, cfg.n_learned, cfg.seeds
+    size = DTYPES[cfg.dtype].itemsize
+    t = len(range(0, cfg.steps + 1, cfg.record_every)) + 1
+    vectors = n * d * (2 * r + 2 * k)
+    if cfg.optimizer == "gd":
+        state = 12 * n * 2 * (r * k + k * k + r * r) * size
+        history = t * n * 2 * (r * k + k * k) * size
+    else:
+        state = 14 * n * d * k * size
+        history = 0
+    per_record = 1 + 2 * r * k + 2 * k
+    return {
+        "initial draws": 2 * vectors * 8 + vectors * size,
+        "state": state,
+        "records": history + 2 * t * n * per_record * size,
+    }
+
+
+def settings(cfg: LowRankConfig) -> dict:
+    """What a run of ``cfg`` records as its settings (:func:`bumps.io.provenance.settings_of_run`).
+
+    Parameters
+    ----------
+    cfg : LowRankConfig
+        The run.
+
+    Returns
+    -------
+    dict
+        Every field but ``device``, with ``learned`` and ``singular_values`` resolved as :func:`simulate`
+        stores them.
+    """
+    config = asdict(cfg)
+    config["learned"] = cfg.n_learned
+    config["singular_values"] = cfg.strengths()
+    return settings_of_run(config)
 
 
 def default_run_path(cfg: LowRankConfig) -> Path:
@@ -802,10 +871,22 @@ def default_run_path(cfg: LowRankConfig) -> Path:
     Returns
     -------
     pathlib.Path
-        ``runs/lowrank_r{rank}_d{dim}_{optimizer}_seed{seed}.pt``, relative to the
-        working directory.
+        ``runs/lowrank_r{rank}_d{dim}_{optimizer}_n{seeds}_seed{seed}.pt``, relative to the working
+        directory, with ``_{hash}`` before ``_seed`` when any other setting differs from
+        :class:`LowRankConfig`'s defaults (the 8-digit :func:`bumps.io.provenance.settings_hash` of those
+        settings), so that runs of different settings never share a file.
     """
-    return Path("runs") / f"lowrank_r{cfg.rank}_d{cfg.dim}_{cfg.optimizer}_seed{cfg.seed}.pt"
+    named = ("rank", "dim", "optimizer", "seeds", "seed", "learned", "singular_values")
+    base = settings(LowRankConfig(rank=cfg.rank, dim=cfg.dim))
+    mine = settings(cfg)
+    changed = {k: v for k, v in mine.items() if k not in named and base.get(k) != v}
+    if cfg.learned is not None and cfg.learned != cfg.rank:
+        changed["learned"] = cfg.learned
+    if cfg.singular_values is not None:
+        changed["singular_values"] = mine["singular_values"]
+    tag = f"_{settings_hash(changed)}" if changed else ""
+    name = f"lowrank_r{cfg.rank}_d{cfg.dim}_{cfg.optimizer}_n{cfg.seeds}{tag}_seed{cfg.seed}.pt"
+    return Path("runs") / name
 
 
 def first_nonfinite_record(run: dict) -> int | None:

@@ -29,10 +29,12 @@ import numpy as np
 
 from bumps.errors import BumpsError
 from bumps.io.png import save_png
+from bumps.io.provenance import settings_hash, stamp_markdown, stamp_png
 from bumps.io.runfile import atomic_write, load_run
 from bumps.modadd.model import PRESETS, ModAddConfig, shape_key
-from bumps.modadd.train import train_many
+from bumps.modadd.train import step_elements, train_many
 from bumps.stats import paired_speedup
+from bumps.threads import threads_for
 
 STENCILS = {
     "k0": (0,),
@@ -118,6 +120,28 @@ def ablation_configs(
     return out
 
 
+def default_out_dir(preset: str, p: int, overrides: dict) -> Path:
+    """Where the ablation's run files go unless told otherwise.
+
+    Parameters
+    ----------
+    preset : str
+        The base preset.
+    p : int
+        The modulus the runs use.
+    overrides : dict
+        Settings given for every run (epochs, train_frac, d_model, d_mlp, lr; None: not given).
+
+    Returns
+    -------
+    pathlib.Path
+        ``runs/probe_ablation/{preset}_p{p}``, with ``_{hash}`` (:func:`bumps.io.provenance.settings_hash` of
+        the given overrides) when any is given, so that differently sized ablations never share run files.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Path("runs") / "probe_ablation" / (f"{preset}_p{p}" + (f"_{settings_hash(given)}" if given else ""))
+
+
 def run_path(out_dir: str | Path, variant: str, seed: int) -> Path:
     return Path(out_dir) / f"{variant}_seed{seed}.pt"
 
@@ -128,11 +152,13 @@ def run_ablation(
     progress: Callable[[int, int], None] | None = None,
     max_members: int = 16,
     train: bool = True,
+    threads: int | None = None,
 ) -> dict[tuple[str, int], dict]:
     """Train every (variant, seed) that is not finished yet, packed into ensembles; returns the run dicts.
 
     ``train=False`` trains nothing and returns the run files that exist, finished or autosaved by a
-    run still in progress (a partial table while the runs go on)."""
+    run still in progress (a partial table while the runs go on). ``threads``: torch threads per ensemble
+    (None or 0: the thread policy, :func:`bumps.threads.choose_threads`)."""
 
     if not train:
         found = {k: run_path(out_dir, *k) for k in configs}
@@ -154,9 +180,9 @@ def run_ablation(
             if progress:
                 progress(base + done, total)
 
-        results = train_many(
-            [configs[k] for k in chunk], [run_path(out_dir, *k) for k in chunk], resume="auto", progress=report
-        )
+        members = [configs[k] for k in chunk]
+        with threads_for(step_elements(members), members[0].device, threads):
+            results = train_many(members, [run_path(out_dir, *k) for k in chunk], resume="auto", progress=report)
         runs.update(zip(chunk, results, strict=True))
         done_before += sum(configs[k].epochs for k in chunk)
     return runs
@@ -340,8 +366,25 @@ def plot_summary(summary: dict, path: str | Path, title: str, show_claims: bool 
     return save_png(fig, path)
 
 
-def write_report(summary: dict, meta: dict, report: str | Path) -> list[Path]:
-    """Write REPORT.md, REPORT.json and REPORT.png (atomic)."""
+def write_report(summary: dict, meta: dict, report: str | Path, settings: dict | None = None) -> list[Path]:
+    """Write REPORT.md, REPORT.json and REPORT.png (each atomically).
+
+    Parameters
+    ----------
+    summary : dict
+        As :func:`summarize` returns.
+    meta : dict
+        The command, preset, configs, versions and compute of the ablation.
+    report : str or Path
+        The path without suffix.
+    settings : dict, optional
+        What the report was made from (:mod:`bumps.io.provenance`), recorded in all three files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The Markdown, JSON and PNG files.
+    """
 
     report = Path(report)
     png, md, js = report.with_suffix(".png"), report.with_suffix(".md"), report.with_suffix(".json")
@@ -352,7 +395,11 @@ def write_report(summary: dict, meta: dict, report: str | Path) -> list[Path]:
         f"{meta['preset']} p={meta['p']}: grok epoch per variant",
         show_claims=meta["p"] == 113 and meta["preset"] == "tl-demo",
     )
-    atomic_write(md, lambda fh: fh.write(render_markdown(summary, meta).encode()))
-    payload = {"meta": meta, "variants": summary}
+    text = render_markdown(summary, meta)
+    if settings is not None:
+        stamp_png(png, settings)
+        text = stamp_markdown(text, settings)
+    atomic_write(md, lambda fh: fh.write(text.encode()))
+    payload = {"meta": meta, "variants": summary, **({"bumps_settings": settings} if settings is not None else {})}
     atomic_write(js, lambda fh: fh.write((json.dumps(payload, indent=1) + "\n").encode()))
     return [md, js, png]

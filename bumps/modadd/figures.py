@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from bumps.errors import BumpsError
+from bumps.io.info import check_finished
 from bumps.io.png import pyplot, save_png
+from bumps.io.provenance import settings_of_run
 from bumps.io.runfile import load_run
 from bumps.modadd.phases import classify_bumps, phase_boundaries
 
@@ -26,7 +28,13 @@ def _phases(ax, phases: dict[str, int]) -> None:
         )
 
 
-def fig_modadd_losses(run: dict, out: Path) -> Path:
+def _flag(fig, note: str | None) -> None:
+    """Mark a figure drawn from a partial run (``--allow-partial``) in red above its panels."""
+    if note:
+        fig.suptitle(f"PARTIAL RUN: {note}", color="C3", fontsize=10)
+
+
+def fig_modadd_losses(run: dict, out: Path, note: str | None = None) -> Path:
     plt = pyplot()
     phases = phase_boundaries(run)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -52,10 +60,11 @@ def fig_modadd_losses(run: dict, out: Path) -> Path:
     _phases(ax, phases)
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
+    _flag(fig, note)
     return save_png(fig, out / "modadd_losses.png")
 
 
-def fig_modadd_freq_norms(run: dict, out: Path) -> Path:
+def fig_modadd_freq_norms(run: dict, out: Path, note: str | None = None) -> Path:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2, 1]})
     step, norms = run["step"].numpy(), run["freq_norm"].numpy()
@@ -79,10 +88,11 @@ def fig_modadd_freq_norms(run: dict, out: Path) -> Path:
     axes[1].set_title(
         f"final W_E spectrum; {100 * run['single_freq_neuron_fraction']:.0f}% of neurons ≥85% one frequency", fontsize=9
     )
+    _flag(fig, note)
     return save_png(fig, out / "modadd_freq_norms.png")
 
 
-def fig_modadd_weights(run: dict, out: Path) -> Path:
+def fig_modadd_weights(run: dict, out: Path, note: str | None = None) -> Path:
     plt = pyplot()
     phases = phase_boundaries(run)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -95,10 +105,11 @@ def fig_modadd_weights(run: dict, out: Path) -> Path:
     for ax in axes:
         _phases(ax, phases)
         ax.set_xlabel("epoch")
+    _flag(fig, note)
     return save_png(fig, out / "modadd_weights_gini.png")
 
 
-def fig_modadd_bumps(path: Path, out: Path) -> Path:
+def fig_modadd_bumps(path: Path, out: Path, note: str | None = None) -> Path:
     """The bumps that matter: key frequencies' W_E and W_L norms and the neurons' key-frequency shares.
 
     Left, middle: every key frequency's norm with its bumps marked, non-key frequencies in grey
@@ -157,19 +168,87 @@ def fig_modadd_bumps(path: Path, out: Path) -> Path:
     axes[2].set_ylabel("fraction of the neuron's variance")
     axes[2].legend(fontsize=6)
     fig.suptitle(f"{Path(path).name}: key frequencies {keys}", fontsize=9)
+    if note:
+        fig.suptitle(f"PARTIAL RUN: {note}; {Path(path).name}: key frequencies {keys}", fontsize=9, color="C3")
     return save_png(fig, out / "modadd_bumps.png")
 
 
-def make_modadd_figures(out: str | Path = "figures", run_path: str | Path | None = None) -> list[Path]:
-    """Figures from an existing mod-add run (default runs/modadd_nanda_seed0.pt); BumpsError if it is missing."""
-    out = Path(out)
-    path = Path(run_path or "runs/modadd_nanda_seed0.pt")
+MODADD_FIGURES = ("modadd_losses.png", "modadd_freq_norms.png", "modadd_weights_gini.png", "modadd_bumps.png")
+DEFAULT_RUN = Path("runs/modadd_nanda_seed0.pt")
+
+
+def modadd_figure_run(run_path: str | Path | None = None, allow_partial: bool = False) -> tuple[Path, dict, str | None]:
+    """The run the mod-add figures are drawn from, checked before any figure is made.
+
+    Parameters
+    ----------
+    run_path : str or Path, optional
+        A mod-add run file; None: :data:`DEFAULT_RUN` (``runs/modadd_nanda_seed0.pt``).
+    allow_partial : bool
+        Draw from an interrupted, diverged or never-grokked run (the figures are then flagged).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The run file.
+    run : dict
+        The loaded run.
+    partial : str or None
+        Why the run is partial (:func:`bumps.io.info.partial_reason`), or None.
+
+    Raises
+    ------
+    BumpsError
+        If the file is missing (naming the command that makes it), is not a mod-add run, or is partial
+        without ``allow_partial``.
+    """
+    path = Path(run_path or DEFAULT_RUN)
     if not path.exists():
-        raise BumpsError(f"no such run file: {path}; make it with: bumps grok --preset nanda --out {path}")
+        make = "bumps grok --preset nanda" + ("" if path == DEFAULT_RUN else f" --out {path}")
+        raise BumpsError(f"no such run file: {path}; the mod-add figures need one: make it with {make} (~30 min)")
     run = load_run(path, kind="modadd")
+    return path, run, check_finished(run, path, need_grok=True, allow_partial=allow_partial)
+
+
+def figure_settings(path: Path, run: dict, partial: str | None) -> dict:
+    """The settings the mod-add figures record: the run's, its partial status and how far it got."""
+    return {
+        "figures": "modadd",
+        "run": settings_of_run(run["config"]),
+        "epochs_done": run["config"].get("epochs_done"),
+        "partial": partial,
+    }
+
+
+def make_modadd_figures(
+    out: str | Path = "runs/figures", run_path: str | Path | None = None, allow_partial: bool = False
+) -> list[Path]:
+    """The four mod-add figures from an existing run (:func:`modadd_figure_run`) into ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The folder for the PNGs.
+    run_path : str or Path, optional
+        As :func:`modadd_figure_run`.
+    allow_partial : bool
+        As :func:`modadd_figure_run`; a partial run's figures say so above their panels.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNGs written.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`modadd_figure_run`.
+    """
+    out = Path(out)
+    path, run, partial = modadd_figure_run(run_path, allow_partial)
     return [
-        fig_modadd_losses(run, out),
-        fig_modadd_freq_norms(run, out),
-        fig_modadd_weights(run, out),
-        fig_modadd_bumps(path, out),
+        fig_modadd_losses(run, out, partial),
+        fig_modadd_freq_norms(run, out, partial),
+        fig_modadd_weights(run, out, partial),
+        fig_modadd_bumps(path, out, partial),
     ]

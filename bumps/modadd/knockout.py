@@ -30,7 +30,8 @@ from bumps.errors import BumpsError
 from bumps.io.runfile import load_run, safe_load
 from bumps.knockout import BumpEvent, KnockoutPlan, persists
 from bumps.modadd.model import ModAddConfig
-from bumps.modadd.train import Intervention, config_fields, load_checkpoints, train_many
+from bumps.modadd.train import Intervention, config_fields, load_checkpoints, step_elements, train_many
+from bumps.threads import threads_for
 
 
 def event(
@@ -208,7 +209,8 @@ def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=N
         ivs.append(Intervention(start, **_removed(k)) if k.role != "none" else None)
         todo.append(k)
     if configs and train:
-        train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
+        with threads_for(step_elements(configs), configs[0].device):  # the policy every training command shares
+            train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
     unfinished = set(todo) if not train else set()
     return [
         outcome(runs[k.event.group], k, load_run(out_path(out_dir, k), kind="modadd"))

@@ -34,6 +34,7 @@ import torch
 
 from bumps.adamw import AdamWState, adamw_step
 from bumps.errors import BumpsError
+from bumps.io.provenance import check_replace, settings_hash, settings_of_run
 from bumps.io.runfile import (
     atomic_save,
     check_run,
@@ -55,6 +56,7 @@ from bumps.modadd.fourier import (
     sum_directions,
 )
 from bumps.modadd.model import (
+    PRESETS,
     ModAddConfig,
     all_pairs,
     forward_last,
@@ -452,6 +454,45 @@ def train_many(
     return [m.run for m in members]
 
 
+def run_settings(cfg: ModAddConfig) -> dict:
+    """What a run of ``cfg`` records as its settings (:func:`bumps.io.provenance.settings_of_run`).
+
+    Parameters
+    ----------
+    cfg : ModAddConfig
+        The run.
+
+    Returns
+    -------
+    dict
+        Every field but ``device``, as plain data.
+    """
+    return settings_of_run(cfg.as_dict())
+
+
+def default_run_path(cfg: ModAddConfig) -> Path:
+    """Where a run of ``cfg`` is written unless told otherwise.
+
+    Parameters
+    ----------
+    cfg : ModAddConfig
+        The run.
+
+    Returns
+    -------
+    pathlib.Path
+        ``runs/modadd_{preset}_seed{seed}.pt`` when every other setting is the preset's, else
+        ``runs/modadd_{preset}_{hash}_seed{seed}.pt`` with ``hash`` the 8-digit
+        :func:`bumps.io.provenance.settings_hash` of the settings that differ from the preset's (the data
+        seed included), so that runs of different settings never share a file.
+    """
+    base = run_settings(ModAddConfig(**{**ModAddConfig().as_dict(), **PRESETS[cfg.preset], "preset": cfg.preset}))
+    mine = run_settings(cfg)
+    changed = {k: v for k, v in mine.items() if k != "seed" and base.get(k) != v}
+    tag = f"_{settings_hash(changed)}" if changed else ""
+    return Path("runs") / f"modadd_{cfg.preset}{tag}_seed{cfg.seed}.pt"
+
+
 def ensemble_outputs(configs: list[ModAddConfig], out: str | Path | None, preset: str, ensemble: bool) -> list[Path]:
     """Run-file paths for ``configs``, one per model.
 
@@ -461,18 +502,99 @@ def ensemble_outputs(configs: list[ModAddConfig], out: str | Path | None, preset
         The models, in order.
     out : str, Path or None
         The requested output. A single model (``ensemble=False``) writes there; an ensemble needs a pattern
-        containing ``{seed}``, replaced by each member's model seed. None: ``runs/modadd_{preset}_seed{seed}.pt``.
+        containing ``{seed}``, replaced by each member's model seed. None: each member's
+        :func:`default_run_path`.
     preset : str
-        Preset name used in the default file name.
+        Preset name (kept for callers; the default names take each config's own).
     ensemble : bool
         True when ``configs`` were given as a list of seeds (even a list of one).
     """
+    if out is None:
+        return [default_run_path(c) for c in configs]
     if not ensemble:
-        return [Path(out) if out is not None else Path("runs") / f"modadd_{preset}_seed{configs[0].seed}.pt"]
-    pattern = str(out) if out is not None else f"runs/modadd_{preset}_seed{{seed}}.pt"
+        return [Path(out)]
+    pattern = str(out)
     if "{seed}" not in pattern:
         raise BumpsError(f"`out` {pattern} must contain {{seed}} for an ensemble, e.g. runs/grok_seed{{seed}}.pt")
     return [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+
+
+def check_outputs(configs: list[ModAddConfig], outs: list[Path], resumable: bool, force: bool = False) -> None:
+    """Refuse to replace an existing run file made from other settings (before anything is trained).
+
+    Parameters
+    ----------
+    configs : list of ModAddConfig
+        The models about to be trained.
+    outs : list of pathlib.Path
+        Their run files.
+    resumable : bool
+        True when an existing run of the same settings is continued or reused (an ensemble): settings that
+        may change on resumption (``RESUMABLE_CHANGES``: epochs, device, early stop) are then not compared.
+    force : bool
+        Replace whatever is there.
+
+    Raises
+    ------
+    BumpsError
+        As :func:`bumps.io.provenance.check_replace`, for the first out that differs.
+    """
+    for cfg, out in zip(configs, outs, strict=True):
+        settings = run_settings(cfg)
+        if resumable:
+            settings = {k: v for k, v in settings.items() if k not in RESUMABLE_CHANGES}
+        check_replace(out, settings, force=force, run=True)
+
+
+def step_elements(configs: list[ModAddConfig]) -> int:
+    """Elements the largest operations of one training step touch (for :func:`bumps.threads.choose_threads`).
+
+    Parameters
+    ----------
+    configs : list of ModAddConfig
+        The models trained together (one ensemble).
+
+    Returns
+    -------
+    int
+        Models × the longest training split × the widest per-input activation (MLP, unembed or 3 × residual).
+    """
+    c = configs[0]
+    rows = max(int(x.train_frac * x.p * x.p) for x in configs)
+    return len(configs) * rows * max(c.d_mlp, c.d_vocab_out, 3 * c.d_model)
+
+
+def estimate_memory(configs: list[ModAddConfig]) -> dict[str, int]:
+    """Bytes an ensemble's training will allocate, by part, before anything is allocated.
+
+    Parameters
+    ----------
+    configs : list of ModAddConfig
+        The models trained together.
+
+    Returns
+    -------
+    dict of str to int
+        ``inputs`` (all p² pairs, labels, splits, the Fourier basis), ``weights`` (parameters, gradients,
+        AdamW moments and snapshots), ``training step`` (one full-batch forward and backward),
+        ``evaluation`` (one forward over every input with the per-neuron Fourier fractions) and
+        ``records`` (the progress measures of every evaluation, stacked again when the run is saved).
+    """
+    c, m = configs[0], len(configs)
+    size = 8 if c.dtype == "float64" else 4
+    p, d, mlp, v = c.p, c.d_model, c.d_mlp, c.d_vocab_out
+    pairs = p * p
+    n_params = (p + 1) * d + 3 * d + 4 * d * d + 2 * d * mlp + d * v + mlp + d
+    rows = max(int(x.train_frac * pairs) for x in configs)
+    evals = max(x.epochs // x.eval_every + 2 for x in configs)
+    per_record = mlp * ((p - 1) // 2) + 2 * ((p - 1) // 2) + 16
+    return {
+        "inputs": 24 * pairs + 8 * m * pairs + size * pairs,
+        "weights": 6 * m * n_params * size,
+        "training step": m * rows * (6 * mlp + 4 * v + 12 * d) * size,
+        "evaluation": pairs * (3 * mlp + 2 * v + 4 * d) * size,
+        "records": 2 * m * evals * per_record * size + 32 * m * max(x.epochs for x in configs),
+    }
 
 
 class _Trainer:

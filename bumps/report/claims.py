@@ -8,12 +8,16 @@ Each task measures its own section (:func:`bumps.lowrank.claims.run_toy_claims`,
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 from bumps.detect.bumps import BumpParams
 from bumps.errors import BumpsError
 from bumps.io.png import save_png
+from bumps.io.provenance import stamp_markdown, stamp_png
 from bumps.io.runfile import atomic_write, load_run
 from bumps.lowrank.claims import render_toy_markdown, run_toy_claims
 from bumps.lowrank.figures import knockout_figure
@@ -94,15 +98,110 @@ def render_markdown(report: dict, figures: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict, out_dir: Path, figures_dir: Path | None = None) -> list[Path]:
-    """reports/claims.md, reports/claims.json (and the figure) written atomically."""
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _plain_text(text: str) -> str:
+    return re.sub(r"\*\*(.*?)\*\*|`([^`]*)`", lambda m: m.group(1) or m.group(2) or "", text)
+
+
+def markdown_for_terminal(text: str, width: int = 80) -> str:
+    """Markdown as plain text wrapped to ``width`` columns: tables become one block per row.
+
+    Parameters
+    ----------
+    text : str
+        Markdown with headings, paragraphs, lists and pipe tables.
+    width : int
+        Columns; no output line is longer (except a single word longer than ``width``).
+
+    Returns
+    -------
+    str
+        Headings as their text, paragraphs and list items wrapped, and each table row as its first cell,
+        its last cell after a dash, then one wrapped ``header: value`` line per other cell.
+    """
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: "):
+            header = [_plain_text(c) for c in _cells(line)]
+            i += 2
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [_plain_text(c) for c in _cells(lines[i])]
+                first = f"{header[0]} {cells[0]}" + (f" — {header[-1]}: {cells[-1]}" if len(cells) > 1 else "")
+                out.append(textwrap.fill(first, width, subsequent_indent="    "))
+                for name, value in zip(header[1:-1], cells[1:-1], strict=False):
+                    out.append(textwrap.fill(f"{name}: {value}", width, initial_indent="  ", subsequent_indent="    "))
+                i += 1
+            continue
+        if line.startswith("#"):
+            out.append(_plain_text(line.lstrip("#").strip()))
+        elif line.startswith(("* ", "- ")):
+            out.append(textwrap.fill(_plain_text(line[2:]), width, initial_indent="* ", subsequent_indent="  "))
+        elif line.strip():
+            out.append(textwrap.fill(_plain_text(line), width))
+        else:
+            out.append("")
+        i += 1
+    return "\n".join(out)
+
+
+def render_terminal(report: dict, width: int | None = None) -> str:
+    """The report's toy claims section (up to its knockout tables) for a terminal of ``width`` columns.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`run_claims` returns.
+    width : int, optional
+        Columns; None: the terminal's (``COLUMNS`` if set, else 80 when unknown).
+
+    Returns
+    -------
+    str
+        :func:`markdown_for_terminal` of the section.
+    """
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    return markdown_for_terminal(render_markdown(report).split("\n## Knockouts")[0], width)
+
+
+def write_report(
+    report: dict, out_dir: Path, figures_dir: Path | None = None, settings: dict | None = None
+) -> list[Path]:
+    """``claims.md``, ``claims.json`` into ``out_dir`` (and the knockout figure into ``figures_dir``), atomically.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`run_claims` returns.
+    out_dir : Path
+        Folder of the Markdown and JSON reports.
+    figures_dir : Path, optional
+        Folder of ``claims_knockouts.png``; None: no figure.
+    settings : dict, optional
+        What the report was made from (:mod:`bumps.io.provenance`): recorded in all three files, so that a
+        later run with other settings refuses to replace them without ``--force``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     written = []
     figs = []
     if figures_dir is not None:
         figs.append(save_png(knockout_figure(report), Path(figures_dir) / "claims_knockouts.png"))
+        if settings is not None:
+            stamp_png(figs[-1], settings)
         written += figs
     md = render_markdown(report, [str(f) for f in figs])
-    text = json.dumps(report, indent=1)
+    if settings is not None:
+        md = stamp_markdown(md, settings)
+    text = json.dumps(report if settings is None else {**report, "bumps_settings": settings}, indent=1)
     written.append(atomic_write(Path(out_dir) / "claims.json", lambda fh: fh.write(text.encode())))
     written.append(atomic_write(Path(out_dir) / "claims.md", lambda fh: fh.write(md.encode())))
     return written

@@ -54,7 +54,7 @@ def run_group(
         Run id -> final status (``done``, ``failed``).
     """
     out = Path(sweep_dir)
-    if threads:
+    if threads:  # the driver's share of the cores; without one, the runners apply the thread policy
         torch.set_num_threads(threads)
     ids = [rid for rid, _ in items]
     ident = _worker_identity()

@@ -66,3 +66,24 @@ def test_cli_info_fits_80_columns(lowrank):
     assert proc.returncode == 0, proc.stderr
     assert "lowrank run, finished" in proc.stdout and "inner_a" in proc.stdout
     assert max(len(line) for line in proc.stdout.splitlines()[1:]) <= 80  # the first line names the path
+
+
+def test_partial_runs_are_named_and_refused_unless_allowed(tmp_path):
+    from bumps.io.info import check_finished, partial_reason
+
+    done = {"kind": "modadd", "step": [0], "grok_epoch": 700, "config": {"stop_reason": "epochs", "epochs_done": 900}}
+    never = {**done, "grok_epoch": -1}
+    cut = {**done, "config": {"final": False, "stop_reason": "interrupted", "epochs_done": 300, "epochs": 25000}}
+    assert partial_reason(done, need_grok=True) is None
+    assert partial_reason(never) is None  # grokking not needed: a finished run
+    assert partial_reason(never, need_grok=True) == "never grokked (stopped: epochs at epoch 900)"
+    assert partial_reason(cut) == "interrupted (autosave at epoch 300 of 25000)"
+    with pytest.raises(BumpsError) as err:
+        check_finished(cut, "runs/x.pt")
+    assert str(err.value) == (
+        "runs/x.pt is a partial run: interrupted (autosave at epoch 300 of 25000); continue it with: "
+        "bumps grok --resume runs/x.pt, or pass `allow_partial` to use it anyway"
+    )
+    with pytest.raises(BumpsError, match="--epochs N"):
+        check_finished(never, "runs/x.pt", need_grok=True)
+    assert check_finished(cut, "runs/x.pt", allow_partial=True).startswith("interrupted")

@@ -287,3 +287,28 @@ def test_bad_knockouts_are_refused():
         simulate(cfg, knockouts=Knockouts(torch.tensor([0, 1]), torch.tensor([0, 11])))
     with pytest.raises(BumpsError, match="one unit and one step per instance"):
         simulate(cfg, knockouts=Knockouts(torch.tensor([0]), torch.tensor([0])))
+
+
+# ---------------------------------------------------------------------------- defaults of issue 23
+
+
+def test_default_run_names_carry_seeds_and_a_hash_of_other_settings():
+    from bumps.lowrank.model import default_run_path
+
+    assert str(default_run_path(LowRankConfig(seeds=64))) == "runs/lowrank_r4_d100_gd_n64_seed0.pt"
+    assert str(default_run_path(LowRankConfig(rank=2, dim=8, seed=3))) == "runs/lowrank_r2_d8_gd_n16_seed3.pt"
+    a = default_run_path(LowRankConfig(lr=0.02))
+    b = default_run_path(LowRankConfig(lr=0.03))
+    c = default_run_path(LowRankConfig(learned=6))
+    assert len({a, b, c, default_run_path(LowRankConfig())}) == 4
+    assert a.name.startswith("lowrank_r4_d100_gd_n16_") and a.name.endswith("_seed0.pt")
+
+
+def test_memory_estimate_is_linear_in_seeds_and_refuses_ten_million():
+    from bumps.lowrank.model import estimate_memory
+    from bumps.memory import check_fits
+
+    one, two = estimate_memory(LowRankConfig(seeds=1000)), estimate_memory(LowRankConfig(seeds=2000))
+    assert all(two[k] == 2 * one[k] for k in one)
+    with pytest.raises(BumpsError, match="needs about"):
+        check_fits(estimate_memory(LowRankConfig(seeds=10_000_000)), "this simulation")

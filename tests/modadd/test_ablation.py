@@ -194,7 +194,7 @@ def test_small_p_ablation_runs_resumes_and_reports(tmp_path):
         (["--seeds", "0,0"], "twice"),
         (["--seeds", "-1"], ">= 0"),
         (["--probe-weight", "-1"], "--probe-weight"),
-        (["--threads", "0"], "--threads"),
+        (["--threads", "-1"], "--threads"),
         (["--no-train"], "no run files"),
     ],
 )

@@ -315,3 +315,84 @@ def test_resume_alone_continues_with_the_stored_settings(tmp_path):
         torch.testing.assert_close(cont["final_params"][k], v)
     bad = run("--resume", tmp_path / "r.pt", "--lr", "0.5", "--d-mlp", "64")
     assert bad.returncode == 2 and "--lr=0.5 (stored 0.01); --d-mlp=64 (stored 32)" in bad.stderr
+
+
+# ---------------------------------------------------------------------------- defaults of issue 23
+
+from bumps.modadd.model import PRESETS  # noqa: E402
+from bumps.modadd.train import check_outputs, default_run_path, estimate_memory, step_elements  # noqa: E402
+
+
+def test_default_run_names_carry_what_distinguishes_runs():
+    nanda = ModAddConfig.from_preset("nanda")
+    assert str(default_run_path(nanda)) == "runs/modadd_nanda_seed0.pt"
+    assert str(default_run_path(ModAddConfig.from_preset("nanda", seed=3))) == "runs/modadd_nanda_seed3.pt"
+    assert str(default_run_path(ModAddConfig.from_preset("small"))) == "runs/modadd_small_seed0.pt"
+    short = default_run_path(ModAddConfig.from_preset("nanda", p=11, epochs=10))
+    other = default_run_path(ModAddConfig.from_preset("nanda", p=11, epochs=20))
+    split = default_run_path(ModAddConfig.from_preset("nanda", data_seed=1))
+    assert len({short, other, split, default_run_path(nanda)}) == 4
+    assert short.name.startswith("modadd_nanda_") and short.name.endswith("_seed0.pt") and len(short.stem) == 27
+
+
+def test_check_outputs_refuses_a_run_of_other_settings(tmp_path):
+    cfg = ModAddConfig.from_preset("nanda", epochs=10, **{**SMALL, "checkpoint_every": 0})
+    train(cfg, tmp_path / "r.pt")
+    check_outputs([cfg], [tmp_path / "r.pt"], resumable=False)
+    longer = ModAddConfig.from_preset("nanda", epochs=20, **{**SMALL, "checkpoint_every": 0})
+    with pytest.raises(BumpsError, match=r"other settings \(epochs 10 → 20\)"):
+        check_outputs([longer], [tmp_path / "r.pt"], resumable=False)
+    check_outputs([longer], [tmp_path / "r.pt"], resumable=True)  # an ensemble rerun may extend its epochs
+    check_outputs([longer], [tmp_path / "r.pt"], resumable=False, force=True)
+
+
+def test_memory_estimate_grows_with_the_run_and_covers_a_real_one():
+    small = estimate_memory([ModAddConfig.from_preset("small")])
+    assert set(small) == {"inputs", "weights", "training step", "evaluation", "records"}
+    nanda = estimate_memory([ModAddConfig.from_preset("nanda")])
+    assert sum(nanda.values()) > sum(small.values())
+    four = estimate_memory([ModAddConfig.from_preset("nanda", seed=s) for s in range(4)])
+    assert four["weights"] == 4 * nanda["weights"] and four["inputs"] > nanda["inputs"]
+    assert sum(estimate_memory([ModAddConfig.from_preset("nanda", p=100003)]).values()) > 1e15
+    assert step_elements([ModAddConfig.from_preset("nanda")]) == 3830 * 512
+
+
+@pytest.mark.slow
+def test_small_preset_groks_on_one_core(tmp_path):
+    """The `small` preset memorises first and groks inside its epochs in under a minute on one core (its docs)."""
+    import time
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        run = train(ModAddConfig.from_preset("small", checkpoint_every=0), tmp_path / "small.pt")
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(before)
+    memorised = int(run["step"][int((run["train_acc"] >= 0.99).nonzero()[0])])
+    assert 0 < memorised < run["grok_epoch"] < PRESETS["small"]["epochs"]
+    assert seconds < 60, seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kw", [dict(epochs=5), dict(epochs=5, d_mlp=4096), dict(epochs=3, p=211)])
+def test_memory_estimate_is_near_the_measured_peak(kw):
+    """The size guard's estimate is within 1.5x of the peak memory a short training really adds."""
+    script = (
+        "import resource, sys, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from bumps.modadd.model import ModAddConfig\n"
+        "from bumps.modadd.train import estimate_memory, train\n"
+        f"cfg = ModAddConfig.from_preset('nanda', checkpoint_every=0, **{kw!r})\n"
+        "base = int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+        "train(cfg, sys.argv[1])\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(sum(estimate_memory([cfg]).values()), peak - base)\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([sys.executable, "-c", script, f"{d}/r.pt"], capture_output=True, text=True, check=True)
+    estimate, measured = map(int, out.stdout.split())
+    assert measured / 1.5 < estimate < measured * 1.5, (estimate, measured)
