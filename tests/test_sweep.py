@@ -615,7 +615,7 @@ def test_sweep_on_a_single_node_slurm(tmp_path):
 
 
 def test_spec_typos_get_a_suggestion():
-    from bumps.sweep.spec import did_you_mean
+    from bumps.errors import did_you_mean
 
     cases = [
         ({"command": "grok", "grid": {"lrr": [1e-3]}}, "unknown grok flag 'lrr'; did you mean 'lr'?"),
