@@ -126,6 +126,27 @@ def false_per_10k(detect, samples: int = 10_000, curves: int = 10, seed: int = 1
     return out
 
 
+def toy_comparison(seeds: int = 64) -> dict:
+    """On a clean toy run (rank 4, ``seeds`` seeds): rise-and-fall peaks vs bump events, per series."""
+    from bumps.detect.analysis import Source, analyze
+    from bumps.io.schema import SERIES
+    from bumps.lowrank.model import LowRankConfig, simulate
+
+    run = simulate(LowRankConfig(rank=4, seeds=seeds))
+    specs = [s for s in SERIES["lowrank"] if s.key in run]
+    source = Source([(s, run[s.key].numpy()) for s in specs], run["step"].numpy(), run)
+    result = analyze(source, events=EventParams())
+    out = {}
+    for spec in specs:
+        old = {(tuple(b["index"]), b["peak"]) for b in result["bumps"] if b["series"] == spec.key}
+        new = {
+            (tuple(e["index"]), e["peak"]) for e in result["events"] if e["series"] == spec.key and e["kind"] == "bump"
+        }
+        kinds = {k: sum(e["series"] == spec.key and e["kind"] == k for e in result["events"]) for k in KINDS}
+        out[spec.key] = {"rise_and_fall": len(old), "same_as_bump_events": len(old & new), **kinds}
+    return out
+
+
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -179,6 +200,21 @@ def report(result: dict) -> str:
     ]
     for h in HEIGHTS:
         lines.append(f"| {h} | " + " | ".join(f"{sweep[f'{h}x{w}']:.2f}" for w in WIDTHS) + " |")
+    lines += [
+        "",
+        "On a clean toy run (`LowRankConfig(rank=4, seeds=64)`, full-batch GD): the rise-and-fall peaks "
+        "the claims use (`find_bumps`, unchanged) against the event kinds of `bumps detect`. A peak that "
+        "falls far below its start soon after (a learned unit's alignment with a target it loses, decaying "
+        "to 0) is not a bump event; the rises of learned units are phase changes.",
+        "",
+        "| series | rise-and-fall peaks | of them bump events | bump | spike | phase_change |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, r in result["toy_run"].items():
+        lines.append(
+            f"| {key} | {r['rise_and_fall']} | {r['same_as_bump_events']} | {r['bump']} | {r['spike']} | "
+            f"{r['phase_change']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -197,6 +233,7 @@ def main() -> None:
     noise_new = false_per_10k(lambda c: new_detector(c, params))
     noise_old = false_per_10k(old_detector)
     sweep = smallest_bumps(params)
+    toy = toy_comparison()
     result = {
         "curves": len(curves),
         "families": sorted({c.family for c in curves}),
@@ -204,6 +241,7 @@ def main() -> None:
         "old_defaults": old,
         "false_per_10k": {"defaults": noise_new, "old_defaults": noise_old},
         "single_bump_recall": sweep,
+        "toy_run": toy,
     }
     text = report(result)
     if args.out is not None:

@@ -18,20 +18,23 @@ samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` uns
   is ``float32_floor`` when the ``floor_records`` linear values up to its start (the trough it
   rises from) are all positive and at most ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a
   log_softmax loss).
-* **phase_change**: a sustained fall (or rise) between two plateaus. Its core is a local
-  maximum ``c`` of the slope ``|dy|`` in one direction that falls below ``0.1 · |dy[c]|`` on both
-  sides before any steeper sample (slope prominence ≥ 0.9 of its height), between samples
-  ``a < c < b``. With ``size = y[b] − y[a]`` it is kept when ``|size| ≥ max(min_size · range,
-  noise_factor · sigma)`` and both flanks are plateaus: over ``min(b − a, available)`` samples
-  before ``a`` and after ``b`` the curve moves in the event's direction by at most
-  ``flat · |size|``; the flank after does not move back by more than ``flat · |size|``; and
-  ``y[b + d]`` is beyond the lowest (for a rise; highest for a fall) level of the flank before
-  by at least ``(1 − flat) · |size|``. A candidate whose steepest sample lies inside a bump
-  (between its start and end) is that bump's rise or fall, not a phase change.
-  The plateau levels are the means of ``y`` over those flanks; ``onset`` and ``end`` are
-  where ``y`` has made 10 % and 90 % of the change between them, the reported ``size``;
-  ``steepest`` is ``c``. ``bump_before``: a bump candidate (kept or not)
-  peaked in ``[a − d, c]``.
+* **phase_change**: a sustained fall (or rise) between two plateaus. Its core is a sample ``c``
+  where the slope magnitude ``|dy|`` (``numpy.gradient``) is the largest within
+  ``max(min_plateau, smoothing width)`` samples and falls below ``0.1 · |dy[c]|`` on both sides
+  before any steeper sample (slope prominence ≥ 0.9 of its height), at samples ``a < c < b``;
+  the sign of ``dy[c]`` is its direction. With ``size = y[b] − y[a]`` it is kept when
+  ``|size| ≥ max(min_size · range, noise_factor · sigma)``, ``a`` and ``b`` are not the curve's
+  ends, and both flanks are plateaus: over ``d = max(b − a, min_plateau)`` samples before ``a``
+  and after ``b`` (fewer at the ends of the curve, and never into the neighbouring core in the
+  same direction) the curve moves on in the event's direction by at most ``flat · |size|``;
+  the flank after does not move back by more than ``flat · |size|``; and the end of the flank
+  after is beyond the lowest (for a rise; highest for a fall) level of the flank before by at
+  least ``(1 − flat) · |size|``. A candidate whose steepest sample lies inside a bump (between
+  its start and end) is that bump's rise or fall, not a phase change. The plateau levels are
+  the means of ``y`` over the flanks; ``onset`` and ``end`` are where ``y`` has made 10 % and
+  90 % of the change between them, the reported ``size``; ``steepest`` is ``c``.
+  ``bump_before``: a bump candidate (kept or not) peaked between the start of the flank before
+  and ``c``.
 
 Every threshold that is a fraction is a fraction of the curve's range on its scale (decades
 on the log scale); ``noise_factor`` is from :class:`bumps.detect.bumps.BumpParams`.
@@ -39,6 +42,7 @@ on the log scale); ``noise_factor`` is from :class:`bumps.detect.bumps.BumpParam
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -71,7 +75,7 @@ class EventParams:
     near : float, default 1.0
         How far below its start a bump may fall soon after coming back (module docstring), in
         units of its rise.
-    spike_width : int, default 3
+    spike_width : int, default 5
         A spike rises from 10 % to 90 % of its rise in at most this many samples.
     spike_factor : float, default 25.0
         On noisy curves, a spike's rise and drop are at least this many local sigmas of the
@@ -94,7 +98,7 @@ class EventParams:
     scale: str = "auto"
     smooth: int | None = None
     near: float = 1.0
-    spike_width: int = 3
+    spike_width: int = 5
     spike_factor: float = 25.0
     floor_factor: float = 10.0
     floor_records: int = 3
@@ -275,7 +279,7 @@ def _prepare(flat: np.ndarray, step, p: EventParams) -> _Prepared:
         y[:, cols] = smooth(raw[:, cols], w)
         raw_sigma = local_sigma(raw[:, cols])
         ratio = smoothed_sigma(y[:, cols], w) / np.maximum(noise_sigma(raw[:, cols]), np.finfo(float).tiny)
-        ratio = np.maximum(ratio, white_ratio(w))
+        ratio = np.clip(ratio, white_ratio(w), 1.0)  # smoothing never adds noise
         sigma[:, cols] = raw_sigma * ratio
     return _Prepared(raw, y, sigma, width, noisy, scale, raw_sigma)
 
@@ -285,13 +289,12 @@ def _at_float32_floor(lin: np.ndarray, onset: int, records: int, factor: float) 
     return bool(len(before) and (before > 0).all() and (before <= factor * FLOAT32_EPS).all())
 
 
-def _jumps(x: np.ndarray, need: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where curves ``x [T, M]`` jump: ``x[i] − min(x[i − width : i]) ≥ need[i]``; and that minimum."""
-    lo = minimum_filter1d(x, width, axis=0, origin=(width - 1) // 2, mode="nearest")  # min of x[i-width+1 .. i]
-    lo = np.concatenate([x[:1], lo[:-1]])  # min of x[i-width .. i-1]
-    jump = x - lo >= need
-    jump[0] = False
-    return jump, lo
+def _jumps(x_t: np.ndarray, need_t: np.ndarray, width: int) -> np.ndarray:
+    """Where curves ``x_t [M, T]`` (one row per curve) jump: ``x[i] − min(x[i − width : i]) ≥ need[i]``."""
+    lo = minimum_filter1d(x_t, width, axis=1, origin=(width - 1) // 2, mode="nearest")  # min of x[i-width+1 .. i]
+    jump = np.zeros(x_t.shape, bool)
+    jump[:, 1:] = x_t[:, 1:] - lo[:, :-1] >= need_t[:, 1:]  # min of x[i-width .. i-1]
+    return jump
 
 
 def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[int, int, int, int]]:
@@ -308,7 +311,7 @@ def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[
         if i <= until:
             continue
         start = max(i - width, 0) + int(np.argmin(x[max(i - width, 0) : i]))
-        while start > 0 and x[start - 1] <= x[start]:
+        while start > 0 and x[start - 1] < x[start]:
             start -= 1  # down to the trough the rise starts from
         base = x[start]
         back = np.flatnonzero(x[i:] <= base + 0.1 * (x[i] - base))
@@ -336,16 +339,21 @@ def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParam
     floor = p.bump.noise_factor * prep.sigma
     if prep.noisy.any():  # spikes are smoothed away: judge them on the raw curve against its own noise
         floor[:, prep.noisy] = p.spike_factor * prep.raw_sigma
-    need = np.maximum(floor, np.maximum(p.bump.min_rise * span, p.bump.min_height))
-    jump, _ = _jumps(prep.raw, need, p.spike_width)
+    need_t = np.maximum(floor.T, np.maximum(p.bump.min_rise * span, p.bump.min_height)[:, None])
+    raw_t = np.ascontiguousarray(prep.raw.T)
+    jump = _jumps(raw_t, need_t, p.spike_width)
+    del need_t
     spans: dict[int, list[tuple[int, int]]] = {}
-    for j in np.flatnonzero(jump.any(0) & (span > 0)):
-        x = prep.raw[:, j]
+    for j in np.flatnonzero(jump.any(1) & (span > 0)):
+        x = raw_t[j]
         index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
-        for start, _, peak, end in _spike_episodes(x, np.flatnonzero(jump[:, j]), p.spike_width):
+        for start, _, peak, end in _spike_episodes(x, np.flatnonzero(jump[j]), p.spike_width):
             rise, drop = x[peak] - x[start], x[peak] - x[end]
             if drop < max(p.bump.min_drop * span[j], p.bump.min_drop_of_rise * rise, floor[peak, j]):
                 continue  # not (yet) back down: a jump, not a transient
+            seg = x[start : peak + 1] - x[start]
+            if np.argmax(seg >= 0.9 * rise) - np.argmax(seg >= 0.1 * rise) > p.spike_width:
+                continue  # rises too slowly for a spike: the bump search judges it
             f32 = _at_float32_floor(flat_lin[:, j], start + 1, p.floor_records, p.floor_factor)
             events.append(
                 Event("spike", index, start, peak, end, rise, drop, x[peak], prep.scale, int(prep.width[j]), f32)
@@ -366,55 +374,78 @@ def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParam
     return events, candidates
 
 
-def _cores(g: np.ndarray, sign: float, reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """Slopes and candidate-core mask of every curve, vectorised over curves (``g [M, T]``, the slopes).
+def _cores(g: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slope magnitudes and candidate cores of every curve, vectorised over curves (``g [M, T]``, the slopes).
 
-    ``gd`` is the slope in direction ``sign`` (negative parts zeroed); a candidate core is a
-    sample with ``gd > 0`` that is the steepest within ``± reach`` samples.
+    A candidate core is a sample with ``|g| > 0`` that is the steepest within ``± reach`` samples.
     """
-    gd = np.maximum(g if sign > 0 else -g, 0.0)
-    peak = (gd > 0) & (gd == maximum_filter1d(gd, 2 * reach + 1, axis=1, mode="constant"))
+    steep = np.abs(g)
+    peak = (steep > 0) & (steep == maximum_filter1d(steep, 2 * reach + 1, axis=1, mode="constant"))
     peak[:, [0, -1]] = False
-    return gd, peak
+    return steep, peak
 
 
-def _phase_changes_1d(y, gd, peak, sign, sigma, need, p: EventParams):
-    """(onset, steepest, end, size, flank start) of the phase changes of one curve in one direction."""
+def _phase_changes_1d(y, g, steep, peak, sigma, need, p: EventParams):
+    """(onset, steepest, end, size, flank start) of the phase changes of one curve, both directions."""
     t = len(y)
     cores = np.flatnonzero(peak)
     if len(cores) == 0:
         return []
-    prom, left, right = peak_prominences(gd, cores)
-    keep = prom >= 0.9 * gd[cores]
-    cores, left, right = cores[keep], left[keep], right[keep]
+    with warnings.catch_warnings():  # flat-topped slopes have zero prominence: dropped below anyway
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's PeakPropertyWarning
+        prom, left, right = peak_prominences(steep, cores)
+    sign = np.sign(g[cores])
     rough = sign * (y[right] - y[left])  # an upper bound of the move across each core
-    keep = rough >= np.maximum(need, p.bump.noise_factor * sigma[cores])
-    out = []
-    for c, lo, hi in zip(cores[keep], left[keep], right[keep], strict=True):
-        low = 0.1 * gd[c]
-        below = np.flatnonzero(gd[lo:c] < low)
+    keep = (prom >= 0.9 * steep[cores]) & (rough >= np.maximum(need, p.bump.noise_factor * sigma[cores]))
+    spans = {-1.0: [], 1.0: []}
+    for c, lo, hi, sg in zip(cores[keep], left[keep], right[keep], sign[keep], strict=True):
+        low = 0.1 * steep[c]
+        below = np.flatnonzero(steep[lo:c] < low)
         a = lo + below[-1] if len(below) else lo
-        above = np.flatnonzero(gd[c + 1 : hi + 1] < low)
-        b = c + 1 + above[0] if len(above) else hi
-        size = y[b] - y[a]
-        if sign * size < max(need, p.bump.noise_factor * sigma[c]) or a == 0 or b == t - 1:
-            continue
-        d = max(b - a, p.min_plateau)
-        first, last = y[max(a - d, 0)], y[min(b + d, t - 1)]
-        pre, post = sign * (y[a] - first), sign * (y[b] - last)
-        after = sign * y[b : min(b + d, t - 1) + 1]
-        back = sign * y[b] - after.min()  # how far the flank after returns towards the old level
-        lowest = (sign * y[max(a - d, 0) : a + 1]).min()  # the old level, below any bump before
-        if max(pre, -post, back) > p.flat * abs(size) or sign * last - lowest < (1 - p.flat) * abs(size):
-            continue  # a flank that keeps moving (no plateau), or a move undone nearby
-        before, after = y[max(a - d, 0) : a + 1].mean(), y[b : min(b + d, t - 1) + 1].mean()
-        if sign * (after - before) <= 0:
-            continue
-        frac = (y[a : b + 1] - before) / (after - before)
-        onset = min(a + int(np.argmax(frac >= 0.1)), c)
-        end = max(a + int(np.argmax(frac >= 0.9)), c)
-        out.append((int(onset), int(c), int(end), float(after - before), int(a - d)))
-    return out
+        above = np.flatnonzero(steep[c + 1 : hi + 1] < low)
+        spans[float(sg)].append((int(c), int(a), int(c + 1 + above[0] if len(above) else hi)))
+    out = []
+    for sign, found in spans.items():
+        for n, (c, a, b) in enumerate(found):
+            step = _one_phase_change(
+                y,
+                c,
+                a,
+                b,
+                sign,
+                found[n - 1][2] if n else 0,
+                found[n + 1][1] if n + 1 < len(found) else t - 1,
+                sigma[c],
+                need,
+                p,
+            )
+            if step is not None:
+                out.append(step)
+    return sorted(out)
+
+
+def _one_phase_change(y, c, a, b, sign, prev_end, next_start, sigma, need, p: EventParams):
+    """The phase change of one core (module docstring), or None; flanks stop at the neighbouring steps."""
+    t = len(y)
+    size = y[b] - y[a]
+    if sign * size < max(need, p.bump.noise_factor * sigma) or a == 0 or b == t - 1:
+        return None
+    d = max(b - a, p.min_plateau)
+    lo = min(max(a - d, prev_end, 0), a)
+    hi = max(min(b + d, next_start, t - 1), b)
+    first, last = y[lo], y[hi]
+    pre, post = sign * (y[a] - first), sign * (y[b] - last)
+    back = sign * y[b] - (sign * y[b : hi + 1]).min()  # how far the flank after returns towards the old level
+    lowest = (sign * y[lo : a + 1]).min()  # the old level, below any bump before
+    if max(pre, -post, back) > p.flat * abs(size) or sign * last - lowest < (1 - p.flat) * abs(size):
+        return None  # a flank that keeps moving (no plateau), or a move undone nearby
+    before, after = y[lo : a + 1].mean(), y[b : hi + 1].mean()
+    if sign * (after - before) <= 0:
+        return None
+    frac = (y[a : b + 1] - before) / (after - before)
+    onset = min(a + int(np.argmax(frac >= 0.1)), c)
+    end = max(a + int(np.argmax(frac >= 0.9)), c)
+    return int(onset), int(c), int(end), float(after - before), int(lo)
 
 
 def find_events(curves, step=None, params: EventParams | None = None, name: str = "curves") -> list[Event]:
@@ -461,34 +492,34 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
         bump_spans: dict[tuple, list[tuple[int, int]]] = {}
         for e in events:
             (spike_spans if e.kind == "spike" else bump_spans).setdefault(e.index, []).append((e.start, e.end))
-        for sign in (-1.0, 1.0):  # a core is the steepest within its plateau length and the smoothing width
-            gd, peak = _cores(g, sign, max(p.min_plateau, int(prep.width.max())))
-            for j in np.flatnonzero((span > 0) & peak.any(1)):
-                index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
-                peaks = np.asarray(candidates.get(j, []), dtype=int)
-                found = _phase_changes_1d(y_t[j], gd[j], peak[j], sign, sigma_t[j], p.min_size * span[j], p)
-                spans = spike_spans.get(index, [])
-                for onset, c, end, size, before in found:
-                    if any(lo <= end and onset <= hi for lo, hi in spans):
-                        continue  # overlaps a spike: its jump or its fall back
-                    if any(lo <= c <= hi for lo, hi in bump_spans.get(index, [])):
-                        continue  # the rise or the fall of a bump
-                    bump_before = bool(((peaks >= before) & (peaks <= c)).any())
-                    events.append(
-                        Event(
-                            "phase_change",
-                            index,
-                            onset,
-                            c,
-                            end,
-                            size,
-                            abs(size),
-                            float(prep.y[c, j]),
-                            scale,
-                            int(prep.width[j]),
-                            bump_before=bump_before,
-                        )
+        # a core is the steepest within its plateau length and the smoothing width
+        steep, peak = _cores(g, max(p.min_plateau, int(prep.width.max())))
+        for j in np.flatnonzero((span > 0) & peak.any(1)):
+            index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
+            peaks = np.asarray(candidates.get(j, []), dtype=int)
+            found = _phase_changes_1d(y_t[j], g[j], steep[j], peak[j], sigma_t[j], p.min_size * span[j], p)
+            spans = spike_spans.get(index, [])
+            for onset, c, end, size, before in found:
+                if any(lo <= end and onset <= hi for lo, hi in spans):
+                    continue  # overlaps a spike: its jump or its fall back
+                if any(lo <= c <= hi for lo, hi in bump_spans.get(index, [])):
+                    continue  # the rise or the fall of a bump
+                bump_before = bool(((peaks >= before) & (peaks <= c)).any())
+                events.append(
+                    Event(
+                        "phase_change",
+                        index,
+                        onset,
+                        c,
+                        end,
+                        size,
+                        abs(size),
+                        float(prep.y[c, j]),
+                        scale,
+                        int(prep.width[j]),
+                        bump_before=bump_before,
                     )
+                )
     kept = [e for e in events if e.kind in p.kinds]
     order = {idx: i for i, idx in enumerate(np.ndindex(shape))} if shape else {(): 0}
     return sorted(kept, key=lambda e: (order[e.index], e.peak, KINDS.index(e.kind)))

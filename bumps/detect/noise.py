@@ -12,8 +12,8 @@ after a phase change, and logged curves are often already averaged (not white). 
   (:func:`local_sigma`);
 * the noise of the smoothed curve is that times one ratio per curve: the smoothed curve's noise
   (:func:`smoothed_sigma`, over the whole curve) over the raw curve's
-  (:func:`bumps.detect.bumps.noise_sigma`), and never less than for white Gaussian noise
-  (:func:`white_ratio`, about ``1.2/√w``). The ratio says how much smoothing helps for this
+  (:func:`bumps.detect.bumps.noise_sigma`), never less than for white Gaussian noise
+  (:func:`white_ratio`, about ``1.2/√w``) and never more than 1. The ratio says how much smoothing helps for this
   curve's noise: less for correlated or heavy-tailed noise than for white.
 """
 

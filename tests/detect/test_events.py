@@ -77,11 +77,15 @@ def test_float32_slingshot_spikes_are_spikes_flagged_at_the_floor():
     assert [e.float32_floor for e in lifted] == [False] * 3
 
 
-def test_spike_width_separates_spikes_from_bumps():
+def test_spike_width_is_the_longest_rise_of_a_spike():
     x = np.zeros(2000)
-    x[1000:1005] = 1.0
-    assert kinds(find_events(x, params=EventParams(spike_width=3))) == ["bump"]
-    assert kinds(find_events(x, params=EventParams(spike_width=5))) == ["spike"]
+    x[1000:1010] = np.linspace(0.1, 1, 10)  # 10 % to 90 % of the rise in 8 samples, then holds and falls
+    x[1010:1050] = 1.0
+    assert kinds(find_events(x, params=EventParams(spike_width=7))) == ["bump"]
+    assert kinds(find_events(x, params=EventParams(spike_width=8))) == ["spike"]
+    box = np.zeros(2000)
+    box[1000:1005] = 1.0  # an abrupt rise is a spike whatever its width
+    assert kinds(find_events(box)) == ["spike"]
 
 
 def test_kinds_filters_and_unknown_kinds_are_refused():
@@ -144,7 +148,7 @@ def test_noisy_staircases_give_their_phase_changes_and_nothing_else():
             misses += len(truth) - sum(matched)
             extra += len(found) - sum(matched)
             assert all(e.smooth > 1 for e in found)  # judged as noisy and smoothed
-    assert misses <= 1 and extra <= 1, (hits, misses, extra)
+    assert misses <= 0.05 * (hits + misses) and extra <= 1, (hits, misses, extra)
 
 
 @pytest.mark.parametrize("family", synthetic.PURE_NOISE)
