@@ -574,3 +574,28 @@ def test_docs_default_paths_are_the_code_defaults():
     assert f"bumps simulate --rank 4 --seeds 64                 # -> {lowrank_path(LowRankConfig(seeds=64))}" in text
     assert f"-> {modadd_path(ModAddConfig.from_preset('small'))}" in text
     assert f"-> {modadd_path(ModAddConfig.from_preset('nanda'))}" in text
+
+
+def test_claims_writes_under_runs_by_default_and_its_terminal_text_fits_80_columns(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "claims.md").write_text("committed\n")
+    args = ["claims", "--quick", "--seeds", "8", "--configs", "gd_r1,gd_r2", "--cache", "runs/cc"]
+    env = {**os.environ, "COLUMNS": "80"}
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [sys.executable, str(ROOT / "cli.py"), *args, *extra], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    assert "claim 1 — verdict: supported" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "runs" / "claims").iterdir()) == [
+        "claims.json",
+        "claims.md",
+        "claims_knockouts.png",
+    ]
+    assert (tmp_path / "reports" / "claims.md").read_text() == "committed\n"
+    refused = run("--out", "reports")  # the committed report records no settings: --force to replace it
+    assert_one_line_error(refused, "reports/claims.md exists and records no bumps settings (not made by bumps")
+    other = run("--seeds", "6")
+    assert_one_line_error(other, "runs/claims/claims.md was made from other settings (seeds 8 → 6)")
+    assert run().returncode == 0  # the same settings again: replaced

@@ -199,6 +199,11 @@ def write_report(
             stamp_png(figs[-1], settings)
         written += figs
     md = render_markdown(report, [str(f) for f in figs])
+    partial = (settings or {}).get("partial_runs") or {}
+    if partial:  # used with --allow-partial: said at the top, where a reader starts
+        note = "; ".join(f"{p}: {why}" for p, why in partial.items())
+        title, _, rest = md.partition("\n")
+        md = f"{title}\n\n**Partial mod-add runs used (`--allow-partial`):** {note}.\n{rest}"
     if settings is not None:
         md = stamp_markdown(md, settings)
     text = json.dumps(report if settings is None else {**report, "bumps_settings": settings}, indent=1)
