@@ -10,14 +10,20 @@ samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` uns
   at ``r + (peak − start)`` (or at ``end``, if sooner). A rise followed by a fall far below its
   start is not a bump: its fall is a phase change, which is then marked ``bump_before``; a bump
   on a slowly decaying curve is still a bump.
-* **spike**: the same, but abrupt: its rise takes at most ``spike_width`` samples from 10 % to
-  90 % (the fall may be slow: a float32 slingshot jumps up in 1–3 records and decays back over
-  a thousand epochs). Lower peaks inside a spike's span are part of it, not events of their own;
-  so are phase changes that overlap it (its jump, its fall back). Noisy curves are searched for spikes on ``raw``
-  with the floor ``spike_factor × local sigma of raw``, because smoothing removes them. A spike
-  is ``float32_floor`` when the ``floor_records`` linear values up to its start (the trough it
-  rises from) are all positive and at most ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a
-  log_softmax loss).
+* **spike**: an abrupt rise that comes back: at some sample ``i`` the curve is at least the
+  bump thresholds above the minimum of the ``spike_width`` samples before it (``rise ≥
+  max(min_rise · range, min_height, noise floor)``), and it goes from 25 % to 75 % of its rise
+  in at most ``spike_width`` samples; the episode runs from the trough the rise starts from
+  (``start``) to the first sample back within 0.1 of the rise of that level (``end``, or the
+  last sample), its ``peak`` is the episode's maximum, and its drop must pass the bump's drop
+  thresholds. The fall may be slow: a float32 slingshot (``bumps grok --loss-dtype float32``)
+  jumps up by 3–6 decades in 1–5 records and decays back over about a thousand epochs. Peaks
+  inside a spike's episode are part of it, not bumps of their own; so are phase changes that
+  overlap it and are no larger than its rise (its jump, its fall back). On noisy curves the noise floor of a spike is
+  ``spike_factor × local sigma`` of the unsmoothed curve, because smoothing removes spikes and
+  heavy-tailed noise has single outliers of 10 sigma and more. A spike is ``float32_floor`` when
+  the ``floor_records`` linear values up to its start are all positive and at most
+  ``floor_factor × 2⁻²³`` (1.19e-7, the float32 resolution of a log_softmax loss).
 * **phase_change**: a sustained fall (or rise) between two plateaus. Its core is a sample ``c``
   where the slope magnitude ``|dy|`` (``numpy.gradient``) is the largest within
   ``max(min_plateau, smoothing width)`` samples and falls below ``0.1 · |dy[c]|`` on both sides
@@ -76,7 +82,8 @@ class EventParams:
         How far below its start a bump may fall soon after coming back (module docstring), in
         units of its rise.
     spike_width : int, default 5
-        A spike rises from 10 % to 90 % of its rise in at most this many samples.
+        A spike rises from 25 % to 75 % of its rise in at most this many samples, and its
+        jump is measured over this many samples.
     spike_factor : float, default 25.0
         On noisy curves, a spike's rise and drop are at least this many local sigmas of the
         unsmoothed curve (heavy-tailed noise has single outliers of 10 sigma and more).
@@ -352,7 +359,7 @@ def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParam
             if drop < max(p.bump.min_drop * span[j], p.bump.min_drop_of_rise * rise, floor[peak, j]):
                 continue  # not (yet) back down: a jump, not a transient
             seg = x[start : peak + 1] - x[start]
-            if np.argmax(seg >= 0.9 * rise) - np.argmax(seg >= 0.1 * rise) > p.spike_width:
+            if np.argmax(seg >= 0.75 * rise) - np.argmax(seg >= 0.25 * rise) > p.spike_width:
                 continue  # rises too slowly for a spike: the bump search judges it
             f32 = _at_float32_floor(flat_lin[:, j], start + 1, p.floor_records, p.floor_factor)
             events.append(
@@ -488,10 +495,13 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
         y_t = np.ascontiguousarray(prep.y.T)  # [M, T]: one contiguous row per curve
         sigma_t = np.ascontiguousarray(prep.sigma.T)
         g = np.gradient(y_t, axis=1)
-        spike_spans: dict[tuple, list[tuple[int, int]]] = {}
+        spike_spans: dict[tuple, list[tuple[int, int, float]]] = {}
         bump_spans: dict[tuple, list[tuple[int, int]]] = {}
         for e in events:
-            (spike_spans if e.kind == "spike" else bump_spans).setdefault(e.index, []).append((e.start, e.end))
+            if e.kind == "spike":
+                spike_spans.setdefault(e.index, []).append((e.start, e.end, e.size))
+            else:
+                bump_spans.setdefault(e.index, []).append((e.start, e.end))
         # a core is the steepest within its plateau length and the smoothing width
         steep, peak = _cores(g, max(p.min_plateau, int(prep.width.max())))
         for j in np.flatnonzero((span > 0) & peak.any(1)):
@@ -500,8 +510,8 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
             found = _phase_changes_1d(y_t[j], g[j], steep[j], peak[j], sigma_t[j], p.min_size * span[j], p)
             spans = spike_spans.get(index, [])
             for onset, c, end, size, before in found:
-                if any(lo <= end and onset <= hi for lo, hi in spans):
-                    continue  # overlaps a spike: its jump or its fall back
+                if any(lo <= end and onset <= hi and abs(size) <= rise for lo, hi, rise in spans):
+                    continue  # overlaps a spike and is no larger: its jump or its fall back
                 if any(lo <= c <= hi for lo, hi in bump_spans.get(index, [])):
                     continue  # the rise or the fall of a bump
                 bump_before = bool(((peaks >= before) & (peaks <= c)).any())
