@@ -112,7 +112,7 @@ def test_malicious_pt_is_refused_and_never_executed(tmp_path):
         (["simulate", "--steps", "-3"], "--steps"),
         (["simulate", "--out", "/proc/nope/run.pt"], "cannot"),
         (["detect", "missing.pt"], "no such file"),
-        (["detect", "tests"], "is a directory"),
+        (["detect", "tests"], "tests holds no run, array or CSV files"),  # a folder: detect reads the runs in it
         (["detect", "pyproject.toml"], "pyproject.toml is a text file; bumps detect reads run files"),
         (["simulate", "--steps", "0"], "--steps must be >= 1"),
         (["simulate", "--seed", "-1"], "--seed must be >= 0"),
