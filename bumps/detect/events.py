@@ -84,7 +84,7 @@ class EventParams:
     spike_width : int, default 5
         A spike rises from 25 % to 75 % of its rise in at most this many samples, and its
         jump is measured over this many samples.
-    spike_factor : float, default 25.0
+    spike_factor : float, default 30.0
         On noisy curves, a spike's rise and drop are at least this many local sigmas of the
         unsmoothed curve (heavy-tailed noise has single outliers of 10 sigma and more).
     floor_factor : float, default 10.0
@@ -106,7 +106,7 @@ class EventParams:
     smooth: int | None = None
     near: float = 1.0
     spike_width: int = 5
-    spike_factor: float = 25.0
+    spike_factor: float = 30.0
     floor_factor: float = 10.0
     floor_records: int = 3
     min_size: float = 0.05

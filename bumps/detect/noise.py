@@ -7,7 +7,7 @@ after a phase change, and logged curves are often already averaged (not white). 
   least :data:`NOISY` of its range; clean curves (full-batch runs) are analysed as recorded;
 * a noisy curve is smoothed by a running median (robust to outliers) followed by a running mean,
   both ``w`` samples wide (:func:`smooth`);
-* the noise of the raw curve is a running robust estimate over :data:`LOCAL_WINDOW` samples,
+* the noise of the raw curve is a robust estimate per block of :data:`LOCAL_WINDOW` samples,
   from fourth differences (blind to cubic trends), so it may change along the run
   (:func:`local_sigma`);
 * the noise of the smoothed curve is that times one ratio per curve: the smoothed curve's noise
@@ -27,7 +27,7 @@ from scipy.ndimage import median_filter, uniform_filter1d
 from bumps.detect.bumps import noise_sigma
 
 NOISY = 2e-4  # a curve is noisy when noise_sigma / range >= this (see noisy_columns)
-LOCAL_WINDOW = 201  # samples in the running median of the local noise scale
+LOCAL_WINDOW = 201  # samples per block of the local noise scale
 
 
 def auto_window(n_samples: int) -> int:
@@ -143,27 +143,33 @@ def _d4(x: np.ndarray, lag: int) -> np.ndarray:
 
 
 def local_sigma(x: np.ndarray, window: int = LOCAL_WINDOW) -> np.ndarray:
-    """The noise sigma of every sample: a running robust estimate, never below half the global one.
+    """The noise sigma of every sample: a robust estimate per block of samples, never below half the global one.
 
     Parameters
     ----------
     x : numpy.ndarray
         Curves ``[T, M]``.
     window : int, default LOCAL_WINDOW
-        Samples in the running median of ``|Δ⁴ x|`` (at most ``T − 4``).
+        Samples per block (the last block takes the remainder; a curve shorter than two blocks
+        is one block).
 
     Returns
     -------
     numpy.ndarray
-        ``[T, M]``: ``max(1.4826 · median|Δ⁴ x| / √70`` over the ``window`` samples around each
-        sample, ``0.5 · noise_sigma(x))``, where :func:`bumps.detect.bumps.noise_sigma` is the
-        same median over the whole curve; a short window alone underestimates the noise in
-        places, and the floor keeps those places from passing noise as events. With fewer
-        than 5 samples, zeros.
+        ``[T, M]``: ``max(1.4826 · median|Δ⁴ x| / √70`` over the block holding each sample (the
+        differences centred on the block's samples), ``0.5 · noise_sigma(x))``, where
+        :func:`bumps.detect.bumps.noise_sigma` is the same median over the whole curve; a block
+        alone may underestimate the noise, and the floor keeps such places from passing noise as
+        events. With fewer than 5 samples, zeros.
     """
-    if x.shape[0] < 5:
+    t = x.shape[0]
+    if t < 5:
         return np.zeros_like(x)
     d4 = _d4(x, 1)
     d4 = np.concatenate([d4[:2], d4, d4[-2:]])  # one value per sample, centred
-    med = median_filter(d4, size=(min(window, d4.shape[0]), 1), mode="nearest")
-    return np.maximum(1.4826 * med / np.sqrt(70.0), 0.5 * noise_sigma(x))
+    blocks = max(t // window, 1)
+    edges = np.linspace(0, t, blocks + 1).round().astype(int)
+    out = np.empty_like(x)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        out[lo:hi] = 1.4826 * np.median(d4[lo:hi], axis=0) / np.sqrt(70.0)
+    return np.maximum(out, 0.5 * noise_sigma(x))
