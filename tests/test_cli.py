@@ -341,6 +341,13 @@ BAD_INPUT = [
         ("div.pt",),
     ),
     (
+        "divergence: simulate --dim 100000",
+        ["simulate", "--dim", "100000", "--threads", "1", "--out", "wide.pt"],
+        1,
+        "error: diverged at step",
+        ("wide.pt",),
+    ),
+    (
         "divergence: grok --lr 1e6",
         ["grok", *GROK_TINY, "--lr", "1e6", "--epochs", "20", "--out", "gdiv.pt"],
         1,
