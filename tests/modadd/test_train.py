@@ -49,8 +49,12 @@ def test_run_file_layout(grokked):
 def test_detect_accepts_modadd_runs(grokked):
     _, out = grokked
     result = analyze(load_source(out))
-    assert set(result["summary"]) == {"freq_norm", "freq_norm_wl", "neuron_freq"}
+    # the curve families, then the recorded scalars (losses on their own cadences)
+    assert list(result["summary"])[:3] == ["freq_norm", "freq_norm_wl", "neuron_freq"]
+    assert {"train_loss", "test_loss", "train_loss_every_epoch"} <= set(result["summary"])
     assert result["summary"]["neuron_freq"]["curves"] == 256 * 15
+    picked = analyze(load_source(out, series=["test_loss", "freq_norm"]))
+    assert list(picked["summary"]) == ["test_loss", "freq_norm"]
 
 
 def test_interrupt_and_resume_gives_the_same_numbers(tmp_path):

@@ -15,23 +15,25 @@ from bumps.lowrank.model import LowRankConfig, simulate
 from bumps.report.terminal import print_report
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADERS = (
+HEADERS = (  # the summary, the bump table and the phase-change table of a toy run
     "series",
     "curves",
+    "scale",
     "bumps",
-    "with",
-    "climb",
-    "median",
+    "spikes",
+    "phase",
+    "changes",
     "explained",
     "index",
     "start",
     "peak",
     "end",
-    "height",
     "rise",
     "drop",
-    "back",
-    "competition",
+    "onset",
+    "steepest",
+    "size",
+    "before",
 )
 
 
