@@ -79,10 +79,10 @@ def test_float32_slingshot_spikes_are_spikes_flagged_at_the_floor():
 
 def test_spike_width_is_the_longest_rise_of_a_spike():
     x = np.zeros(2000)
-    x[1000:1010] = np.linspace(0.1, 1, 10)  # 10 % to 90 % of the rise in 8 samples, then holds and falls
-    x[1010:1050] = 1.0
-    assert kinds(find_events(x, params=EventParams(spike_width=7))) == ["bump"]
-    assert kinds(find_events(x, params=EventParams(spike_width=8))) == ["spike"]
+    x[1000:1020] = np.linspace(0.05, 1, 20)  # 25 % to 75 % of the rise in 10 samples, then holds and falls
+    x[1020:1060] = 1.0
+    assert kinds(find_events(x, params=EventParams(spike_width=9))) == ["bump"]
+    assert kinds(find_events(x, params=EventParams(spike_width=10))) == ["spike"]
     box = np.zeros(2000)
     box[1000:1005] = 1.0  # an abrupt rise is a spike whatever its width
     assert kinds(find_events(box)) == ["spike"]
