@@ -266,8 +266,8 @@ def detect(
     smooth: int | None = typer.Option(
         None, help="Smoothing width in samples (default: auto for noisy curves; 0: none)."
     ),
-    near: float = typer.Option(1.0, help="A bump ends at >= its start - near x its rise."),
-    spike_width: int = typer.Option(3, help="A spike rises (10% to 90%) within this many samples."),
+    near: float = typer.Option(1.0, help="Soon after coming back, a bump is at most near x its rise below its start."),
+    spike_width: int = typer.Option(5, help="A spike rises (25% to 75%) within this many samples."),
     min_size: float = typer.Option(0.05, help="A phase change moves >= this fraction of the curve's range."),
     min_rise: float = typer.Option(0.1, help="Rise ≥ this fraction of the curve's range."),
     min_drop: float = typer.Option(0.1, help="Drop ≥ this fraction of the curve's range."),
