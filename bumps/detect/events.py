@@ -14,7 +14,8 @@ samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` uns
   bump thresholds above the minimum of the ``spike_width`` samples before it (``rise ≥
   max(min_rise · range, min_height, noise floor)``), and it goes from 25 % to 75 % of its rise
   in at most ``spike_width`` samples; the episode runs from the trough the rise starts from
-  (``start``) to the first sample back within 0.1 of the rise of that level (``end``, or the
+  (``start``, at least ``spike_width`` samples into the curve: the first records of a run move
+  fast anyway) to the first sample back within 0.1 of the rise of that level (``end``, or the
   last sample), its ``peak`` is the episode's maximum, and its drop must pass the bump's drop
   thresholds. The fall may be slow: a float32 slingshot (``bumps grok --loss-dtype float32``)
   jumps up by 3–6 decades in 1–5 records and decays back over about a thousand epochs. Peaks
@@ -310,7 +311,7 @@ def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[
     The episode runs from the jump ``onset`` to the first later sample back within 0.1 of the
     rise of the level before it (``base = x[start]``: from the minimum of the ``width`` samples
     before the jump, down to the trough the rise starts from), or to the curve's last sample;
-    ``peak`` is its maximum. Jumps inside an episode
+    ``peak`` is its maximum. A rise that starts within the first ``width`` samples is not a spike. Jumps inside an episode
     belong to it.
     """
     out, until = [], -1
@@ -320,6 +321,8 @@ def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[
         start = max(i - width, 0) + int(np.argmin(x[max(i - width, 0) : i]))
         while start > 0 and x[start - 1] < x[start]:
             start -= 1  # down to the trough the rise starts from
+        if start < width:
+            continue  # no level to jump from: the first records of a run move fast anyway
         base = x[start]
         back = np.flatnonzero(x[i:] <= base + 0.1 * (x[i] - base))
         end = i + int(back[0]) if len(back) else len(x) - 1
