@@ -520,6 +520,13 @@ def export(
         path, to, out, epoch=epoch, dtype=dtype, progress_factory=lambda total: _progress(total, "export")
     )
     typer.echo(f"wrote {written}")
+    if to == "transformer-lens" and epoch is None:  # flag a partial run (tables carry it in their status column)
+        from bumps.io.info import partial_reason
+        from bumps.io.runfile import load_run
+
+        reason = partial_reason(load_run(path), need_grok=True)
+        if reason:
+            typer.echo(f"warning: {path} is a partial run ({reason}); these are the weights it reached", err=True)
 
 
 @app.command()

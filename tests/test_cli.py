@@ -606,3 +606,13 @@ def test_claims_writes_under_runs_by_default_and_its_terminal_text_fits_80_colum
     other = run("--seeds", "6")
     assert_one_line_error(other, "runs/claims/claims.md was made from other settings (seeds 8 → 6)")
     assert run().returncode == 0  # the same settings again: replaced
+
+
+def test_export_of_a_partial_run_is_flagged(workdir, tmp_path):
+    proc = bumps("export", workdir / "partial.pt", "--to", "transformer-lens", tmp_path / "tl.pt")
+    assert proc.returncode == 0, proc.stderr
+    assert "is a partial run (interrupted (autosave at epoch 30 of 200)); these are the weights it reached" in (
+        proc.stderr
+    )
+    done = bumps("export", workdir / "r4_n6.pt", "--to", "csv", tmp_path / "r.csv")
+    assert done.returncode == 0 and "partial" not in done.stderr
