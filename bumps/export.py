@@ -41,7 +41,7 @@ def export(
     if out.resolve() in {p.resolve() for p in inputs}:
         raise BumpsError(f"output {out} would overwrite an input run; choose another OUT")
     for _, run in runs:
-        series_layout(run["kind"])  # refuse unknown kinds before writing anything
+        series_layout(run["kind"], run)  # refuse unknown kinds before writing anything
     writer = write_csv if to == "csv" else write_parquet
     total = n_chunks(runs)
     if progress_factory is None:

@@ -21,7 +21,7 @@ from bumps.detect.events import EventParams, find_events, smoothing
 from bumps.detect.scale import choose_scale, to_scale
 from bumps.errors import did_you_mean
 from bumps.io.runfile import KIND_WORDS, BumpsError, file_kind, is_run, safe_load
-from bumps.io.schema import EXTRA_SERIES, NORM_DECAY_SERIES, SERIES, SeriesSpec
+from bumps.io.schema import EXTRA_SERIES, NORM_DECAY_SERIES, RECORDED_KIND, SERIES, SeriesSpec, recorded_specs
 from bumps.stats import null_summary
 
 SIGN_MODES = ("peak", "abs", "raw")
@@ -228,6 +228,10 @@ def _load(path: Path, competition_axes: bool, step_column: str | None) -> Source
                 "(.npy, .npz) and CSV curves (.csv)"
             )
         obj = safe_load(path)
+    if is_run(obj) and obj.get("kind") == RECORDED_KIND:  # self-describing: bumps.recorder runs
+        return Source(
+            [(spec, _as_array(obj[spec.key], path)) for spec in recorded_specs(obj)], np.asarray(obj["step"]), obj
+        )
     if is_run(obj):
         kind = obj.get("kind")
         if kind not in SERIES:

@@ -96,3 +96,31 @@ AXIS_OFFSET = {"frequency": 1}  # frequency index i is frequency k = i + 1
 # ``started_in_norm_decay`` / ``peaked_in_norm_decay`` flags relative to the end of that phase, found from
 # these series (concatenated on their last axis) by :func:`bumps.detect.competition.norm_decay_end`.
 NORM_DECAY_SERIES: dict[str, tuple[str, ...]] = {"lowrank": ("norm_a", "norm_b")}
+
+
+RECORDED_KIND = "recorded"  # runs written by bumps.recorder.Recorder: each names its own series and axes
+
+
+def recorded_specs(run: dict) -> list[SeriesSpec]:
+    """The curve families of a self-describing ``"recorded"`` run, from its ``axes`` entry.
+
+    Parameters
+    ----------
+    run : dict
+        A loaded run of kind :data:`RECORDED_KIND`: ``axes`` maps each series key to its axis names after
+        time; ``competition`` (optional) maps a key to its unit and target axis names; ``signed`` (optional)
+        lists gauge-signed series.
+
+    Returns
+    -------
+    list of SeriesSpec
+        One per series in ``axes``, in its order.
+    """
+    competition, signed = run.get("competition") or {}, set(run.get("signed") or ())
+    specs = []
+    for key, names in (run.get("axes") or {}).items():
+        names = tuple(names)
+        pair = competition.get(key)
+        unit, target = (names.index(pair[0]), names.index(pair[1])) if pair else (None, None)
+        specs.append(SeriesSpec(key, names, key in signed, unit_axis=unit, target_axis=target))
+    return specs

@@ -26,18 +26,21 @@ from bumps.errors import BumpsError
 from bumps.io.info import partial_reason
 from bumps.io.provenance import settings_of_run
 from bumps.io.runfile import atomic_write, is_run, load_run, safe_load
-from bumps.io.schema import AXIS_OFFSET, AXIS_ORDER, EXTRA_SERIES, SERIES
+from bumps.io.schema import AXIS_OFFSET, AXIS_ORDER, EXTRA_SERIES, RECORDED_KIND, SERIES, recorded_specs
 
 SETTINGS_PREFIX = "cfg_"
 
 
-def series_layout(kind: str) -> dict[str, tuple[tuple[str, ...], str]]:
+def series_layout(kind: str, run: dict | None = None) -> dict[str, tuple[tuple[str, ...], str]]:
     """Every exported series of a run kind.
 
     Parameters
     ----------
     kind : str
-        A run kind in :data:`bumps.io.schema.EXTRA_SERIES`.
+        A run kind in :data:`bumps.io.schema.EXTRA_SERIES`, or ``"recorded"``
+        (:data:`bumps.io.schema.RECORDED_KIND`), whose series are read from ``run``.
+    run : dict, optional
+        The run; needed for a ``"recorded"`` run, which names its own series and axes.
 
     Returns
     -------
@@ -51,6 +54,8 @@ def series_layout(kind: str) -> dict[str, tuple[tuple[str, ...], str]]:
     BumpsError
         If ``kind`` is not exportable.
     """
+    if kind == RECORDED_KIND and run is not None:
+        return {spec.key: (spec.axes, "step") for spec in recorded_specs(run)}
     if kind not in EXTRA_SERIES:
         raise BumpsError(f"cannot export a '{kind}' run; bumps exports {', '.join(EXTRA_SERIES)} runs")
     out = {spec.key: (spec.axes, "step") for spec in SERIES[kind]}
@@ -90,7 +95,7 @@ def iter_series(run: dict) -> Iterator[tuple[str, tuple[str, ...], np.ndarray, n
     BumpsError
         If the kind is not exportable, or a series' shape does not match its axes and steps.
     """
-    for key, (axes, step_key) in series_layout(run["kind"]).items():
+    for key, (axes, step_key) in series_layout(run["kind"], run).items():
         if key not in run or (step_key != "epoch" and step_key not in run):
             continue
         values = torch.as_tensor(run[key]).detach().cpu().to(torch.float64).numpy()
@@ -228,7 +233,8 @@ def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray 
     """Long-form column chunks, one per (run, series), all with the same column names.
 
     The axis columns are every axis any of the runs' kinds exports, in
-    :data:`bumps.io.schema.AXIS_ORDER`; after ``value`` come the run's status and settings
+    :data:`bumps.io.schema.AXIS_ORDER`, then the other axes of recorded runs in the order first seen;
+    after ``value`` come the run's status and settings
     (:func:`settings_columns`), each a constant column: a zero-stride array that costs no memory.
 
     Parameters
@@ -246,8 +252,11 @@ def tidy_columns(runs: list[tuple[str, dict]]) -> Iterator[dict[str, np.ndarray 
     BumpsError
         As :func:`iter_series`.
     """
-    present = {a for _, run in runs for _, (axes, _) in series_layout(run["kind"]).items() for a in axes}
-    all_axes = tuple(a for a in AXIS_ORDER if a in present)
+    present = {a for _, run in runs for _, (axes, _) in series_layout(run["kind"], run).items() for a in axes}
+    own = [a for _, run in runs for _, (axes, _) in series_layout(run["kind"], run).items() for a in axes]
+    all_axes = tuple(a for a in AXIS_ORDER if a in present) + tuple(
+        dict.fromkeys(a for a in own if a not in AXIS_ORDER)
+    )
     _, settings = settings_columns(runs)
     for (name, run), constants in zip(runs, settings, strict=True):
         for key, axes, steps, values in iter_series(run):
@@ -275,7 +284,7 @@ def n_chunks(runs) -> int:
     int
         The number of exported series keys present in the runs.
     """
-    return sum(1 for _, run in runs for key in series_layout(run["kind"]) if key in run)
+    return sum(1 for _, run in runs for key in series_layout(run["kind"], run) if key in run)
 
 
 def write_csv(chunks, out: str | Path, progress: Callable[[int], None] | None = None) -> Path:
