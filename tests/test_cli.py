@@ -616,3 +616,13 @@ def test_export_of_a_partial_run_is_flagged(workdir, tmp_path):
     )
     done = bumps("export", workdir / "r4_n6.pt", "--to", "csv", tmp_path / "r.csv")
     assert done.returncode == 0 and "partial" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["r4_n6.pt", "ref.pt"])
+def test_detect_tables_fit_80_columns(workdir, name):
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "detect", name], capture_output=True, text=True, cwd=workdir, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
