@@ -128,11 +128,19 @@ def test_same_events_after_shift_and_positive_scale_on_the_linear_scale(values, 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(-8, 8))
-def test_same_events_after_multiplying_by_a_power_of_ten_on_the_log_scale(seed, decades):
+def test_log_scale_is_the_linear_analysis_of_log10_and_so_blind_to_a_positive_factor(seed, decades):
+    """Multiplying by 10**k adds k to log10(x): the same events, up to the rounding of log10.
+
+    Exactly: the log scale analyses log10(x) as the linear scale would, and the linear analysis of a
+    dyadic curve shifted by an integer (exact in floating point) gives the same events.
+    """
     curve = synthetic.staircase(np.random.default_rng(seed), n=1500)
     key = lambda es: [(e.kind, e.start, e.peak, e.end) for e in es]  # noqa: E731
-    p = EventParams(scale="log")
-    assert key(find_events(curve.values, params=p)) == key(find_events(curve.values * 10.0**decades, params=p))
+    on_log = find_events(curve.values, params=EventParams(scale="log"))
+    assert key(on_log) == key(find_events(np.log10(curve.values), params=EventParams(scale="linear")))
+    y = np.round(np.log10(curve.values) * 2**20) / 2**20  # dyadic: adding an integer is exact
+    linear = EventParams(scale="linear")
+    assert key(find_events(y, params=linear)) == key(find_events(y + decades, params=linear))
 
 
 def test_noisy_staircases_give_their_phase_changes_and_nothing_else():
