@@ -50,7 +50,7 @@ on the log scale); ``noise_factor`` is from :class:`bumps.detect.bumps.BumpParam
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
@@ -237,15 +237,35 @@ def _plain(v):
 
 @dataclass
 class _Prepared:
-    """One family on its scale: raw ``[T, M]``, analysed ``y`` and its noise, per-curve smoothing."""
+    """One family on its scale: raw ``[T, M]``, analysed ``y``, per-curve smoothing, and the noise.
+
+    Clean curves have one noise sigma each (``sigma_curve``); the noisy ones (``cols``) also a local
+    sigma per sample of the smoothed curve (``sigma_local``) and of the raw curve (``raw_local``).
+    """
 
     raw: np.ndarray
-    y: np.ndarray
-    sigma: np.ndarray  # [T, M]
+    y: np.ndarray  # raw itself when no curve is smoothed
+    sigma_curve: np.ndarray  # [M]
     width: np.ndarray  # [M] smoothing width per curve (1: none)
     noisy: np.ndarray  # [M] bool
     scale: str
-    raw_sigma: np.ndarray | None  # [T, n_noisy]: local noise of the raw noisy curves
+    cols: np.ndarray  # [n] the noisy curves
+    sigma_local: np.ndarray | None  # [T, n] noise of the smoothed noisy curves
+    raw_local: np.ndarray | None  # [T, n] noise of the raw noisy curves
+    slot: np.ndarray  # [M] position of each curve in cols (-1: clean)
+
+    def sigma_full(self) -> np.ndarray | None:
+        """The noise of ``y`` per sample ``[T, M]``, or None when every curve is clean (then per curve)."""
+        if not len(self.cols):
+            return None
+        out = np.broadcast_to(self.sigma_curve, self.raw.shape).copy()
+        out[:, self.cols] = self.sigma_local
+        return out
+
+    def sigma_row(self, j: int) -> np.ndarray:
+        """The noise of ``y[:, j]`` per sample ``[T]``."""
+        k = self.slot[j]
+        return self.sigma_local[:, k] if k >= 0 else np.broadcast_to(self.sigma_curve[j], self.raw.shape[:1])
 
 
 def smoothing(raw: np.ndarray, smooth_width: int | None, sigma: np.ndarray | None = None) -> tuple[np.ndarray, int]:
@@ -273,23 +293,21 @@ def smoothing(raw: np.ndarray, smooth_width: int | None, sigma: np.ndarray | Non
     return np.full(m, smooth_width > 1), smooth_width | 1
 
 
-def _prepare(flat: np.ndarray, step, p: EventParams) -> _Prepared:
-    scale = choose_scale(flat, p.scale)
-    raw = to_scale(flat, scale)
+def _prepare(raw: np.ndarray, scale: str, p: EventParams) -> _Prepared:
     global_sigma = noise_sigma(raw)
     noisy, w = smoothing(raw, p.smooth, global_sigma)
-    y = raw.copy()
     width = np.where(noisy, w, 1)
-    sigma = np.broadcast_to(global_sigma, raw.shape).copy()
-    raw_sigma = None
-    if noisy.any():
-        cols = np.flatnonzero(noisy)
-        y[:, cols] = smooth(raw[:, cols], w)
-        raw_sigma = local_sigma(raw[:, cols])
-        ratio = smoothed_sigma(y[:, cols], w) / np.maximum(noise_sigma(raw[:, cols]), np.finfo(float).tiny)
-        ratio = np.clip(ratio, white_ratio(w), 1.0)  # smoothing never adds noise
-        sigma[:, cols] = raw_sigma * ratio
-    return _Prepared(raw, y, sigma, width, noisy, scale, raw_sigma)
+    cols = np.flatnonzero(noisy)
+    slot = np.full(raw.shape[1], -1)
+    slot[cols] = np.arange(len(cols))
+    if not len(cols):
+        return _Prepared(raw, raw, global_sigma, width, noisy, scale, cols, None, None, slot)
+    y = raw.copy()
+    y[:, cols] = smooth(raw[:, cols], w)
+    raw_local = local_sigma(raw[:, cols])
+    ratio = smoothed_sigma(y[:, cols], w) / np.maximum(global_sigma[cols], np.finfo(float).tiny)
+    ratio = np.clip(ratio, white_ratio(w), 1.0)  # smoothing never adds noise
+    return _Prepared(raw, y, global_sigma, width, noisy, scale, cols, raw_local * ratio, raw_local, slot)
 
 
 def _at_float32_floor(lin: np.ndarray, onset: int, records: int, factor: float) -> bool:
@@ -298,10 +316,14 @@ def _at_float32_floor(lin: np.ndarray, onset: int, records: int, factor: float) 
 
 
 def _jumps(x_t: np.ndarray, need_t: np.ndarray, width: int) -> np.ndarray:
-    """Where curves ``x_t [M, T]`` (one row per curve) jump: ``x[i] − min(x[i − width : i]) ≥ need[i]``."""
+    """Where curves ``x_t [M, T]`` (one row per curve) jump: ``x[i] − min(x[i − width : i]) ≥ need[i]``.
+
+    ``need_t`` is ``[M, T]`` or ``[M, 1]`` (one threshold per curve).
+    """
     lo = minimum_filter1d(x_t, width, axis=1, origin=(width - 1) // 2, mode="nearest")  # min of x[i-width+1 .. i]
     jump = np.zeros(x_t.shape, bool)
-    jump[:, 1:] = x_t[:, 1:] - lo[:, :-1] >= need_t[:, 1:]  # min of x[i-width .. i-1]
+    need = need_t[:, 1:] if need_t.shape[1] > 1 else need_t  # per sample, or one value per curve
+    jump[:, 1:] = x_t[:, 1:] - lo[:, :-1] >= need  # min of x[i-width .. i-1]
     return jump
 
 
@@ -311,8 +333,8 @@ def _spike_episodes(x: np.ndarray, jumps: np.ndarray, width: int) -> list[tuple[
     The episode runs from the jump ``onset`` to the first later sample back within 0.1 of the
     rise of the level before it (``base = x[start]``: from the minimum of the ``width`` samples
     before the jump, down to the trough the rise starts from), or to the curve's last sample;
-    ``peak`` is its maximum. A rise that starts within the first ``width`` samples is not a spike. Jumps inside an episode
-    belong to it.
+    ``peak`` is its maximum. A rise that starts within the first ``width`` samples is not a
+    spike. Jumps inside an episode belong to it.
     """
     out, until = [], -1
     for i in jumps:
@@ -346,20 +368,27 @@ def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParam
     candidates: dict[int, list[int]] = {}
     events: list[Event] = []
     span = prep.raw.max(0) - prep.raw.min(0)
-    floor = p.bump.noise_factor * prep.sigma
-    if prep.noisy.any():  # spikes are smoothed away: judge them on the raw curve against its own noise
-        floor[:, prep.noisy] = p.spike_factor * prep.raw_sigma
-    need_t = np.maximum(floor.T, np.maximum(p.bump.min_rise * span, p.bump.min_height)[:, None])
+    relative = np.maximum(p.bump.min_rise * span, p.bump.min_height)  # [M]
+    floor_curve = p.bump.noise_factor * prep.sigma_curve  # [M]
     raw_t = np.ascontiguousarray(prep.raw.T)
+    need_t = np.maximum(floor_curve, relative)[:, None]  # [M, 1]
+    if len(prep.cols):  # spikes are smoothed away: judge them on the raw curve against its own noise
+        need_t = np.broadcast_to(need_t, raw_t.shape).copy()
+        need_t[prep.cols] = np.maximum(p.spike_factor * prep.raw_local.T, relative[prep.cols, None])
     jump = _jumps(raw_t, need_t, p.spike_width)
     del need_t
+
+    def floor_at(j: int, i: int) -> float:
+        k = prep.slot[j]
+        return p.spike_factor * prep.raw_local[i, k] if k >= 0 else floor_curve[j]
+
     spans: dict[int, list[tuple[int, int]]] = {}
     for j in np.flatnonzero(jump.any(1) & (span > 0)):
         x = raw_t[j]
         index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
         for start, _, peak, end in _spike_episodes(x, np.flatnonzero(jump[j]), p.spike_width):
             rise, drop = x[peak] - x[start], x[peak] - x[end]
-            if drop < max(p.bump.min_drop * span[j], p.bump.min_drop_of_rise * rise, floor[peak, j]):
+            if drop < max(p.bump.min_drop * span[j], p.bump.min_drop_of_rise * rise, floor_at(j, peak)):
                 continue  # not (yet) back down: a jump, not a transient
             seg = x[start : peak + 1] - x[start]
             if np.argmax(seg >= 0.75 * rise) - np.argmax(seg >= 0.25 * rise) > p.spike_width:
@@ -369,7 +398,7 @@ def _spikes_and_bumps(prep: _Prepared, flat_lin: np.ndarray, step, p: EventParam
                 Event("spike", index, start, peak, end, rise, drop, x[peak], prep.scale, int(prep.width[j]), f32)
             )
             spans.setdefault(j, []).append((start, end))
-    for b in find_bumps(prep.y, step, p.bump, noise=prep.sigma):
+    for b in find_bumps(prep.y, step, p.bump, noise=prep.sigma_full()):
         j = b.index[0]
         x = prep.y[:, j]
         candidates.setdefault(j, []).append(b.peak)
@@ -490,13 +519,11 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
     shape = x.shape[1:]
     flat = x.reshape(x.shape[0], -1)
     scale = choose_scale(flat, p.scale)
-    to_scale(flat, scale, step, name)  # refuse non-positive values on the log scale, naming the step
-    prep = _prepare(flat, step, replace(p, scale=scale))
+    prep = _prepare(to_scale(flat, scale, step, name), scale, p)
     events, candidates = _spikes_and_bumps(prep, flat, step, p, shape)
     if "phase_change" in p.kinds and flat.shape[0] >= 5:
         span = prep.y.max(0) - prep.y.min(0)
         y_t = np.ascontiguousarray(prep.y.T)  # [M, T]: one contiguous row per curve
-        sigma_t = np.ascontiguousarray(prep.sigma.T)
         g = np.gradient(y_t, axis=1)
         spike_spans: dict[tuple, list[tuple[int, int, float]]] = {}
         bump_spans: dict[tuple, list[tuple[int, int]]] = {}
@@ -510,7 +537,7 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
         for j in np.flatnonzero((span > 0) & peak.any(1)):
             index = tuple(int(i) for i in np.unravel_index(j, shape)) if shape else ()
             peaks = np.asarray(candidates.get(j, []), dtype=int)
-            found = _phase_changes_1d(y_t[j], g[j], steep[j], peak[j], sigma_t[j], p.min_size * span[j], p)
+            found = _phase_changes_1d(y_t[j], g[j], steep[j], peak[j], prep.sigma_row(j), p.min_size * span[j], p)
             spans = spike_spans.get(index, [])
             for onset, c, end, size, before in found:
                 if any(lo <= end and onset <= hi and abs(size) <= rise for lo, hi, rise in spans):
