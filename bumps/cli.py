@@ -505,6 +505,74 @@ def grok(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------------------- bumps digits (issue 17)
+@app.command()
+def digits(
+    seeds: str = typer.Option("0,1,2,3,4,5,6,7", help="Model seeds, comma-separated; trained together in one process."),
+    steps: int | None = typer.Option(
+        None, help="Optimizer steps (20000); a finished run is extended by asking for more."
+    ),
+    train_size: int | None = typer.Option(
+        None, help="Finite training set of N pairs, with a held-out test set (default: a fresh batch every step)."
+    ),
+    test_size: int | None = typer.Option(None, help="Held-out test pairs with --train-size (1000)."),
+    record_every: int | None = typer.Option(None, help="Steps between records (1)."),
+    batch_size: int | None = typer.Option(None, help="Sequences per step (64)."),
+    lr: float | None = typer.Option(None, help="AdamW learning rate (1e-4)."),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay (0.1)."),
+    data_seed: int | None = typer.Option(None, help="Data seed of every model (default: each model's seed)."),
+    autosave_every: int = typer.Option(500, help="Steps between autosaves with weights and optimizer state (0: none)."),
+    threads: int = typer.Option(0, help=THREADS_HELP),
+    out: Path | None = typer.Option(
+        None, help="Run file pattern with {seed} (default runs/digits[_{hash}]_seed{seed}.pt)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Start fresh, replacing run files (even of other settings)."),
+) -> None:
+    """Train seed 002's 5-digit addition transformer for several seeds, recording per-digit loss and attention."""
+    from bumps.digits.model import DigitsConfig
+    from bumps.digits.train import run_paths, step_elements, train_digits
+    from bumps.errors import BumpsError
+    from bumps.threads import apply_threads, choose_threads
+
+    choose_threads(0, requested=threads)
+    seed_list = _int_list(seeds, "--seeds")
+    if not seed_list or len(set(seed_list)) != len(seed_list):
+        raise BumpsError(f"--seeds must be distinct comma-separated integers such as 0,1,2 (got {seeds!r})")
+    given = dict(
+        steps=steps,
+        train_size=train_size,
+        test_size=test_size,
+        record_every=record_every,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        data_seed=data_seed,
+    )
+    given = {k: v for k, v in given.items() if v is not None}
+    configs = [DigitsConfig(seed=s, **given).validate() for s in seed_list]
+    outs = run_paths(configs, out)
+    apply_threads(step_elements(configs), configs[0].device, threads)
+    bar, advance = _progress(sum(c.steps for c in configs), "digits", "loss {task.fields[loss]:.3f}", loss=float("nan"))
+    with bar:
+        runs = train_digits(
+            configs,
+            outs,
+            resume="never" if force else "auto",
+            autosave_every=autosave_every,
+            progress=lambda done, _total, **kw: advance(done, **kw),
+            command=" ".join(["bumps", *sys.argv[1:]]),
+        )
+    for run, path in zip(runs, outs, strict=True):
+        last = run["loss_per_digit"][-1].tolist()
+        typer.echo(
+            f"wrote {path}: {len(run['step'])} records, final loss per digit (carry first) "
+            f"{' '.join(f'{v:.3f}' for v in last)}, {run['config']['train_seconds']:.0f} s"
+        )
+
+
+# ---------------------------------------------------------------------------- end of bumps digits
+
+
 @app.command()
 def export(
     path: Path = typer.Argument(..., help="Run file (a sweep folder for csv/parquet: one table, one row set per run)."),

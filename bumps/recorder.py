@@ -269,7 +269,8 @@ class Recorder:
         final : bool
             Whether the run is complete (False: an autosave, shown ``interrupted`` by ``bumps info``).
         stop_reason : str, optional
-            Why the run stopped; None: ``"finished"`` when final, else ``"interrupted"``.
+            Why the run stopped; None: ``"finished"`` when final, else ``"interrupted"``. Stored as
+        ``config["stop_reason"]`` unless it is ``"finished"``.
 
         Returns
         -------
@@ -285,10 +286,12 @@ class Recorder:
             "versions": versions(),
             "run_id": self.run_id,
             "final": bool(final),
-            "stop_reason": stop_reason or ("finished" if final else "interrupted"),
             "records": len(self.steps),
             "train_seconds": self.train_seconds,
         }
+        reason = stop_reason or ("finished" if final else "interrupted")
+        if reason != "finished":  # a normal end needs none (``bumps info`` then reports the records and last step)
+            config["stop_reason"] = reason
         series = {k: torch.stack(v) for k, v in self.values.items()}
         run = new_run(
             KIND,
@@ -342,13 +345,15 @@ class Recorder:
         return run
 
     # ------------------------------------------------------------------ resuming
-    def restore(self, run: dict) -> None:
+    def restore(self, run: dict, ignore: tuple[str, ...] = ()) -> None:
         """Continue the records of ``run`` (an autosave of the same run) instead of starting empty.
 
         Parameters
         ----------
         run : dict
             A loaded run of kind :data:`KIND` written by a recorder with the same settings.
+        ignore : tuple of str, default ()
+            Config keys that may differ (e.g. the number of steps of a run being extended).
 
         Raises
         ------
@@ -356,8 +361,8 @@ class Recorder:
             If ``run`` is not a recorded run, or its config (outcome keys aside) differs from this one's.
         """
         check_run(run, self.path, KIND)
-        stored = {k: v for k, v in run["config"].items() if k not in META_KEYS}
-        mine = {k: v for k, v in self.config.items() if k not in META_KEYS}
+        stored = {k: v for k, v in run["config"].items() if k not in META_KEYS and k not in ignore}
+        mine = {k: v for k, v in self.config.items() if k not in META_KEYS and k not in ignore}
         if _plain(stored) != _plain(mine) or run["config"].get("seed") != self.seed:
             diff = sorted(k for k in set(stored) | set(mine) if _plain(stored.get(k)) != _plain(mine.get(k)))
             raise BumpsError(f"{self.path} was recorded with other settings ({', '.join(diff) or 'seed'}); not resumed")

@@ -10,7 +10,7 @@ import torch
 from bumps.alignment import cosines, inner_products, projection_norms, singular_values, target_norms
 from bumps.errors import BumpsError
 
-torch.set_default_dtype(torch.float64)
+D = torch.float64  # every tensor here is float64 (the global default is left alone)
 
 
 def _orthogonal(n: int, seed: int) -> torch.Tensor:
@@ -33,7 +33,10 @@ def test_closed_forms_in_the_plane():
 
 def test_subspace_quantities_against_a_projector():
     g = torch.Generator().manual_seed(0)
-    learned, targets = torch.randn(2, 3, 5, 7, generator=g), torch.randn(2, 4, 7, generator=g)[:, None]
+    learned, targets = (
+        torch.randn(2, 3, 5, 7, generator=g, dtype=D),
+        torch.randn(2, 4, 7, generator=g, dtype=D)[:, None],
+    )
     q, _ = torch.linalg.qr(learned.transpose(-1, -2))  # [2, 3, 7, 5]: orthonormal columns spanning the units
     proj = targets @ q @ q.transpose(-1, -2)
     assert torch.allclose(projection_norms(learned, targets), proj.norm(dim=-1), atol=1e-12)
@@ -44,9 +47,9 @@ def test_subspace_quantities_against_a_projector():
 
 def test_invariances():
     g = torch.Generator().manual_seed(1)
-    learned, targets = torch.randn(4, 9, generator=g), torch.randn(3, 9, generator=g)
+    learned, targets = torch.randn(4, 9, generator=g, dtype=D), torch.randn(3, 9, generator=g, dtype=D)
     rotated = _orthogonal(4, 2) @ learned  # orthogonal mixing of the units
-    mixed = torch.randn(4, 4, generator=g) @ learned  # any invertible mixing
+    mixed = torch.randn(4, 4, generator=g, dtype=D) @ learned  # any invertible mixing
     assert not torch.allclose(inner_products(rotated, targets), inner_products(learned, targets))
     assert torch.allclose(target_norms(rotated, targets), target_norms(learned, targets), atol=1e-12)
     assert torch.allclose(singular_values(rotated, targets), singular_values(learned, targets), atol=1e-12)
