@@ -41,7 +41,9 @@ samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` uns
   the means of ``y`` over the flanks; ``onset`` and ``end`` are where ``y`` has made 10 % and
   90 % of the change between them, the reported ``size``; ``steepest`` is ``c``.
   ``bump_before``: a bump candidate (kept or not) peaked between the start of the flank before
-  and ``c``.
+  and ``c``. Phase changes are looked for on the curve with each spike episode bridged by a
+  straight line (a slingshot is not a plateau's end), and of two overlapping ones in the same
+  direction the larger is kept.
 
 Every threshold that is a fraction is a fraction of the curve's range on its scale (decades
 on the log scale); ``noise_factor`` is from :class:`bumps.detect.bumps.BumpParams`.
@@ -460,7 +462,11 @@ def _phase_changes_1d(y, g, steep, peak, sigma, need, p: EventParams):
             )
             if step is not None:
                 out.append(step)
-    return sorted(out)
+    kept: list[tuple] = []  # two cores of one transition: keep the larger move
+    for step in sorted(out, key=lambda e: -abs(e[3])):
+        if not any(k[0] <= step[2] and step[0] <= k[2] and (k[3] > 0) == (step[3] > 0) for k in kept):
+            kept.append(step)
+    return sorted(kept)
 
 
 def _one_phase_change(y, c, a, b, sign, prev_end, next_start, sigma, need, p: EventParams):
@@ -523,7 +529,11 @@ def find_events(curves, step=None, params: EventParams | None = None, name: str 
     events, candidates = _spikes_and_bumps(prep, flat, step, p, shape)
     if "phase_change" in p.kinds and flat.shape[0] >= 5:
         span = prep.y.max(0) - prep.y.min(0)
-        y_t = np.ascontiguousarray(prep.y.T)  # [M, T]: one contiguous row per curve
+        y_t = np.array(prep.y.T, order="C")  # [M, T]: one contiguous row per curve
+        for e in events:  # phase changes are judged on the curve without its spikes: each episode bridged
+            if e.kind == "spike":
+                j = int(np.ravel_multi_index(e.index, shape)) if shape else 0
+                y_t[j, e.start : e.end + 1] = np.linspace(y_t[j, e.start], y_t[j, e.end], e.end - e.start + 1)
         g = np.gradient(y_t, axis=1)
         spike_spans: dict[tuple, list[tuple[int, int, float]]] = {}
         bump_spans: dict[tuple, list[tuple[int, int]]] = {}
