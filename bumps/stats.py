@@ -564,7 +564,7 @@ def ratio_interval(base, var, level: float = 0.95) -> tuple[float, float, float]
     """Geometric-mean ratio ``base / var`` over paired units, with a t-interval on the log ratios.
 
     For a speedup measured on a few seeds (n = 3 or 5) this is the interval to use: a percentile
-    bootstrap over 3 values spans little more than their minimum and maximum and covers far below 95 %.
+    bootstrap over 3 values lies inside their minimum and maximum and covers far below 95 %.
 
     Parameters
     ----------
