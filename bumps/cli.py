@@ -837,6 +837,23 @@ def claims(
         typer.echo(f"wrote {path}")
 
 
+@app.command("digits-claims")
+def digits_claims(
+    runs: list[Path] = typer.Argument(..., help="bumps digits run files, one per seed."),
+    out: Path = typer.Option(Path("runs/digits_claims"), help="Folder for digits_claims.md and .json."),
+    force: bool = typer.Option(False, help="Replace a report made from other runs."),
+) -> None:
+    """Measure seed 002's 5-digit-addition claims (a phase change per digit; competition) on bumps digits runs."""
+    import shlex
+    import sys
+
+    from bumps.digits.claims import write_report
+
+    command = "bumps " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    for path in write_report(runs, out, command, force=force):
+        typer.echo(f"wrote {path}")
+
+
 @app.command("probe-ablation")
 def probe_ablation(
     preset: str = typer.Option("tl-demo", help="Base configuration (tl-demo: seed 001's setup)."),
