@@ -693,7 +693,10 @@ def figures(
     out: Path = typer.Option(
         Path("runs/figures"), help="Folder for the PNGs (the committed ones: --out figures, see the docs)."
     ),
-    only: str = typer.Option("all", help="all | lowrank | modadd."),
+    only: str = typer.Option("all", help="all | lowrank | modadd | digits (digits: only when asked)."),
+    digits_runs: str = typer.Option(
+        "runs/digits_seed{seed}.pt", help="--only digits: the study's runs, {seed} for seeds 0-7 (never trained here)."
+    ),
     modadd_run: Path | None = typer.Option(
         None, help="The mod-add run to draw (default runs/modadd_nanda_seed0.pt; it is never trained here)."
     ),
@@ -706,10 +709,16 @@ def figures(
     from bumps.errors import BumpsError
     from bumps.io.provenance import check_replace, stamp_png
 
-    if only not in ("all", "lowrank", "modadd"):
-        raise BumpsError(f"--only must be all, lowrank or modadd (got {only!r})")
+    if only not in ("all", "lowrank", "modadd", "digits"):
+        raise BumpsError(f"--only must be all, lowrank, modadd or digits (got {only!r})")
     plan = []  # (file names, settings, make): everything is checked before the first figure is drawn
     warning = None
+    if only == "digits":
+        from bumps.digits.figures import DIGITS_FIGURES, digit_runs, make_digits_figures
+
+        paths = digit_runs([digits_runs.format(seed=s) for s in range(8)])
+        settings = {"runs": [p.name for p in paths]}
+        plan.append((DIGITS_FIGURES, settings, lambda: make_digits_figures(out, paths)))
     if only in ("all", "modadd"):
         from bumps.modadd.figures import MODADD_FIGURES, figure_settings, make_modadd_figures, modadd_figure_run
 

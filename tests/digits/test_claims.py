@@ -70,3 +70,21 @@ def test_report_is_written_atomically_and_not_replaced_from_other_runs(tmp_path)
     with pytest.raises(OutputPathError, match="other settings"):
         write_report(paths[:2], tmp_path / "out", "again")
     write_report(paths[:2], tmp_path / "out", "again", force=True)
+
+
+def test_figures_are_drawn_from_the_runs_and_refuse_a_missing_one(tmp_path):
+    import pytest
+    import torch
+
+    from bumps.digits.figures import DIGITS_FIGURES, make_digits_figures
+    from bumps.errors import BumpsError
+
+    paths = []
+    for s in range(2):
+        run = fake_run([500, 1100, 1700, 2300, 2900, 3500], rng_seed=s)
+        paths.append(tmp_path / f"seed{s}.pt")
+        torch.save({k: torch.as_tensor(v) for k, v in run.items()}, paths[-1])
+    written = make_digits_figures(tmp_path / "figs", paths)
+    assert [p.name for p in written] == list(DIGITS_FIGURES) and all(p.stat().st_size > 10_000 for p in written)
+    with pytest.raises(BumpsError, match="make them with bumps digits"):
+        make_digits_figures(tmp_path / "figs", [tmp_path / "missing.pt"])
