@@ -6,11 +6,11 @@ Synthesises a run file of the shape `bumps grok` writes for the nanda preset ove
 then times, from a cold cache:
 
 * **first payload**: load the file (``weights_only=True``) and build + JSON-encode the page's
-  first payload (``/api/page``: every scalar series as a min/max envelope, the wavetable);
+  first payload (the page payload: every scalar series as a min/max envelope, the wavetable);
 * **naive payload**: the same load, then every series at full resolution and the whole neuron
   table in one JSON (what a page without downsampling and lazy records would fetch first);
-* **record**: one record's spectrum and neuron table (``/api/record``, what the slider fetches);
-* **events**: the detector on the run (``/api/events``, asked for after the page is drawn): first
+* **record**: one record's spectrum and neuron table (what the slider fetches);
+* **events**: the detector on the run (asked for after the page is drawn): first
   the curves (scalar series, frequency norms), then the unit families (the neuron table);
 * **in Chromium** (where it is installed): from navigating to the served page to the page drawn
   (``body[data-ready]``), to the curves' events drawn, and to every event drawn.
@@ -134,6 +134,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=25_000)
     ap.add_argument("--keep", type=Path, default=None, help="Write the synthetic run here (default: a temp dir).")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="Write view_benchmark.md into this folder (the docs embed it)."
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "big.pt"
@@ -156,20 +159,39 @@ def main() -> None:
         t_units, units = timed(lambda: run_events(run, "units"), 1)
         in_browser = browser_times(path)
     shape = tuple(run["neuron_freq"].shape)
-    print(f"run file: {mb:.1f} MB, neuron_freq {list(shape)}, train_loss_every_epoch [{args.epochs}]")
-    print(f"first payload (load + /api/page):  {t_first:6.3f} s  {len(body) / 1e3:8.1f} kB   goal < 2 s")
-    print(f"naive payload (everything, full):  {t_naive:6.3f} s  {len(naive_body) / 1e3:8.1f} kB")
-    print(
-        f"ratio naive / first:               {t_naive / t_first:6.1f}x time, {len(naive_body) / len(body):.0f}x bytes"
-    )
-    print(f"one record (/api/record):          {t_record:6.3f} s  {len(rec) / 1e3:8.1f} kB")
-    print(f"events of the curves (/api/events): {t_curves:6.3f} s  {len(curves)} events")
-    print(f"events of the neuron table:        {t_units:6.3f} s  {len(units)} events")
-    if in_browser is None:
-        print("in Chromium: not measured (chromium is not installed)")
-    else:
+    rows = [
+        ("load + first page payload", f"{t_first:.3f} s", f"{len(body) / 1e3:.0f} kB"),
+        ("the naive payload (every array at full resolution)", f"{t_naive:.3f} s", f"{len(naive_body) / 1e6:.0f} MB"),
+        ("one record for the slider", f"{t_record:.3f} s", f"{len(rec) / 1e3:.0f} kB"),
+        ("events of the curves (scalar series, frequency norms)", f"{t_curves:.2f} s", f"{len(curves)} events"),
+        ("events of the neuron table (every event kind)", f"{t_units:.2f} s", f"{len(units)} events"),
+    ]
+    if in_browser is not None:
         drawn, curve_events, every = in_browser
-        print(f"in Chromium: page drawn {drawn:.2f} s; curve events {curve_events:.2f} s; all {every:.2f} s")
+        rows += [
+            ("in headless Chromium: the page drawn", f"{drawn:.2f} s", ""),
+            ("in headless Chromium: the curves' events drawn", f"{curve_events:.2f} s", ""),
+            ("in headless Chromium: every event drawn", f"{every:.2f} s", ""),
+        ]
+    lines = [
+        f"Synthetic run: {mb:.1f} MB, `neuron_freq` {list(shape)}, `train_loss_every_epoch` [{args.epochs}]; "
+        f"the first payload is {t_naive / t_first:.0f}x faster and {len(naive_body) / len(body):.0f}x smaller "
+        "than the naive one (goal for the first payload: < 2 s). Made by "
+        "`python benchmarks/bench_view.py --out reports/`"
+        + ("" if in_browser is not None else " (Chromium not installed: no browser rows)")
+        + ".",
+        "",
+        "| step | time | size |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        tmp = args.out / "view_benchmark.md.tmp"
+        tmp.write_text(text)
+        tmp.replace(args.out / "view_benchmark.md")
 
 
 if __name__ == "__main__":
