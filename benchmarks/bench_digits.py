@@ -72,6 +72,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument(
+        "--out", type=Path, default=None, help="Write digits_benchmark.md into this folder (docs embed it)."
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = DigitsConfig(seed=0)
@@ -80,10 +83,25 @@ def main() -> None:
         plain = plain_loop(cfg, args.steps)
         one = ours(1, args.steps, Path(tmp))
         many = ours(args.seeds, max(args.steps // args.seeds, 20), Path(tmp)) / args.seeds
-    print(f"plain PyTorch loop (full causal forward, torch.optim.AdamW): {1e3 * plain:.2f} ms/step")
-    print(f"bumps digits, 1 model, recording every step:               {1e3 * one:.2f} ms/step")
-    print(f"bumps digits, {args.seeds} models in one process, per model:       {1e3 * many:.2f} ms/step")
-    print(f"ratio bumps/plain (1 model): {one / plain:.2f}; ensemble per model / 1 model: {many / one:.2f}")
+    text = "\n".join(
+        [
+            "| loop | ms per model-step |",
+            "|---|---|",
+            f"| plain PyTorch loop (full causal forward, `torch.optim.AdamW`) | {1e3 * plain:.2f} |",
+            f"| `bumps digits`, 1 model, recording every step | {1e3 * one:.2f} |",
+            f"| `bumps digits`, {args.seeds} models in one process | {1e3 * many:.2f} |",
+            "",
+            f"Ratio `bumps digits` / plain loop: {one / plain:.2f}; ensemble per model / one model: "
+            f"{many / one:.2f} (one thread, {args.steps} steps; made by "
+            "`python benchmarks/bench_digits.py --out reports/`).",
+        ]
+    )
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        tmp = args.out / "digits_benchmark.md.tmp"
+        tmp.write_text(text + "\n")
+        tmp.replace(args.out / "digits_benchmark.md")
 
 
 if __name__ == "__main__":
