@@ -23,6 +23,7 @@ from torch import nn
 from bumps.digits.data import answer_positions, random_operands, sequences, step_generator
 from bumps.digits.model import DigitsConfig, init_params
 from bumps.digits.train import train_digits
+from bumps.io.runfile import atomic_write
 
 
 class Plain(nn.Module):
@@ -99,9 +100,7 @@ def main() -> None:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        tmp = args.out / "digits_benchmark.md.tmp"
-        tmp.write_text(text + "\n")
-        tmp.replace(args.out / "digits_benchmark.md")
+        atomic_write(args.out / "digits_benchmark.md", lambda fh: fh.write((text + "\n").encode()))
 
 
 if __name__ == "__main__":

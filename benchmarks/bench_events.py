@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bumps.detect.bumps import find_bumps  # noqa: E402
 from bumps.detect.events import KINDS, EventParams, find_events  # noqa: E402
 from bumps.detect.synthetic import PURE_NOISE, LabelledCurve, benchmark_set, pure_noise, single_bump  # noqa: E402
+from bumps.io.runfile import atomic_write  # noqa: E402
 
 HEIGHTS = (2, 3, 4, 6, 8)  # noise sigmas
 WIDTHS = (10, 20, 40, 80, 160)  # samples at half height
@@ -247,9 +248,7 @@ def main() -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, body in (("detect_benchmark.md", text), ("detect_benchmark.json", json.dumps(result, indent=1))):
-            tmp = args.out / (name + ".tmp")
-            tmp.write_text(body)
-            tmp.replace(args.out / name)
+            atomic_write(args.out / name, lambda fh, b=body: fh.write(b.encode()))
     print(json.dumps(result) if args.json else text + f"\n(defaults took {t_ours:.1f} s)")
 
 

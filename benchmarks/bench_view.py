@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bumps.io.runfile import atomic_save, new_run
+from bumps.io.runfile import atomic_save, atomic_write, new_run
 from bumps.modadd.model import ModAddConfig, init_params
 from bumps.view.data import record_payload, run_payload
 from bumps.view.events import run_events
@@ -189,9 +189,7 @@ def main() -> None:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        tmp = args.out / "view_benchmark.md.tmp"
-        tmp.write_text(text)
-        tmp.replace(args.out / "view_benchmark.md")
+        atomic_write(args.out / "view_benchmark.md", lambda fh: fh.write(text.encode()))
 
 
 if __name__ == "__main__":

@@ -308,10 +308,6 @@ def detect(
         min_size=min_size,
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
     ).validate()
-    from bumps.detect.scale import SCALES
-
-    if scale not in SCALES:
-        raise BumpsError(f"--scale must be one of {', '.join(SCALES)} (got {scale!r})")
     names = [n.strip() for n in series.split(",") if n.strip()] if series is not None else None
     paths = detect_paths(path)
     if plot is not None and len(paths) > 1:

@@ -60,7 +60,7 @@ from scipy.signal import peak_prominences
 
 from bumps.detect.bumps import BumpParams, check_curves, find_bumps, noise_sigma
 from bumps.detect.noise import auto_window, local_sigma, noisy_columns, smooth, smoothed_sigma, white_ratio
-from bumps.detect.scale import choose_scale, to_scale
+from bumps.detect.scale import SCALES, choose_scale, to_scale
 from bumps.errors import BumpsError
 
 KINDS = ("bump", "spike", "phase_change")
@@ -133,9 +133,11 @@ class EventParams:
         Raises
         ------
         BumpsError
-            If a setting is out of range, a kind is unknown, or ``smooth`` exceeds ``n_samples``.
+            If a setting is out of range, the scale or a kind is unknown, or ``smooth`` exceeds ``n_samples``.
         """
         self.bump.validate()
+        if self.scale not in SCALES:
+            raise BumpsError(f"`scale` must be one of {', '.join(SCALES)} (got {self.scale!r})")
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown or not self.kinds:
             raise BumpsError(f"unknown event kind(s) {', '.join(unknown) or '(none given)'}; kinds: {', '.join(KINDS)}")
