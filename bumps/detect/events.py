@@ -39,7 +39,11 @@ samples; ``y`` below is the curve on its scale, smoothed when noisy (``raw`` uns
   least ``(1 − flat) · |size|``. A candidate whose steepest sample lies inside a bump (between
   its start and end) is that bump's rise or fall, not a phase change. The plateau levels are
   the means of ``y`` over the flanks; ``onset`` and ``end`` are where ``y`` has made 10 % and
-  90 % of the change between them, the reported ``size``; ``steepest`` is ``c``.
+  90 % of the change between them, the reported ``size``; ``steepest`` is ``c``. A *knee*
+  (``knee=True``, the default) is a phase change whose flank after is not a plateau: the curve
+  moves on in the event's direction there, by at least ``1 / flat`` times as much as over the
+  flank before (flat before, still falling after: a plateau's end into a slower decline); every
+  other condition still holds.
   ``bump_before``: a bump candidate (kept or not) peaked between the start of the flank before
   and ``c``. Phase changes are looked for on the curve with each spike episode bridged by a
   straight line (a slingshot is not a plateau's end), and of two overlapping ones in the same
@@ -100,6 +104,11 @@ class EventParams:
         A plateau flank moves in the event's direction by at most this fraction of its size.
     min_plateau : int, default 5
         The flanks of a phase change are at least this many samples long.
+    knee : bool, default True
+        True: a phase change may end in a *knee* (module docstring): the flank after may go on
+        moving in the event's direction, as a fall from a plateau into a slower decline that never
+        levels off does (the per-digit losses of ``bumps digits``). False: both flanks are
+        plateaus (the rule before knees were added; the digits claims registered with it).
     kinds : tuple of str, default ("bump", "spike", "phase_change")
         Which kinds to report.
     """
@@ -115,6 +124,7 @@ class EventParams:
     min_size: float = 0.05
     flat: float = 0.25
     min_plateau: int = 5
+    knee: bool = True
     kinds: tuple[str, ...] = KINDS
 
     def validate(self, n_samples: int | None = None) -> EventParams:
@@ -484,7 +494,10 @@ def _one_phase_change(y, c, a, b, sign, prev_end, next_start, sigma, need, p: Ev
     pre, post = sign * (y[a] - first), sign * (y[b] - last)
     back = sign * y[b] - (sign * y[b : hi + 1]).min()  # how far the flank after returns towards the old level
     lowest = (sign * y[lo : a + 1]).min()  # the old level, below any bump before
-    if max(pre, -post, back) > p.flat * abs(size) or sign * last - lowest < (1 - p.flat) * abs(size):
+    moves_on = -post
+    if p.knee and pre <= p.flat * moves_on:
+        moves_on = 0.0  # a knee: flat before, still moving on after, by at least 1 / flat times as much
+    if max(pre, moves_on, back) > p.flat * abs(size) or sign * last - lowest < (1 - p.flat) * abs(size):
         return None  # a flank that keeps moving (no plateau), or a move undone nearby
     before, after = y[lo : a + 1].mean(), y[b : hi + 1].mean()
     if sign * (after - before) <= 0:

@@ -13,6 +13,11 @@ Every family is seeded and states its events exactly (sample indices):
 * ``clean``: the detector's earlier benchmark: S-curves (one rising phase change), gentle
   decays (nothing), S-curves with a bump before their rise (labelled where the curve falls
   back by at least 0.2 of the bump's height and 0.1 of the curve's range), plus 1e-4 white noise;
+* ``knee``: a per-answer-digit minibatch loss as a small transformer logs it (``bumps digits``): a
+  plateau near ``ln 10`` for 5–60 % of the run, an abrupt fall of 0.3–1 decades (10–90 % in
+  1–5 % of the run), then a slow decline that goes on for another 0.5–1.5 decades (the curve
+  never reaches a second plateau), with log-scale noise that grows as the loss falls
+  (Student-t, 3 dof: a minibatch with a few wrong answers); one phase change;
 * ``noise``: pure noise (``gaussian``, ``lognormal`` per-sample loss, ``student_t`` with 3
   degrees of freedom, ``ar1``: correlated, coefficient 0.7), no events.
 
@@ -140,6 +145,26 @@ def noisy_bumps(rng: np.random.Generator, n: int = 4000, noise: str = "gaussian"
     return LabelledCurve(f"noisy_bumps/{noise}", y, tuple(labels))
 
 
+def knee(rng: np.random.Generator, n: int = 4000) -> LabelledCurve:
+    """A plateau, an abrupt fall into a slow decline that never levels off, and level-dependent noise."""
+    t = np.arange(n, dtype=float)
+    c = rng.uniform(0.05, 0.6) * n + 0.01 * n
+    size = rng.uniform(0.3, 1.0)
+    width = rng.uniform(0.01, 0.05) * n  # 10-90 % time of the abrupt part
+    rate = 2 * LOGIT_90 / width
+    tau = rng.uniform(0.1, 0.4) * n
+    slow = rng.uniform(0.5, 1.5) * np.log1p(np.maximum(t - c, 0) / tau) / np.log1p((n - c) / tau)
+    fall = size * expit(rate * (t - c)) + slow
+    early = 0.4 * np.exp(-t / (0.005 * n))  # the first records fall fast onto the plateau
+    y = np.log10(np.log(10.0)) + early - fall
+    sigma = 0.01 + 0.08 * fall
+    y = y + sigma * _noise(rng, "student_t", n)
+    half = LOGIT_90 / rate
+    return LabelledCurve(
+        "knee", 10**y, (Label("phase_change", int(round(c - half)), int(round(c)), int(round(c + half))),)
+    )
+
+
 def clean(rng: np.random.Generator, n: int = 2000) -> LabelledCurve:
     """One curve of the earlier benchmark: an S-curve, a gentle decay, or an S-curve with a bump; 1e-4 noise."""
     x = np.linspace(0, 1, n)
@@ -191,13 +216,14 @@ def benchmark_set(seed: int = 0, scale: int = 1) -> list[LabelledCurve]:
         Seed of the one generator that draws every curve in order.
     scale : int, default 1
         Multiplies the counts: 20 staircases per noise family, 30 slingshots, 20 noisy-bump
-        curves per noise family, 60 clean curves.
+        curves per noise family, 60 clean curves, 20 knees.
 
     Returns
     -------
     list of LabelledCurve
-        Staircases, slingshots, noisy bumps, clean curves, in that order (no pure noise:
-        :func:`pure_noise`).
+        Staircases, slingshots, noisy bumps, clean curves, knees, in that order (no pure noise:
+        :func:`pure_noise`); the knees come last, so the earlier families draw the same curves as
+        before they were added.
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -207,4 +233,5 @@ def benchmark_set(seed: int = 0, scale: int = 1) -> list[LabelledCurve]:
     for noise in NOISE_FAMILIES:
         out += [noisy_bumps(rng, noise=noise) for _ in range(20 * scale)]
     out += [clean(rng) for _ in range(60 * scale)]
+    out += [knee(rng) for _ in range(20 * scale)]
     return out

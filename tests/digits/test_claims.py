@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from bumps.digits.claims import DIGITS, digits_claims, report_markdown, seed_events
+from bumps.detect.synthetic import knee
+from bumps.digits.claims import (
+    DIGITS,
+    REGISTERED,
+    REVISED,
+    added_claims,
+    digits_claims,
+    knockout_row,
+    measure,
+    report_markdown,
+    seed_events,
+)
 
 T = np.arange(4000)
 
@@ -49,7 +60,42 @@ def test_a_bump_of_another_digit_at_each_phase_change_is_competition_beyond_the_
     c = rows[2]
     assert tables["competition"]["observed"] > tables["competition"]["null_mean"]
     assert c.verdict == "supported", (c, tables["competition"])
-    assert "| D-c |" in report_markdown(rows, tables, events, "test")
+    added, rise = added_claims(events)
+    assert rise["observed"] > 0.5 > rise["null_mean"]  # the bumps are 1 decade high: the detector-free row sees them
+    assert added[1].id == "D-c′" and added[1].verdict == "supported"
+    assert knockout_row(rows).verdict == "not run"  # events exist but no digits knockout: never a made-up verdict
+
+
+def test_without_bumps_the_detector_free_row_is_not_supported_and_the_knockout_not_testable():
+    events = [seed_events(fake_run([500, 1100, 1700, 2300, 2900, 3500], rng_seed=s)) for s in range(8)]
+    rows, _ = digits_claims(events)
+    added, rise = added_claims(events)
+    assert added[1].verdict == "not supported", rise
+    assert added[0].verdict == "supported"  # (a′): the 5 non-carry digits drop apart in every seed
+    assert knockout_row(rows).verdict == "not testable (no event)"
+
+
+def knee_run(rng):
+    """Six digits drawn from the detector benchmark's ``knee`` family (a plateau's end into a slow decline)."""
+    curves = [knee(rng) for _ in range(6)]
+    loss = np.stack([c.values for c in curves], 1)
+    return {"step": np.arange(len(loss)), "loss_per_digit": loss, "loss": loss.mean(1)}, curves
+
+
+def test_knees_are_found_by_the_revised_rule_and_the_report_shows_both_verdicts():
+    rng = np.random.default_rng(3)
+    runs, found = [], {"registered": 0, "revised": 0}
+    for _ in range(4):
+        run, curves = knee_run(rng)
+        runs.append(run)
+        for name, params in (("registered", REGISTERED), ("revised", REVISED)):
+            times = seed_events(run, params)["digit_pc"]
+            found[name] += sum(
+                t is not None and abs(t - c.labels[0].peak) <= 200 for t, c in zip(times, curves, strict=True)
+            )
+    assert found["revised"] >= 22 and found["revised"] >= found["registered"], found  # of 24 knees
+    md = report_markdown(measure(runs), "test")
+    assert "revised after data; was" in md and "added after data" in md and "| D-d |" in md
 
 
 def test_report_is_written_atomically_and_not_replaced_from_other_runs(tmp_path):
