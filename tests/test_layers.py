@@ -32,7 +32,7 @@ LAYERS = [
         ],
     ),
     ("detect", ["bumps.detect"]),
-    ("task", ["bumps.lowrank", "bumps.modadd", "bumps.digits"]),
+    ("task", ["bumps.lowrank", "bumps.modadd", "bumps.digits", "bumps.induction", "bumps.dln"]),
     ("app", ["bumps.report", "bumps.export", "bumps.view"]),
     ("sweep", ["bumps.sweep"]),
     ("cli", ["bumps.cli", "bumps.__main__"]),
