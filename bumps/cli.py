@@ -379,7 +379,11 @@ def grok(
     probe_weight: float | None = typer.Option(None, help="Probe penalty weight lambda (0.1 when a stencil is given)."),
     probe_hidden: int | None = typer.Option(None, help="Probe hidden width (64)."),
     probe_lr: float | None = typer.Option(None, help="Probe Adam learning rate (1e-3)."),
-    probe_kind: str | None = typer.Option(None, help="learned | frozen (random, untrained) | hidden-l2 (control)."),
+    probe_kind: str | None = typer.Option(
+        None,
+        help="learned | frozen (random, untrained) | frozen-matched (frozen, penalty sized as a trained "
+        "probe's) | hidden-l2 (control).",
+    ),
     device: str | None = typer.Option(None, help="torch device, e.g. cpu or cuda."),
     threads: int = typer.Option(0, help=THREADS_HELP),
     out: Path | None = typer.Option(
@@ -689,7 +693,16 @@ def figures(
     out: Path = typer.Option(
         Path("runs/figures"), help="Folder for the PNGs (the committed ones: --out figures, see the docs)."
     ),
-    only: str = typer.Option("all", help="all | lowrank | modadd | digits (digits: only when asked)."),
+    only: str = typer.Option(
+        "all", help="all | lowrank | modadd | digits | induction (digits, induction: only when asked)."
+    ),
+    induction_runs: str = typer.Option(
+        "runs/induction_seed{seed}.pt", help="--only induction: infinite-data runs, {seed} per seed (never trained)."
+    ),
+    induction_finite: str = typer.Option(
+        "runs/induction_finite_seed{seed}.pt", help="--only induction: finite-data runs, {seed} for seeds 0-7."
+    ),
+    induction_seeds: int = typer.Option(8, help="--only induction: seeds 0 .. N-1 of both patterns."),
     digits_runs: str = typer.Option(
         "runs/digits_seed{seed}.pt", help="--only digits: the study's runs, {seed} for seeds 0-7 (never trained here)."
     ),
@@ -705,10 +718,18 @@ def figures(
     from bumps.errors import BumpsError
     from bumps.io.provenance import check_replace, stamp_png
 
-    if only not in ("all", "lowrank", "modadd", "digits"):
-        raise BumpsError(f"--only must be all, lowrank, modadd or digits (got {only!r})")
+    if only not in ("all", "lowrank", "modadd", "digits", "induction"):
+        raise BumpsError(f"--only must be all, lowrank, modadd, digits or induction (got {only!r})")
     plan = []  # (file names, settings, make): everything is checked before the first figure is drawn
     warning = None
+    if only == "induction":
+        from bumps.induction.figures import INDUCTION_FIGURES, make_induction_figures
+        from bumps.induction.figures import induction_runs as found_runs
+
+        ind = found_runs([induction_runs.format(seed=s) for s in range(induction_seeds)])
+        fin = found_runs([induction_finite.format(seed=s) for s in range(induction_seeds)], "finite-data")
+        settings = {"runs": [p.name for p in ind], "finite": [p.name for p in fin]}
+        plan.append((INDUCTION_FIGURES, settings, lambda: make_induction_figures(out, ind, fin)))
     if only == "digits":
         from bumps.digits.figures import DIGITS_FIGURES, digit_runs, make_digits_figures
 
@@ -859,16 +880,148 @@ def digits_claims(
         typer.echo(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------- bumps induction (issue 18)
+@app.command()
+def induction(
+    seeds: str = typer.Option("0,1,2,3,4,5,6,7", help="Model seeds, comma-separated."),
+    steps: int | None = typer.Option(None, help="Optimizer steps (3000); asking a finished run for more extends it."),
+    train_size: int | None = typer.Option(
+        None, help="Finite training set of N sequences (512 in seed 002), with a held-out test set (default: infinite)."
+    ),
+    test_size: int | None = typer.Option(None, help="Held-out test sequences with --train-size (512)."),
+    record_every: int | None = typer.Option(None, help="Steps between records (5)."),
+    checkpoint_every: int | None = typer.Option(None, help="Steps between checkpoints kept for knockouts (100)."),
+    batch_size: int | None = typer.Option(None, help="Sequences per step (128)."),
+    lr: float | None = typer.Option(None, help="AdamW learning rate (1e-3)."),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay (1)."),
+    sub_len: int | None = typer.Option(None, help="Repeated subsequence length (16), at most 1/3 of the context."),
+    n_ctx: int | None = typer.Option(None, help="Tokens per sequence (85)."),
+    data_seed: int | None = typer.Option(None, help="Data seed of every model (default: each model's seed)."),
+    stack: int = typer.Option(1, help="Seeds trained together in one stacked step (1: one after another)."),
+    autosave_every: int = typer.Option(500, help="Steps between autosaves with weights and optimizer state (0: none)."),
+    threads: int = typer.Option(0, help=THREADS_HELP),
+    out: Path | None = typer.Option(
+        None, help="Run file pattern with {seed} (default runs/induction[_{hash}]_seed{seed}.pt)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Start fresh, replacing run files (even of other settings)."),
+) -> None:
+    """Train seed 002's induction-head transformer (2 attention-only layers) for several seeds."""
+    from bumps.errors import BumpsError
+    from bumps.induction.model import InductionConfig
+    from bumps.induction.train import run_paths, step_elements, train_induction
+    from bumps.threads import apply_threads, choose_threads
+
+    choose_threads(0, requested=threads)
+    seed_list = _int_list(seeds, "--seeds")
+    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+        raise BumpsError(f"--seeds must be distinct non-negative integers such as 0,1,2 (got {seeds!r})")
+    if stack < 1:
+        raise BumpsError(f"--stack must be a positive integer (got {stack})")
+    given = dict(
+        steps=steps,
+        train_size=train_size,
+        test_size=test_size,
+        record_every=record_every,
+        checkpoint_every=checkpoint_every,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        sub_len=sub_len,
+        n_ctx=n_ctx,
+        data_seed=data_seed,
+    )
+    given = {k: v for k, v in given.items() if v is not None}
+    configs = [InductionConfig(seed=s, **given).validate() for s in seed_list]
+    outs = run_paths(configs, out)
+    apply_threads(step_elements(configs[:stack]), configs[0].device, threads)
+    total = sum(c.steps for c in configs)
+    bar, advance = _progress(total, "induction", "loss {task.fields[loss]:.3f}", loss=float("nan"))
+    runs, done = [], 0
+    with bar:
+        for i in range(0, len(configs), stack):
+            group = configs[i : i + stack]
+            runs += train_induction(
+                group,
+                outs[i : i + stack],
+                resume="never" if force else "auto",
+                autosave_every=autosave_every,
+                progress=lambda d, _total, offset=done, **kw: advance(offset + d, **kw),
+                command=" ".join(["bumps", *sys.argv[1:]]),
+            )
+            done += sum(c.steps for c in group)
+    for run, path in zip(runs, outs, strict=True):
+        typer.echo(
+            f"wrote {path}: {len(run['step'])} records, final loss {float(run['loss'][-1]):.3f} "
+            f"(predictable {float(run['loss_pred'][-1]):.3f}), {run['config']['train_seconds']:.0f} s"
+        )
+
+
+@app.command("induction-claims")
+def induction_claims(
+    runs: list[Path] = typer.Argument(..., help="bumps induction run files of the infinite-data study, one per seed."),
+    finite: list[Path] = typer.Option([], help="Finite-data runs (--train-size), one per seed; repeat the flag."),
+    probe: list[Path] = typer.Option([], help="Configuration-search runs, tabled in the report; repeat the flag."),
+    knockouts: bool = typer.Option(True, help="Train the knockout continuations of claim (d) (--no-knockouts: skip)."),
+    out: Path = typer.Option(Path("runs/induction_claims"), help="Folder for induction_claims.md and .json."),
+    force: bool = typer.Option(False, help="Replace a report made from other runs."),
+) -> None:
+    """Measure seed 002's induction-head claims (phase change, scores, memorise-then-generalise, head competition)."""
+    import shlex
+
+    from bumps.induction.claims import write_report
+
+    command = "bumps " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    for path in write_report(runs, finite, out, command, knockouts=knockouts, force=force, probes=probe):
+        typer.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------- end of bumps induction
+
+
+# ---------------------------------------------------------------------------- bumps dln (issue 19)
+@app.command()
+def dln(
+    problems: int = typer.Option(40, help="Regression problems kept (the independent units)."),
+    seed: int = typer.Option(0, help="Seed of the problem generator."),
+    alphas: str = typer.Option("1e-2,1e-4,1e-8,1e-16", help="Initialisation scales, decreasing, comma-separated."),
+    out: Path = typer.Option(Path("reports"), help="Folder for dln_control.md and .json."),
+    force: bool = typer.Option(False, help="Replace a report made from other settings."),
+) -> None:
+    """Positive control: diagonal linear networks at small init, checked against the saddle-to-saddle theory."""
+    import shlex
+
+    from bumps.dln.claims import write_report
+    from bumps.dln.model import DLNConfig
+    from bumps.errors import BumpsError
+
+    try:
+        alpha_list = tuple(float(a) for a in alphas.split(","))
+    except ValueError:
+        raise BumpsError(f"--alphas must be numbers such as 1e-2,1e-4 (got {alphas!r})") from None
+    cfg = DLNConfig(problems=problems, seed=seed, alphas=alpha_list).validate()
+    command = "bumps " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    for path in write_report(cfg, out, command, force=force, progress=lambda text: typer.echo(text, err=True)):
+        typer.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------- end of bumps dln
+
+
 @app.command("probe-ablation")
 def probe_ablation(
     preset: str = typer.Option("tl-demo", help="Base configuration (tl-demo: seed 001's setup)."),
     p: int | None = typer.Option(None, "--p", help="Prime modulus (preset: 113)."),
-    seeds: str = typer.Option("0,1,2,3,4", help="Seed indices; index s trains model seed (preset seed + s)."),
+    seeds: str = typer.Option("0,1,2", help="Seed indices; index s trains model seed (preset seed + s)."),
     variants: str = typer.Option(
-        ",".join(("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full", "frozen", "hidden-l2", "wd2")),
-        help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen "
-        "hidden-l2 wdX. Speedups need baseline; without it the runs train "
-        "and the report lists grok epochs only.",
+        ",".join(
+            (
+                *("baseline", "k0", "km1", "kp1", "km1_k0", "km1_kp1", "k0_kp1", "full"),
+                *("frozen", "frozen-matched", "hidden-l2-0.01", "hidden-l2", "hidden-l2-1", "wd2", "wd1.5"),
+            )
+        ),
+        help="baseline, stencils k0 km1 kp1 km1_k0 km1_kp1 k0_kp1 full, controls frozen frozen-matched "
+        "hidden-l2 (λ = --probe-weight) hidden-l2-X (λ = X) wdX (weight decay X). Speedups need baseline; "
+        "without it the runs train and the report lists grok epochs only.",
     ),
     epochs: int | None = typer.Option(None, help="Epoch budget per run (preset: 25000); early stop at grok."),
     probe_weight: float = typer.Option(0.1, help="λ for the probe variants and hidden-l2."),
@@ -882,7 +1035,7 @@ def probe_ablation(
     ),
     train: bool = typer.Option(
         True,
-        help="--no-train: train nothing; report the run files there, runs still in "
+        help="--no-train: train nothing; report the ledger and the run files, runs still in "
         "progress censored at the epoch they have reached.",
     ),
     out_dir: Path | None = typer.Option(
@@ -895,9 +1048,20 @@ def probe_ablation(
         help="Writes REPORT.md, .json and .png (default OUT_DIR/probe_ablation; the committed report: "
         "--report reports/probe_ablation).",
     ),
+    ledger: Path | None = typer.Option(
+        None,
+        help="Run ledger: one record per finished run, appended as each ensemble finishes; a run it holds is "
+        "not trained again (default OUT_DIR/probe_ablation_runs.json; the committed study: "
+        "--ledger reports/probe_ablation_runs.json). Finished run files in OUT_DIR are recorded in it.",
+    ),
+    import_report: list[Path] | None = typer.Option(
+        None,
+        help="Seed the ledger from a report JSON written before the ledger (its configs and grok epochs; "
+        "a run whose config differs from today's is refused). Repeatable.",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace a report made from other settings."),
 ) -> None:
-    """Seed 001's stencil ablation over seeds: grok epoch per variant and paired speedups with CIs."""
+    """Seed 001's stencil ablation over seeds: grok epochs, paired speedups with t-intervals, claim verdicts."""
     import shlex
 
     from bumps.io.provenance import check_replace
@@ -945,14 +1109,31 @@ def probe_ablation(
         check_writable(report.with_suffix(suffix), "report")
         check_replace(report.with_suffix(suffix), settings, force=force, flag="report")
     check_writable(out_dir / "probe", "out_dir")
-    total = sum(c.epochs for c in configs.values())
-    bar, advance = _progress(total, f"probe-ablation ({len(configs)} runs)")
+    from bumps.modadd.ledger import Ledger
+
+    ledger = ledger or out_dir / "probe_ablation_runs.json"
+    check_writable(ledger, "ledger")
+    held = Ledger.load(ledger)
+    todo = {k: c for k, c in configs.items() if held.find(c) is None}
+    total = sum(c.epochs for c in todo.values()) if train else 0
+    bar, advance = _progress(total, f"probe-ablation ({len(todo)} of {len(configs)} runs to train)")
     with bar:
-        runs = ablation.run_ablation(
-            configs, out_dir, progress=lambda done, _total: advance(done), train=train, threads=threads
+        study = ablation.run_study(
+            configs,
+            out_dir,
+            ledger,
+            train=train,
+            threads=threads,
+            progress=lambda done, _total: advance(done),
+            import_reports=tuple(import_report or ()),
+            echo=typer.echo,
         )
-    grok, budget = ablation.collect(runs)
-    summary = ablation.summarize(grok, budget)
+    left = ablation.remaining(study.cells)
+    base = "bumps probe-ablation " + " ".join(
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+        for k, v in given.items()
+        if v is not None and k not in ("seeds", "variants")
+    )
     meta = dict(
         command=command,
         preset=preset,
@@ -961,16 +1142,19 @@ def probe_ablation(
         epochs=first.epochs,
         model_seeds=[configs[(variant_list[0], s)].seed for s in seed_list],
         data_seed=first.data_seed,
-        configs={f"{v}_seed{s}": c.as_dict() for (v, s), c in configs.items()},
+        ledger=ledger.as_posix(),
         versions=versions(),
-        compute=ablation.compute_used(runs),
-        unfinished=[f"{v}_seed{s}" for (v, s), r in runs.items() if not r["config"].get("final", True)],
+        compute=ablation.compute_of(study.records),
+        remaining=left,
+        remaining_commands=ablation.remaining_commands(base, seed_list, left, ledger) if left else [],
     )
-    for path in ablation.write_report(summary, meta, report, settings=settings):
+    for path in ablation.write_report(study.rows, study.claims, meta, report, settings=settings):
         typer.echo(f"wrote {path}")
-    for v, r in summary.items():
-        sp = "" if v == "baseline" or r["speedup"] is None else f", speedup {r['speedup']:.2f}x"
-        typer.echo(f"{v}: grok epochs {r['grok_epochs']}{sp}")
+    for r in study.rows:
+        sp = "" if r.speedup is None or r.speedup.ratio is None else f", speedup {r.speedup.text()}"
+        typer.echo(f"{r.variant}: grok epochs {', '.join(c.text() for c in r.cells)}{sp}")
+    for c in study.claims:
+        typer.echo(f"claim {c.id}: {c.verdict}")
 
 
 @app.command()

@@ -336,8 +336,8 @@ def report_markdown(study: dict, command: str) -> str:
         "detector too. Rows marked *added after the data* are exploratory.",
         "",
         "Steepest step of each answer digit's largest falling phase change (– none; * not found by the",
-        f"registered detector). The carry digit has one in {tables['per_digit_seeds']['carry']} of {len(events)} seeds: its "
-        "plateau is mostly shorter than its fall.",
+        f"registered detector). The carry digit has one in {tables['per_digit_seeds']['carry']} of "
+        f"{len(events)} seeds: its plateau is mostly shorter than its fall.",
         "",
         "| seed | " + " | ".join(DIGITS) + " | total-loss phase changes |",
         "|---|" + "---|" * (len(DIGITS) + 1),

@@ -151,7 +151,7 @@ class ModAddConfig:
         Hidden width of each probe.
     probe_lr : float, default 1e-3
         Learning rate of the probes' own Adam.
-    probe_kind : {"learned", "frozen", "hidden-l2"}, default "learned"
+    probe_kind : {"learned", "frozen", "frozen-matched", "hidden-l2"}, default "learned"
         ``"learned"``: probes trained each epoch; ``"frozen"``: the initial random
         probe, never trained; ``"hidden-l2"``: penalty ``λ · mean(h²)`` of the MLP
         hidden state, no probe (the stencil is ignored).
@@ -186,7 +186,7 @@ class ModAddConfig:
     probe_weight: float = 0.0  # lambda
     probe_hidden: int = 64
     probe_lr: float = 1e-3
-    probe_kind: str = "learned"  # learned | frozen (random probe, never trained) | hidden-l2 (lambda·mean h²)
+    probe_kind: str = "learned"  # learned | frozen | frozen-matched (bumps.modadd.probe) | hidden-l2 (lambda·mean h²)
 
     @classmethod
     def from_preset(cls, preset: str = "nanda", **overrides) -> ModAddConfig:

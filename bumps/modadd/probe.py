@@ -37,6 +37,18 @@ Choices the page leaves open (all recorded in the run config as :data:`CHOICES`)
   k = 0 works from epoch 0. The buffer is saved with the run, so a resumed run continues exactly.
 * **Controls** (``probe_kind``): ``frozen`` = the same initial probe, never trained (no phase 1);
   ``hidden-l2`` = ``lambda * mean(mlp_hidden^2)`` (same reduction; no probe, stencil ignored).
+* **Size-matched frozen probe** (``probe_kind="frozen-matched"``): the frozen initial probe gives the
+  gradient's direction and a *shadow* learned probe gives its size. The shadow probes start from the
+  same initial weights, are trained in phase 1 exactly as the ``learned`` kind's probes are (on this
+  run's own detached activations) and contribute no gradient. The penalty is
+
+      lambda * sum_k MSE_frozen,k * (sum_k MSE_shadow,k / sum_k MSE_frozen,k).detach()
+
+  so its value is ``lambda * sum_k MSE_shadow,k`` (what a trained probe's penalty is on the same
+  activations, every epoch) and its model gradient is the frozen probe's gradient times that ratio
+  (0 while the frozen sum is 0, e.g. epoch 0 of a stencil without k = 0). The shadow probes and their
+  Adam state are saved with the run (keys ``shadow-1``, ``shadow0``, ``shadow1`` beside the frozen
+  probes' ``-1``, ``0``, ``1``), so a resumed run continues exactly.
 
 All (member, offset) probes live in stacked tensors ``[P, ...]`` (P = active pairs only, so inactive
 offsets cost nothing) and are evaluated with batched matmuls; probes of different widths are zero-padded
@@ -54,7 +66,7 @@ from torch import Tensor
 from bumps.errors import BumpsError
 
 OFFSETS = (-1, 0, 1)
-KINDS = ("learned", "frozen", "hidden-l2")
+KINDS = ("learned", "frozen", "hidden-l2", "frozen-matched")
 PROBE_SEED_OFFSET = 1_000_003
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -67,7 +79,10 @@ CHOICES = {
     "epoch0": "offsets +-1 contribute 0 and are not updated until a buffer exists",
     "frozen": "initial probe never trained",
     "hidden-l2": "lambda * mean(mlp_hidden^2)",
+    "frozen-matched": "frozen initial probe rescaled every epoch: lambda * sum MSE_frozen * "
+    "(sum MSE_shadow / sum MSE_frozen).detach(), shadow = a learned probe from the same init, no gradient",
 }
+SHADOW = "shadow"  # state key prefix of a frozen-matched member's shadow probes
 
 
 def check_probe_settings(stencil: Sequence[int], weight: float, hidden: int, lr: float, kind: str) -> tuple:
@@ -133,10 +148,18 @@ class ProbeSet:
 
     def __init__(self, settings: list[dict], d_model: int, d_mlp: int, device):
         self.settings, self.d_model, self.d_mlp, self.device = settings, d_model, d_mlp, torch.device(device)
-        pairs = [(i, k) for i, s in enumerate(settings) if s["kind"] != "hidden-l2" for k in s["stencil"]]
-        self.pair_member = torch.tensor([i for i, _ in pairs], dtype=torch.long, device=self.device)
-        self.pair_offset = torch.tensor([k for _, k in pairs], dtype=torch.long, device=self.device)
-        width = max([settings[i]["hidden"] for i, _ in pairs], default=1)
+        # (member, offset, shadow): a frozen-matched member has its frozen pairs, then its shadow pairs
+        pairs = [
+            (i, k, shadow)
+            for i, s in enumerate(settings)
+            if s["kind"] != "hidden-l2"
+            for shadow in ((False, True) if s["kind"] == "frozen-matched" else (False,))
+            for k in s["stencil"]
+        ]
+        self.pair_member = torch.tensor([i for i, _, _ in pairs], dtype=torch.long, device=self.device)
+        self.pair_offset = torch.tensor([k for _, k, _ in pairs], dtype=torch.long, device=self.device)
+        self.pair_shadow = torch.tensor([sh for _, _, sh in pairs], dtype=torch.bool, device=self.device)
+        width = max([settings[i]["hidden"] for i, _, _ in pairs], default=1)
         P = len(pairs)
         self.p = {
             "W1": torch.zeros(P, d_model, width),
@@ -145,7 +168,7 @@ class ProbeSet:
             "b2": torch.zeros(P, 1, d_mlp),
         }
         drawn: dict[int, dict] = {}
-        for j, (i, k) in enumerate(pairs):
+        for j, (i, k, _) in enumerate(pairs):
             s = settings[i]
             if i not in drawn:
                 drawn[i] = init_probe(s["seed"], d_model, d_mlp, s["hidden"])
@@ -159,11 +182,17 @@ class ProbeSet:
         self.exp_avg_sq = {n: torch.zeros_like(t) for n, t in self.p.items()}
         self.step = torch.zeros(P, dtype=torch.long, device=self.device)
         self.trainable = torch.tensor(
-            [settings[i]["kind"] == "learned" for i, _ in pairs], dtype=torch.bool, device=self.device
+            [settings[i]["kind"] == "learned" or sh for i, _, sh in pairs], dtype=torch.bool, device=self.device
         )
-        self.lr = torch.tensor([settings[i]["lr"] for i, _ in pairs], dtype=torch.float64, device=self.device)
+        self.lr = torch.tensor([settings[i]["lr"] for i, _, _ in pairs], dtype=torch.float64, device=self.device)
         self.weight = torch.tensor([s["weight"] if s["active"] else 0.0 for s in settings], device=self.device)
         self.l2 = torch.tensor([s["kind"] == "hidden-l2" for s in settings], dtype=torch.bool, device=self.device)
+        self.matched = torch.tensor(
+            [s["kind"] == "frozen-matched" for s in settings], dtype=torch.bool, device=self.device
+        )
+        # frozen-matched diagnostics of the last penalty() call, per member (0 for other members)
+        self.last_shadow_mse: Tensor | None = None  # sum_k MSE_shadow,k
+        self.last_frozen_mse: Tensor | None = None  # sum_k MSE_frozen,k
         self.uses_buffer = bool((self.pair_offset != 0).any())
         self.prev_in: Tensor | None = None  # [M, B, d_model], detached activations of the previous call
         self.prev_hidden: Tensor | None = None  # [M, B, d_mlp]
@@ -191,12 +220,10 @@ class ProbeSet:
                 ps._load_member(i, state)
         return ps
 
-    def _pairs_of(self, i: int) -> list[tuple[int, int]]:
-        return [
-            (j, int(k))
-            for j, (m, k) in enumerate(zip(self.pair_member.tolist(), self.pair_offset.tolist(), strict=True))
-            if m == i
-        ]
+    def _pairs_of(self, i: int) -> list[tuple[int, str]]:
+        """Member i's pairs as (pair index, state key): ``"-1"``, ``"0"``, ``"1"``; shadows ``"shadow-1"`` etc."""
+        rows = zip(self.pair_member.tolist(), self.pair_offset.tolist(), self.pair_shadow.tolist(), strict=True)
+        return [(j, (SHADOW if sh else "") + str(int(k))) for j, (m, k, sh) in enumerate(rows) if m == i]
 
     def member_state(self, i: int) -> dict | None:
         """Member i's probe weights, probe-optimizer state and previous-epoch buffer (CPU tensors).
@@ -220,8 +247,8 @@ class ProbeSet:
             return t.detach().cpu().clone()
 
         probes = {}
-        for j, k in self._pairs_of(i):
-            probes[str(k)] = {
+        for j, key in self._pairs_of(i):
+            probes[key] = {
                 **{n: cut(self.p[n], j, n) for n in _PARAMS},
                 "exp_avg": {n: cut(self.exp_avg[n], j, n) for n in _PARAMS},
                 "exp_avg_sq": {n: cut(self.exp_avg_sq[n], j, n) for n in _PARAMS},
@@ -262,8 +289,12 @@ class ProbeSet:
             )
         h = s["hidden"]
         with torch.no_grad():
-            for j, k in self._pairs_of(i):
-                saved = state["probes"][str(k)]
+            for j, key in self._pairs_of(i):
+                if key not in state["probes"]:
+                    raise BumpsError(
+                        f"saved probe state has no probe {key!r} (written by another bumps); start a new `out`"
+                    )
+                saved = state["probes"][key]
                 for store, src in (
                     (self.p, saved),
                     (self.exp_avg, saved["exp_avg"]),
@@ -290,13 +321,14 @@ class ProbeSet:
             for n in _PARAMS:
                 store[n] = store[n][pair_keep]
         self.step, self.trainable, self.lr = self.step[pair_keep], self.trainable[pair_keep], self.lr[pair_keep]
-        self.pair_offset = self.pair_offset[pair_keep]
+        self.pair_offset, self.pair_shadow = self.pair_offset[pair_keep], self.pair_shadow[pair_keep]
         self.pair_member = new_index[self.pair_member[pair_keep]]
         kept = keep.tolist()
         self.pending = {kept.index(i): b for i, b in self.pending.items() if i in kept}
         self.settings = [self.settings[i] for i in kept]
         self.weight, self.l2, self.has_prev = self.weight[keep], self.l2[keep], self.has_prev[keep]
-        for name in ("prev_in", "prev_hidden", "last_mask"):
+        self.matched = self.matched[keep]
+        for name in ("prev_in", "prev_hidden", "last_mask", "last_shadow_mse", "last_frozen_mse"):
             t = getattr(self, name)
             if t is not None:
                 setattr(self, name, t[keep])
@@ -341,7 +373,8 @@ class ProbeSet:
         """Phase 1 (probe update on detached activations), then the phase-2 penalty per member, [M].
 
         mlp_in [M, B, d_model] and mlp_hidden [M, B, d_mlp] carry the model's graph; mask [M, B] is 1 on
-        real train rows. Gradient of the result flows to the model only. Updates the buffer.
+        real train rows. Gradient of the result flows to the model only. Updates the buffer. A
+        frozen-matched member's penalty is rescaled to its shadow probes' (module docstring).
         """
         M = mlp_in.shape[0]
         mask = mask.to(mlp_in.dtype)
@@ -375,7 +408,18 @@ class ProbeSet:
             # phase 2: probes frozen (no grad to them), activations with the model's graph
             frozen = {n: t.detach() for n, t in self.p.items()}
             pen = mse(frozen, gather(mlp_in, prev_in, off == 1), gather(mlp_hidden, prev_h, off == -1))
-            out = out.index_add(0, pm, torch.where(ready, pen, torch.zeros_like(pen)))
+            pen = torch.where(ready, pen, torch.zeros_like(pen))
+            if bool(self.pair_shadow.any()):
+                own = ~self.pair_shadow
+                out = out.index_add(0, pm[own], pen[own])
+                shadow = torch.zeros_like(out).index_add(0, pm[self.pair_shadow], pen[self.pair_shadow].detach())
+                sum_frozen = out.detach()
+                ratio = torch.where(sum_frozen > 0, shadow / sum_frozen.clamp_min(1e-30), torch.zeros_like(shadow))
+                out = out * torch.where(self.matched, ratio, torch.ones_like(ratio))
+                self.last_shadow_mse = torch.where(self.matched, shadow, torch.zeros_like(shadow))
+                self.last_frozen_mse = torch.where(self.matched, sum_frozen, torch.zeros_like(sum_frozen))
+            else:
+                out = out.index_add(0, pm, pen)
         if bool(self.l2.any()):
             l2 = ((mlp_hidden**2).sum(-1) * mask).sum(-1) / denom
             out = out + torch.where(self.l2, l2, torch.zeros_like(l2))

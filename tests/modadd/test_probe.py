@@ -426,3 +426,107 @@ def test_resume_probe_run_keeps_its_probe_and_refuses_other_probe_flags(tmp_path
     assert res.returncode == 0, res.stderr
     run = torch.load(out, weights_only=True)
     assert list(run["config"]["probe_stencil"]) == [-1, 0, 1] and run["config"]["epochs_done"] == 6
+
+
+# ---------------------------------------------------------------------------- the size-matched frozen probe
+
+
+def _same_acts(n_members: int, epochs: int, rows: int = 30, seed: int = 0):
+    """Per epoch, one set of activations given to every member (separate leaves, for per-member grads)."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        x = torch.randn(rows, D_MODEL, generator=g)
+        h = torch.relu(torch.randn(rows, D_MLP, generator=g))
+        yield (
+            torch.stack([x] * n_members).requires_grad_(True),
+            torch.stack([h] * n_members).requires_grad_(True),
+        )
+
+
+@pytest.mark.parametrize("stencil", [(-1, 0, 1), (-1, 1), (0,)])
+def test_frozen_matched_value_is_the_trained_probes_and_gradient_the_frozen_probes_scaled(stencil):
+    """Members see the same activations: the matched penalty equals the learned member's penalty (its
+    shadow probe follows the learned probe exactly) and its gradient is the frozen member's times the ratio."""
+    cfgs = [
+        ProbeCfg(seed=4, probe_stencil=stencil, probe_weight=0.3),
+        ProbeCfg(seed=4, probe_stencil=stencil, probe_weight=0.3, probe_kind="frozen"),
+        ProbeCfg(seed=4, probe_stencil=stencil, probe_weight=0.3, probe_kind="frozen-matched"),
+    ]
+    ps = ProbeSet.create(cfgs, D_MODEL, D_MLP, "cpu")
+    mask = torch.ones(3, 30)
+    for epoch, (x, h) in enumerate(_same_acts(3, 5)):
+        pen = ps.penalty(x, h, mask)
+        gx, gh = torch.autograd.grad(pen.sum(), [x, h], allow_unused=True)
+        learned, frozen, matched = (float(v) for v in pen.detach())
+        assert matched == pytest.approx(learned, rel=1e-5, abs=1e-12), epoch
+        assert matched == pytest.approx(0.3 * float(ps.last_shadow_mse[2]), rel=1e-6, abs=1e-12)
+        assert float(ps.last_frozen_mse[2]) * 0.3 == pytest.approx(frozen, rel=1e-6)
+        if frozen == 0:  # epoch 0 of a stencil without k = 0: no buffer, nothing to match
+            assert epoch == 0 and matched == 0
+            continue
+        ratio = learned / frozen
+        for g in (gx, gh):
+            if g is not None:
+                assert torch.allclose(g[2], g[1] * ratio, rtol=1e-4, atol=1e-9), epoch
+        assert (epoch < 2) or abs(ratio - 1) > 1e-3  # control: the trained probe's penalty is not the frozen one's
+    state = ps.member_state(2)
+    assert set(state["probes"]) == {str(k) for k in stencil} | {f"shadow{k}" for k in stencil}
+    learned_state = ps.member_state(0)
+    for k in stencil:
+        assert state["probes"][str(k)]["step"] == 0  # the frozen probe never moves
+        assert state["probes"][f"shadow{k}"]["step"] == learned_state["probes"][str(k)]["step"] > 0
+        assert torch.allclose(state["probes"][f"shadow{k}"]["W1"], learned_state["probes"][str(k)]["W1"], atol=1e-6)
+        assert torch.equal(state["probes"][str(k)]["W1"], ps.member_state(1)["probes"][str(k)]["W1"])
+
+
+def test_frozen_matched_state_round_trip_and_select_continue_exactly():
+    cfgs = [
+        ProbeCfg(seed=0, probe_stencil=(-1, 0, 1), probe_weight=0.1),
+        ProbeCfg(seed=1, probe_stencil=(-1, 0, 1), probe_weight=0.1, probe_kind="frozen-matched"),
+        ProbeCfg(seed=2, probe_stencil=(0, 1), probe_weight=0.2, probe_kind="frozen-matched", probe_hidden=8),
+    ]
+    g = torch.Generator().manual_seed(3)
+    xs = [torch.randn(3, 30, D_MODEL, generator=g) for _ in range(5)]
+    hs = [torch.relu(torch.randn(3, 30, D_MLP, generator=g)) for _ in range(5)]
+    mask = torch.ones(3, 30)
+    mask[2, 20:] = 0
+    ps = ProbeSet.create(cfgs, D_MODEL, D_MLP, "cpu")
+    for t in range(3):
+        ps.penalty(xs[t], hs[t], mask)
+    restored = ProbeSet.restore(cfgs, [ps.member_state(i) for i in range(3)], D_MODEL, D_MLP, "cpu")
+    fresh = ProbeSet.create(cfgs, D_MODEL, D_MLP, "cpu")
+    keep = [ps.member_state(i) for i in (2, 1)]
+    for t in (3, 4):
+        a, b, c = (s.penalty(xs[t], hs[t], mask) for s in (ps, restored, fresh))
+        assert torch.equal(a, b)
+        assert not torch.allclose(a[1:], c[1:])  # control: the shadow state matters
+    again = ProbeSet.restore([cfgs[2], cfgs[1]], keep, D_MODEL, D_MLP, "cpu")
+    ps2 = ProbeSet.restore(cfgs, [None, None, None], D_MODEL, D_MLP, "cpu")
+    for t in range(3):
+        ps2.penalty(xs[t], hs[t], mask)
+    ps2.select(torch.tensor([2, 1]))
+    for t in (3, 4):
+        assert torch.equal(
+            ps2.penalty(xs[t][[2, 1]], hs[t][[2, 1]], mask[[2, 1]]),
+            again.penalty(xs[t][[2, 1]], hs[t][[2, 1]], mask[[2, 1]]),
+        )
+    bad = dict(keep[1], probes={k: v for k, v in keep[1]["probes"].items() if not k.startswith("shadow")})
+    with pytest.raises(BumpsError, match="no probe 'shadow-1'"):
+        ProbeSet.restore([cfgs[1]], [bad], D_MODEL, D_MLP, "cpu")
+
+
+def test_frozen_matched_run_interrupt_and_resume_equals_uninterrupted(tmp_path):
+    from bumps.modadd.train import Interrupted, train
+
+    cfg = ModAddConfig.from_preset(
+        "tl-demo", probe_stencil=(-1, 0, 1), probe_weight=0.1, probe_kind="frozen-matched", **TINY
+    )
+    whole = train(cfg, tmp_path / "whole.pt")
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "part.pt", stop_at=5)
+    resumed = train(cfg, tmp_path / "part.pt", resume=tmp_path / "part.pt")
+    for k, v in whole["final_params"].items():
+        assert torch.equal(v, resumed["final_params"][k]), k
+    assert torch.equal(whole["probe"]["probes"]["shadow-1"]["W2"], resumed["probe"]["probes"]["shadow-1"]["W2"])
+    assert whole["probe"]["probes"]["shadow0"]["step"] == 12 and whole["probe"]["probes"]["0"]["step"] == 0
+    assert whole["config"]["probe_choices"]["frozen-matched"].startswith("frozen initial probe rescaled")
