@@ -29,6 +29,7 @@ LAYERS = [
             "bumps.recorder",
             "bumps.alignment",
             "bumps.unit_knockout",
+            "bumps.stopflag",
         ],
     ),
     ("detect", ["bumps.detect"]),

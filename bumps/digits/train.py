@@ -22,7 +22,6 @@ process, loses at most that many steps: rerunning the same command continues eve
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from bumps.errors import BumpsError
 from bumps.io.provenance import settings_hash
 from bumps.io.runfile import check_writable, is_run, safe_load
 from bumps.recorder import KIND, Recorder
+from bumps.stopflag import StopFlag
 
 PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 SHAPE_FIELDS = ("n_digits", "batch_size", "d_model", "n_heads", "d_mlp", "dtype", "device", "betas", "eps")
@@ -58,29 +58,6 @@ def axes_of(cfg: DigitsConfig) -> dict[str, tuple[str, ...]]:
 
 class Interrupted(BumpsError):
     """Training was stopped (Ctrl-C); every unfinished run file holds what it recorded and can be continued."""
-
-
-class _StopFlag:
-    """Ctrl-C sets a flag checked between steps (a second Ctrl-C stops at once)."""
-
-    def __init__(self) -> None:
-        self.hit, self._old = False, None
-
-    def _handle(self, signum, frame) -> None:
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self) -> _StopFlag:
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def default_run_path(cfg: DigitsConfig) -> Path:
@@ -251,7 +228,7 @@ class _Trainer:
         if not self.active:
             return
         total = sum(m.cfg.steps for m in self.members)
-        with _StopFlag() as flag:
+        with StopFlag() as flag:
             while True:
                 self._drop_finished()
                 if not self.active:

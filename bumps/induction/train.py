@@ -25,7 +25,6 @@ and their gradients masked, so they stay exactly zero.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from bumps.induction.scores import scores
 from bumps.io.provenance import settings_hash
 from bumps.io.runfile import check_writable, is_run, safe_load
 from bumps.recorder import KIND, Recorder
+from bumps.stopflag import StopFlag
 
 SHAPE_FIELDS = (
     "n_ctx",
@@ -86,29 +86,6 @@ def axes_of(cfg: InductionConfig) -> dict[str, tuple[str, ...]]:
 
 class Interrupted(BumpsError):
     """Training was stopped (Ctrl-C); every unfinished run file holds what it recorded and can be continued."""
-
-
-class _StopFlag:
-    """Ctrl-C sets a flag checked between steps (a second Ctrl-C stops at once)."""
-
-    def __init__(self) -> None:
-        self.hit, self._old = False, None
-
-    def _handle(self, signum, frame) -> None:
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self) -> _StopFlag:
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def default_run_path(cfg: InductionConfig) -> Path:
@@ -381,7 +358,7 @@ class _Trainer:
         total = sum(m.cfg.steps for m in self.members)
         if self.step == 0:
             self._checkpoint()
-        with _StopFlag() as flag:
+        with StopFlag() as flag:
             while True:
                 self._drop_finished()
                 if not self.active:

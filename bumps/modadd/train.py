@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +66,7 @@ from bumps.modadd.model import (
 )
 from bumps.modadd.probe import CHOICES, ProbeSet
 from bumps.runtime import release_freed_memory
+from bumps.stopflag import StopFlag
 
 SERIES_KEYS = (
     "train_loss",
@@ -356,29 +356,6 @@ def _is_finished(state: dict) -> bool:
 
 
 # ---------------------------------------------------------------------------- training
-
-
-class _StopFlag:
-    """Ctrl-C sets a flag that the loop checks between steps (a second Ctrl-C stops at once)."""
-
-    def __init__(self):
-        self.hit, self._old = False, None
-
-    def _handle(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self):
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: no handler, Ctrl-C is not ours to catch
-            self._old = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def train(
@@ -715,7 +692,7 @@ class _Trainer:
                 self._checkpoint(j)
         total = sum(m.cfg.epochs for m in self.members)
         t0 = {i: time.perf_counter() - self.members[i].elapsed for i in self.active}
-        with _StopFlag() as flag:
+        with StopFlag() as flag:
             while True:
                 finished = [j for j, i in enumerate(self.active) if self.members[i].should_stop()]
                 for j in finished:
