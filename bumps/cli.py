@@ -896,6 +896,9 @@ def induction(
     weight_decay: float | None = typer.Option(None, help="AdamW weight decay (1)."),
     sub_len: int | None = typer.Option(None, help="Repeated subsequence length (16), at most 1/3 of the context."),
     n_ctx: int | None = typer.Option(None, help="Tokens per sequence (85)."),
+    placement: str | None = typer.Option(
+        None, help="Where the repeats go: consecutive (back to back, random start), end (fixed, at the end), gaps."
+    ),
     data_seed: int | None = typer.Option(None, help="Data seed of every model (default: each model's seed)."),
     stack: int = typer.Option(1, help="Seeds trained together in one stacked step (1: one after another)."),
     autosave_every: int = typer.Option(500, help="Steps between autosaves with weights and optimizer state (0: none)."),
@@ -928,6 +931,7 @@ def induction(
         weight_decay=weight_decay,
         sub_len=sub_len,
         n_ctx=n_ctx,
+        placement=placement,
         data_seed=data_seed,
     )
     given = {k: v for k, v in given.items() if v is not None}

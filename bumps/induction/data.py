@@ -5,13 +5,20 @@ times (3), without overlap; every other token is filler. Every token, of the sub
 is drawn uniformly from the ``vocab`` tokens (128), independently (so a filler token may equal a
 subsequence token by chance).
 
-Where the repeats go: the ``n_ctx − n_repeats·sub_len`` filler tokens (37) are split into ``n_repeats + 1``
-gaps (before the first repeat, between repeats, after the last), and the split is uniform over every
-split into non-negative gap lengths: the ``n_repeats`` bar positions are a uniformly random
-``n_repeats``-subset of ``0 .. n_filler + n_repeats − 1`` (stars and bars), drawn as the first
-``n_repeats`` entries of a random permutation, sorted. Gap 0 is ``bars[0]`` tokens, gap ``r`` is
-``bars[r] − bars[r−1] − 1`` tokens, so repeat ``r`` starts at ``bars[r] − r + r·sub_len``
-(:func:`repeat_starts`).
+Where the repeats go (``Layout.placement``, :func:`repeat_starts`), with ``n_filler = n_ctx − n_repeats·sub_len``
+filler tokens (37):
+
+- ``"consecutive"`` (the pinned setup): back to back, the first at a uniformly random start in
+  ``0 .. n_filler``.
+- ``"end"``: back to back at the end of the sequence, at the same positions in every sequence: repeat
+  ``r`` starts at ``n_filler + r·sub_len``.
+- ``"gaps"``: the filler is split into ``n_repeats + 1`` gaps (before the first repeat, between repeats,
+  after the last), uniformly over every split into non-negative gap lengths: the ``n_repeats`` bar
+  positions are a uniformly random ``n_repeats``-subset of ``0 .. n_filler + n_repeats − 1`` (stars and
+  bars), drawn as the first ``n_repeats`` entries of a random permutation, sorted. Gap 0 is ``bars[0]``
+  tokens, gap ``r`` is ``bars[r] − bars[r−1] − 1`` tokens, so repeat ``r`` starts at
+  ``bars[r] − r + r·sub_len``. Only here does the distance between repeats vary, so only here can no
+  head that attends at a fixed offset do the job of an induction head.
 
 The *predictable* predictions are those of the tokens at offsets ``1 .. sub_len − 1`` of the second and later
 repeats: the logits at position ``starts[r] + j`` (offset ``j`` in ``0 .. sub_len − 2``, ``r >= 1``)
@@ -31,6 +38,8 @@ import torch
 
 from bumps.errors import BumpsError
 
+PLACEMENTS = ("end", "consecutive", "gaps")
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -46,12 +55,15 @@ class Layout:
         Length of the repeated subsequence.
     n_repeats : int
         Times it appears (>= 2).
+    placement : {"end", "consecutive", "gaps"}
+        Where the repeats go (module docstring).
     """
 
     n_ctx: int = 85
     vocab: int = 128
     sub_len: int = 16
     n_repeats: int = 3
+    placement: str = "consecutive"
 
     @property
     def n_filler(self) -> int:
@@ -86,6 +98,8 @@ class Layout:
                 f"`n_repeats` and `sub_len` must be >= 2 for anything to be predictable "
                 f"(got {self.n_repeats}, {self.sub_len})"
             )
+        if self.placement not in PLACEMENTS:
+            raise BumpsError(f"`placement` must be one of {', '.join(PLACEMENTS)} (got {self.placement!r})")
         if self.n_repeats * self.sub_len > self.n_ctx:
             raise BumpsError(
                 f"`sub_len` {self.sub_len} is longer than 1/{self.n_repeats} of the context {self.n_ctx}: "
@@ -100,7 +114,7 @@ def step_generator(data_seed: int, step: int) -> torch.Generator:
 
 
 def repeat_starts(batch: int, layout: Layout, generator: torch.Generator) -> torch.Tensor:
-    """Where each sequence's repeats start (module docstring: uniform over the gap splits).
+    """Where each sequence's repeats start (module docstring, per ``layout.placement``).
 
     Parameters
     ----------
@@ -116,9 +130,14 @@ def repeat_starts(batch: int, layout: Layout, generator: torch.Generator) -> tor
     torch.Tensor
         ``[batch, n_repeats]`` int64, increasing, each ``>= previous + sub_len``, the last ``<= n_ctx − sub_len``.
     """
+    r = torch.arange(layout.n_repeats)
+    if layout.placement == "end":
+        return (layout.n_filler + r * layout.sub_len).expand(batch, -1).clone()
+    if layout.placement == "consecutive":
+        first = torch.randint(0, layout.n_filler + 1, (batch, 1), generator=generator)
+        return first + r * layout.sub_len
     slots = layout.n_filler + layout.n_repeats
     bars = torch.rand(batch, slots, generator=generator).argsort(-1)[:, : layout.n_repeats].sort(-1).values
-    r = torch.arange(layout.n_repeats)
     # filler before repeat r = bars[r] − r (bars are slots, r of them taken by earlier repeats)
     return bars - r + r * layout.sub_len
 

@@ -25,7 +25,7 @@ from bumps.induction.data import Layout
 SETUP = "nanda-induction"  # the setup seed 002 names; its pinned choices are SETUP_CHOICES
 SETUP_CHOICES = {
     "model": "2 attention-only layers, 4 heads of 12, d_model 48, learned positions, no MLP/LayerNorm/biases",
-    "data": "85 random tokens (vocab 128), one 16-token random subsequence repeated 3 times, uniform gap split",
+    "data": "85 random tokens (vocab 128), a 16-token random subsequence 3 times back to back, uniform start",
     "loss": "mean over all 84 next-token predictions of the batch-mean cross-entropy, log_softmax in float64",
     "init": "randn/sqrt(d_model) for every weight, W_U randn/sqrt(vocab)",
     "attention": "causal, scores / sqrt(d_head)",
@@ -46,6 +46,9 @@ class InductionConfig:
         Name of the pinned setup (:data:`SETUP_CHOICES` says what it fixes).
     n_ctx, vocab, sub_len, n_repeats : int, default 85, 128, 16, 3
         The sequences (:class:`bumps.induction.data.Layout`).
+    placement : {"end", "consecutive", "gaps"}, default "consecutive"
+        Where the repeats go (:mod:`bumps.induction.data`). Runs written before this field existed used
+        ``"gaps"`` and load as such.
     steps : int, default 3000
         Optimizer steps (one batch each).
     batch_size : int, default 128
@@ -92,6 +95,7 @@ class InductionConfig:
     vocab: int = 128
     sub_len: int = 16
     n_repeats: int = 3
+    placement: str = "consecutive"
     steps: int = 3000
     batch_size: int = 128
     lr: float = 1e-3
@@ -121,7 +125,7 @@ class InductionConfig:
     @property
     def layout(self) -> Layout:
         """The sequence sizes."""
-        return Layout(self.n_ctx, self.vocab, self.sub_len, self.n_repeats)
+        return Layout(self.n_ctx, self.vocab, self.sub_len, self.n_repeats, self.placement)
 
     @property
     def d_head(self) -> int:
@@ -182,7 +186,9 @@ class InductionConfig:
     def from_dict(cls, stored: dict) -> InductionConfig:
         """The config a run recorded (keys that are not fields dropped)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in stored.items() if k in names})
+        kept = {k: v for k, v in stored.items() if k in names}
+        kept.setdefault("placement", "gaps")  # the only placement before the field existed
+        return cls(**kept)
 
 
 def init_params(cfg: InductionConfig) -> dict[str, torch.Tensor]:

@@ -9,8 +9,9 @@ from bumps.errors import BumpsError
 from bumps.induction.data import Layout, fixed_sets, induction_queries, make_batch, repeat_starts, step_generator
 
 
-def test_every_sequence_has_its_repeats_where_starts_say():
-    lay = Layout()
+@pytest.mark.parametrize("placement", ["consecutive", "end", "gaps"])
+def test_every_sequence_has_its_repeats_where_starts_say(placement):
+    lay = Layout(placement=placement)
     tokens, starts = make_batch(500, lay, step_generator(3, 7))
     assert tokens.shape == (500, 85) and starts.shape == (500, 3)
     assert tokens.min() >= 0 and tokens.max() < 128
@@ -25,12 +26,23 @@ def test_every_sequence_has_its_repeats_where_starts_say():
 
 
 def test_gap_split_is_uniform_over_compositions():
-    lay = Layout(n_ctx=8, vocab=5, sub_len=2, n_repeats=3)  # 2 filler tokens in 4 gaps: C(5, 3) = 10 splits
+    # 2 filler tokens in 4 gaps: C(5, 3) = 10 splits
+    lay = Layout(n_ctx=8, vocab=5, sub_len=2, n_repeats=3, placement="gaps")
     starts = repeat_starts(20000, lay, torch.Generator().manual_seed(0))
     counts = torch.unique(starts, dim=0, return_counts=True)[1]
     assert len(counts) == 10
     assert (counts.double() / 20000 - 0.1).abs().max() < 0.015
     assert (starts[:, 1] - starts[:, 0] >= 2).all() and (starts[:, 2] <= 6).all()
+
+
+def test_consecutive_repeats_start_uniformly_and_end_repeats_never_move():
+    lay = Layout(n_ctx=8, vocab=5, sub_len=2, n_repeats=3)  # 2 filler tokens: the first repeat starts at 0, 1 or 2
+    starts = repeat_starts(30000, lay, torch.Generator().manual_seed(0))
+    assert (torch.diff(starts, dim=1) == 2).all()
+    counts = torch.bincount(starts[:, 0], minlength=3)
+    assert len(counts) == 3 and (counts.double() / 30000 - 1 / 3).abs().max() < 0.015
+    end = repeat_starts(5, Layout(placement="end"), torch.Generator().manual_seed(0))
+    assert end.tolist() == [[37, 53, 69]] * 5
 
 
 def test_induction_queries_point_at_the_token_after_the_previous_occurrence():
@@ -59,6 +71,7 @@ def test_batches_and_sets_are_functions_of_their_seeds():
         (Layout(n_ctx=0), "`n_ctx` must be a positive integer"),
         (Layout(vocab=-1), "`vocab` must be a positive integer"),
         (Layout(n_repeats=1), "must be >= 2"),
+        (Layout(placement="random"), "`placement` must be one of end, consecutive, gaps"),
     ],
 )
 def test_bad_layouts_are_refused(layout, message):
