@@ -793,6 +793,9 @@ def claims(
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Use interrupted or never-grokked mod-add runs (the report lists them)."
     ),
+    modadd_from: Path | None = typer.Option(
+        None, help="Without mod-add run files: carry the mod-add section of this earlier claims.json, marked so."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace a report or figure made from other settings."),
 ) -> None:
     """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write claims.md/.json."""
@@ -829,6 +832,7 @@ def claims(
         modadd_knockout_kinds=modadd_knockout_kinds,
         modadd_baseline=modadd_baseline,
         partial_runs=partial,
+        modadd_from=None if paths or modadd_from is None else modadd_from.as_posix(),
     )
     for path, flag in ((out / "claims.md", "out"), (out / "claims.json", "out")):
         check_writable(path, flag)
@@ -856,6 +860,7 @@ def claims(
             modadd_kinds=tuple(split(modadd_knockout_kinds)),
             modadd_baseline=modadd_baseline,
             modadd_train=modadd_train,
+            modadd_from=None if paths else modadd_from,
         )
     written = write_report(report, out, figures_dir, settings=settings)
     typer.echo(render_terminal(report))

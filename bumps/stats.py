@@ -7,6 +7,7 @@ JSON-ready dicts; none knows which model produced the values. A claim's verdict 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
@@ -588,3 +589,224 @@ def ratio_interval(base, var, level: float = 0.95) -> tuple[float, float, float]
         raise ValueError("need positive values, paired: base and var of the same length")
     mean, lo, hi = t_interval(np.log(b) - np.log(v), level)
     return math.exp(mean), math.exp(lo), math.exp(hi)
+
+
+# ---------------------------------------------------------------------------
+# Intervals that fit the sample size
+
+# Below this many units an interval is a t interval; at or above it, a percentile bootstrap. Chosen by
+# simulation (nominal 95 %, 1000-2000 resamples, 4000-18000 replicates per size): the percentile
+# bootstrap of a mean covers 74.6 % at n = 3, 84.2 % at 5 and 90.1 % at 10 on normal values (its
+# interval lies inside the sample's range and uses the n-divided spread), 93.4 % at 30 and 93.8-94.1 % at
+# 60; on exponential values 91.6 % at 30, 92.6 % at 40, 93.0 % at 50, 93.0-93.3 % at 60 and 93.6-94.2 %
+# at 100. 60 is the smallest size tried where it reaches the project's 93 % bar on both (30 does not);
+# skewed values keep it near the bar until about 100. For the mean the t interval covers at least as
+# well at every size tried (exponential at 60: 93.8 %; normal at 100: 95.0 % against 94.6 %): the
+# bootstrap serves large n because it assumes no shape, not because it covers better.
+PERCENTILE_MIN_N = 60
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"need 0 < level < 1 (got {level})")
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, dtype=float).ravel()
+    return v[np.isfinite(v)]
+
+
+def _percentile_bounds(draws: np.ndarray, level: float) -> tuple[float, float]:
+    # rounded so that level 0.95 asks for exactly the 2.5th and 97.5th percentiles, as boot does
+    lo, hi = np.percentile(draws, [round(50 * (1 - level), 10), round(50 * (1 + level), 10)])
+    return float(lo), float(hi)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_indices(sizes: tuple[int, ...], n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    out = tuple(rng.integers(0, n, size=(n_boot, n)) for n in sizes)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def _resample_indices(sizes: tuple[int, ...], n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
+    # One (n_boot, n) index matrix per sample, drawn in order from one generator. They depend only on
+    # the sizes and the seed, so small ones are kept: a simulation calling an interval thousands of
+    # times at one n draws them once.
+    if n_boot * sum(sizes) <= 400_000:
+        return _cached_indices(tuple(int(n) for n in sizes), int(n_boot), int(seed))
+    rng = np.random.default_rng(seed)
+    return tuple(rng.integers(0, n, size=(n_boot, n)) for n in sizes)
+
+
+def _boot_mean(v: np.ndarray, level: float, n_boot: int, seed: int) -> tuple[float, float, float]:
+    # boot(v) for the mean, vectorised: the same generator calls in the same order, so the same draws
+    (idx,) = _resample_indices((v.size,), n_boot, seed)
+    return (float(v.mean()), *_percentile_bounds(v[idx].mean(1), level))
+
+
+def mean_interval(values, level: float = 0.95, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean of independent units with an interval that fits their number.
+
+    Parameters
+    ----------
+    values : array_like
+        One value per independent unit (seed, bump, event); non-finite entries are dropped and n is
+        the number left.
+    level : float, default 0.95
+        Coverage of the two-sided interval, in (0, 1).
+    n_boot : int, default 2000
+        Bootstrap resamples (used only at n >= :data:`PERCENTILE_MIN_N`).
+    seed : int, default 0
+        Seed of the resampling generator (likewise).
+
+    Returns
+    -------
+    tuple of float
+        ``(mean, low, high)``. For 2 <= n < :data:`PERCENTILE_MIN_N` the interval is
+        :func:`t_interval` (it assumes roughly normal values: exact for normal ones, below nominal for
+        skewed ones at small n: about 88 % for exponential values at n = 3 to 10, 93.5 % at 50). At
+        n >= :data:`PERCENTILE_MIN_N` it is the percentile bootstrap of :func:`boot` (the same
+        resamples for the same seed), which assumes no shape (about 94 % for normal values and 93 % for
+        exponential ones at n = 60). ``(value, nan, nan)`` for one value
+        (no spread to measure) and all nan for none.
+
+    Raises
+    ------
+    ValueError
+        If the level is out of range.
+    """
+    _check_level(level)
+    v = _finite(values)
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    if v.size == 1:
+        return (float(v[0]), math.nan, math.nan)
+    if v.size < PERCENTILE_MIN_N:
+        return t_interval(v, level)
+    return _boot_mean(v, level, n_boot, seed)
+
+
+def proportion_interval(flags, level: float = 0.95) -> tuple[float, float, float]:
+    """The fraction of units with a property, with its exact (Clopper–Pearson) interval at every n.
+
+    Never a bootstrap: over 5 units that all have the property a bootstrap gives [1, 1], this
+    gives [0.478, 1].
+
+    Parameters
+    ----------
+    flags : array_like
+        One 0/1 (or bool) entry per independent unit: 1 where the unit has the property. nan entries
+        (units not measured) are dropped.
+    level : float, default 0.95
+        Coverage of the two-sided interval, in (0, 1); the exact interval covers at least ``level``
+        for every true fraction.
+
+    Returns
+    -------
+    tuple of float
+        ``(k / n, low, high)`` of :func:`clopper_pearson` with ``k`` the number of 1 entries and ``n``
+        the number of entries left; it depends on the flags only through ``k`` and ``n``. All nan for
+        no entries.
+
+    Raises
+    ------
+    ValueError
+        If an entry is neither 0, 1 nor nan, or the level is out of range.
+    """
+    _check_level(level)
+    f = np.asarray(flags, dtype=float).ravel()
+    f = f[~np.isnan(f)]
+    if not np.isin(f, (0.0, 1.0)).all():
+        raise ValueError(f"flags must be 0 or 1 (got {f[~np.isin(f, (0.0, 1.0))][0]:g})")
+    if f.size == 0:
+        return (math.nan, math.nan, math.nan)
+    return clopper_pearson(int(f.sum()), int(f.size), level)
+
+
+def diff_interval(x, y, level: float = 0.95, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """mean(x) − mean(y) for two independent samples, with an interval that fits their sizes.
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two independent samples (e.g. seeds of two arms that share none); non-finite entries are
+        dropped from each. For units shared by both arms use :func:`paired_interval`.
+    level : float, default 0.95
+        Coverage of the two-sided interval, in (0, 1).
+    n_boot : int, default 2000
+        Bootstrap resamples (used only when both samples have at least :data:`PERCENTILE_MIN_N`).
+    seed : int, default 0
+        Seed of the resampling generator (likewise).
+
+    Returns
+    -------
+    tuple of float
+        ``(mean(x) − mean(y), low, high)``. When either sample has fewer than
+        :data:`PERCENTILE_MIN_N` values the interval is Welch's t interval (unequal variances,
+        Welch–Satterthwaite degrees of freedom; it assumes roughly normal values). Otherwise it is a
+        percentile bootstrap resampling ``x`` and ``y`` separately, the scheme of :func:`boot_diff`
+        (drawn in one batch, so the resamples differ from boot_diff's). Under Welch,
+        ``(difference, nan, nan)`` when a sample has a single value (no spread to measure) and a
+        zero-width interval when both samples are constant. All nan when a sample is empty.
+
+    Raises
+    ------
+    ValueError
+        If the level is out of range.
+    """
+    from scipy.stats import t as student_t
+
+    _check_level(level)
+    x, y = _finite(x), _finite(y)
+    if x.size == 0 or y.size == 0:
+        return (math.nan, math.nan, math.nan)
+    d = float(x.mean() - y.mean())
+    if x.size >= PERCENTILE_MIN_N and y.size >= PERCENTILE_MIN_N:
+        ix, iy = _resample_indices((x.size, y.size), n_boot, seed)
+        return (d, *_percentile_bounds(x[ix].mean(1) - y[iy].mean(1), level))
+    if x.size == 1 or y.size == 1:
+        return (d, math.nan, math.nan)
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(vx + vy)
+    if se == 0:
+        return (d, d, d)
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    half = float(student_t.ppf((1 + level) / 2, df) * se)
+    return (d, d - half, d + half)
+
+
+def paired_interval(x, y, level: float = 0.95, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean of the paired differences x − y (the same units in both arms), with an interval that fits n.
+
+    Parameters
+    ----------
+    x, y : array_like
+        One value per unit in each arm, paired by position (e.g. seeds shared by two arms); a pair
+        with a non-finite entry on either side is dropped and n is the number of pairs left.
+    level : float, default 0.95
+        Coverage of the two-sided interval, in (0, 1).
+    n_boot : int, default 2000
+        Bootstrap resamples (used only at n >= :data:`PERCENTILE_MIN_N`).
+    seed : int, default 0
+        Seed of the resampling generator (likewise).
+
+    Returns
+    -------
+    tuple of float
+        :func:`mean_interval` of the differences ``x − y``: a t interval on them below
+        :data:`PERCENTILE_MIN_N` pairs (it assumes roughly normal differences), a percentile bootstrap
+        over the pairs at or above (each resample draws whole pairs, so the pairing's correlation is
+        kept). ``(difference, nan, nan)`` for one pair, all nan for none.
+
+    Raises
+    ------
+    ValueError
+        If x and y differ in length, or the level is out of range.
+    """
+    a, b = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if a.size != b.size:
+        raise ValueError(f"paired samples differ in length ({a.size} vs {b.size})")
+    return mean_interval(a - b, level, n_boot=n_boot, seed=seed)

@@ -12,7 +12,8 @@ appears, but not every combination (the full product — 5 ranks × 3 optimizers
 budget; one Adam run at rank 100 with 128 seeds and 3000 steps alone is ~7 minutes
 on one core). Rank 100 uses ``seeds_full_rank`` seeds and fewer steps (say so in
 the report); everything else uses ``seeds``. Knockouts run on KNOCKOUT_CONFIGS with at
-most ``max_knockout_bumps`` bumps (drawn uniformly) and 384 replays per configuration.
+most ``max_knockout_bumps`` bumps (drawn uniformly) and 576 replays per configuration (each bump is
+knocked out at its start, at its peak, and at its peak with the competitor chosen without look-ahead).
 """
 
 from __future__ import annotations
@@ -33,9 +34,19 @@ from bumps.detect.competition import norm_decay_end
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_write, versions
 from bumps.lowrank.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
-from bumps.lowrank.knockout import plan, run_plan, summarize
+from bumps.lowrank.knockout import KNOCKOUT_TIMES, plan, run_plan, summarize
 from bumps.lowrank.model import LowRankConfig, default_threads, simulate
-from bumps.stats import STAT, Claim, ClaimSpec, Clause, Condition, Rule, above, below, boot, boot_diff
+from bumps.registry import file_hash as registry_file_hash
+from bumps.registry import last_changed
+from bumps.registry import load as load_rules
+from bumps.stats import (
+    PERCENTILE_MIN_N,
+    STAT,
+    Claim,
+    diff_interval,
+    mean_interval,
+    proportion_interval,
+)
 
 # ---------------------------------------------------------------------------
 # The grid
@@ -63,7 +74,7 @@ def toy_grid(seeds: int = 128, quick: bool = False, seeds_full_rank: int = 16) -
 
 
 KNOCKOUT_CONFIGS = ("gd_r4", "gd_r2_k4", "gd_r10", "adam_r4")
-CLAIM_IDS = tuple(str(i) for i in range(1, 11))
+CLAIM_IDS = ("1", "2", "3", "4", "5", "6", "7", "7s", "8", "8c", "9", "10")  # the registry's toy rows
 
 
 def _bytes_estimate(cfg: LowRankConfig) -> int:
@@ -128,7 +139,7 @@ def measure(
     params: BumpParams,
     knockouts: bool,
     max_bumps: int,
-    max_instances: int = 384,
+    max_instances: int = 576,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Simulate one configuration and compute everything the claims need (JSON-ready)."""
@@ -145,6 +156,7 @@ def measure(
         "seeds": cfg.seeds,
         "log_r2": log_linearity(loss).tolist(),
         **{k: v.tolist() for k, v in _loss_times(loss, step, ref).items()},
+        **{f"{k}_from_loss0": v.tolist() for k, v in _loss_times(loss, step, loss[0]).items()},
         "loss0": loss[0].tolist(),
         "final_loss": loss[-1].tolist(),
         "decay_end": decay_end.tolist(),
@@ -153,18 +165,22 @@ def measure(
     }
     series = {k: orient_by_peak(run[k].numpy()) for k in PER_UNIT_SERIES}
     series.update(invariant_series(run))
-    peaked_in_decay, n_unit = 0, 0
+    in_decay = {k: np.zeros(cfg.seeds, int) for k in ("peak", "start", "bumps")}  # per-unit bumps, per seed
     for key, x in series.items():
         c = _count(x, step, params, cfg.seeds)
         if key in PER_UNIT_SERIES:
-            peaked_in_decay += sum(step[b.peak] < decay_end[b.index[0]] for b in c["_list"])
-            n_unit += c["bumps"]
+            for b in c["_list"]:
+                seed = b.index[0]
+                in_decay["bumps"][seed] += 1
+                in_decay["peak"][seed] += step[b.peak] < decay_end[seed]
+                in_decay["start"][seed] += step[b.start] < decay_end[seed]
         del c["_list"]
         out["series"][key] = c
     out["per_unit_bumps_per_seed"] = (
         np.array(out["series"]["inner_a"]["per_seed"]) + np.array(out["series"]["inner_b"]["per_seed"])
     ).tolist()
-    out["peaked_in_decay"] = [int(peaked_in_decay), int(n_unit)]
+    out["in_decay"] = {k: v.tolist() for k, v in in_decay.items()}
+    out["peaked_in_decay"] = [int(in_decay["peak"].sum()), int(in_decay["bumps"].sum())]
     # the largest final alignment share: does each unit grow mainly toward one target?
     ia = run["inner_a"][-1].numpy() ** 2  # [N, r, K]
     share = ia.max(1) / np.maximum(ia.sum(1), 1e-300)  # [N, K]
@@ -175,7 +191,7 @@ def measure(
     out["knockouts"] = []
     if knockouts and cfg.n_learned >= 3:
         # each bump costs 2·(K − 1) replays: cap the replays per configuration
-        items = plan(run, params, max_bumps=min(max_bumps, max(1, max_instances // (2 * (cfg.n_learned - 1)))))
+        items = plan(run, params, max_bumps=min(max_bumps, max(1, max_instances // (3 * (cfg.n_learned - 1)))))
         if progress:
             progress(f"{name}: {len(items)} knockouts")
         cfgd = _config_dict(cfg)
@@ -202,8 +218,16 @@ def log_linearity(loss: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def vector_regression_plateau(seeds: int, dim: int, steps: int, lr: float, init_scale: float) -> np.ndarray:
-    """Claim 1's model: GD on ½‖a − x‖² (x ∈ R^d) from x ~ N(0, σ²); R² of log-loss vs step per seed."""
+def vector_regression(seeds: int, dim: int, steps: int, lr: float, init_scale: float) -> dict[str, np.ndarray]:
+    """Claim 1's model: GD on ½‖a − x‖² (x ∈ R^d) from x ~ N(0, σ²), per seed.
+
+    Returns
+    -------
+    dict
+        ``plateau_fraction``: t10/t90 measured from the loss's start (an exponential gives
+        ln(1/0.9)/ln 10 = 0.046 whatever its rate); ``log_r2``: R² of log(loss) against step
+        (:func:`log_linearity`, the earlier rule's statistic, 1 by algebra for any exponential).
+    """
     g = torch.Generator().manual_seed(0)
     a = torch.randn(seeds, dim, generator=g, dtype=torch.float64)
     a = a / a.norm(dim=1, keepdim=True)
@@ -212,7 +236,32 @@ def vector_regression_plateau(seeds: int, dim: int, steps: int, lr: float, init_
     for _ in range(steps + 1):
         loss.append(0.5 * (a - x).pow(2).sum(1))
         x = x - lr * (x - a)
-    return log_linearity(torch.stack(loss).numpy())
+    loss = torch.stack(loss).numpy()
+    pf = _loss_times(loss, np.arange(steps + 1), loss[0])["plateau_fraction"]
+    return {"plateau_fraction": pf, "log_r2": log_linearity(loss)}
+
+
+def every_step_plateau(cfg: LowRankConfig) -> dict[str, list[float]]:
+    """t10/t90 per seed with the loss recorded every step, and on the records every ``cfg.record_every``.
+
+    Claim 9's statistic: at the grid's cadence (every 10 steps) a full-rank run's t10 and t90 can be the
+    first records after the start, so t10/t90 is a ratio of small integers; every step resolves it.
+
+    Returns
+    -------
+    dict
+        ``every_step`` and ``coarse`` (the same seeds' t10/t90 read only at multiples of
+        ``cfg.record_every``), lists of floats.
+    """
+    run = simulate(replace(cfg, record_every=1))
+    step, loss = run["step"].numpy(), run["loss"].numpy()
+    sv = run["singular_values"].numpy()
+    ref = 0.5 * np.einsum("m,n,imn,imn->i", sv, sv, run["target_gram_a"].numpy(), run["target_gram_b"].numpy())
+    coarse = step % cfg.record_every == 0
+    return {
+        "every_step": _loss_times(loss, step, ref)["plateau_fraction"].tolist(),
+        "coarse": _loss_times(loss[coarse], step[coarse], ref)["plateau_fraction"].tolist(),
+    }
 
 
 CLAIM_NEEDS = {
@@ -223,7 +272,9 @@ CLAIM_NEEDS = {
     "5": ("gd_r1", "gd_r2", "gd_r4", "gd_r10"),
     "6": ("gd_r2",),
     "7": ("gd_r4",),
+    "7s": ("gd_r4",),
     "8": ("gd_r4",),
+    "8c": ("gd_r4",),
     "9": ("adam_full", "gd_full", "adam_r10", "gd_r10"),
     "10": ("gd_r4_wd", "gd_r4"),
 }
@@ -231,108 +282,66 @@ CLAIM_NEEDS = {
 
 _NAN3 = (math.nan, math.nan, math.nan)
 
-# Every claim's statement and verdict rule, fixed before any run. A rule reads the row's own statistic
-# (STAT) and, for some claims, further named statistics that toy_claims measures beside it.
-TOY_CLAIMS: dict[str, ClaimSpec] = {
-    "1": ClaimSpec(
-        "Scalar/vector regression converges exponentially: no plateau.",
-        Rule(above(0.99, note="a straight line: exponential"), below(0.9)),
-    ),
-    "2": ClaimSpec(
-        "Rank-1 factorization shows an S-curve: long plateau, then a sudden drop.",
-        Rule(above(0.5, note="most of the time to 90% spent before the first 10%"), below(0.3)),
-    ),
-    "3": ClaimSpec(
-        "Early on, components orthogonal to the target decay fast (slight loss drop), then a plateau, then the drop.",
-        Rule(above(0.9), below(0.5)),
-    ),
-    "4": ClaimSpec(
-        "Higher rank gives a shorter, less sudden plateau; full rank with GD: none.",
-        Rule(
-            Condition((Clause(STAT, "low", ">", 0), Clause("full", "high", "<", 0.1)), note="no plateau at full rank"),
-            Condition((Clause(STAT, "high", "<", 0), Clause("full", "low", ">", 0.3)), "any"),
-            names={STAT: "the difference", "full": "full rank"},
-        ),
-    ),
-    "5": ClaimSpec(
-        "Bumps in inner-product-with-truth curves occur only when rank > 1.",
-        Rule(
-            Condition(
-                (
-                    Clause(STAT, "value", "==", 0),
-                    Clause("gd_r2", "low", ">", 0),
-                    Clause("gd_r4", "low", ">", 0),
-                    Clause("gd_r10", "low", ">", 0),
-                ),
-                note="no rank-1 seed has a bump",
-            ),
-            Condition((Clause(STAT, "value", ">", 0),), note="rank 1 has any"),
-            names={STAT: "the rank-1 fraction", "gd_r2": "rank 2", "gd_r4": "rank 4", "gd_r10": "rank 10"},
-        ),
-    ),
-    "6": ClaimSpec(
-        "At rank 2 bumps are relatively common but not universal.",
-        Rule(
-            Condition((Clause(STAT, "low", ">=", 0.15), Clause(STAT, "high", "<=", 0.95))),
-            Condition((Clause(STAT, "high", "<", 0.15), Clause(STAT, "low", ">", 0.95)), "any"),
-        ),
-    ),
-    "7": ClaimSpec(
-        "Bumps tend to peak at higher alignment; none occur in the initial norm-decay phase.",
-        Rule(below(0.05), above(0.2)),
-    ),
-    "8": ClaimSpec(
-        "Mechanism: two learned vectors grow toward one target; one realigns as the other catches up (competition).",
-        Rule(
-            Condition(
-                (Clause(STAT, "low", ">", 0.3), Clause("competitor", "high", "<", ("control", "low"))),
-                note="removing the competitor stops the bump far more often than removing a control",
-            ),
-            below(0.1),
-            names={STAT: "the gap", "competitor": "the competitor drop ratio", "control": "the control drop ratio"},
-        ),
-    ),
-    "9": ClaimSpec(
-        "With Adam the full-rank case regains a plateau, and rank 10 may show more bumps than with GD.",
-        Rule(
-            above(0.2),
-            below(0.05),
-            names={STAT: "the plateau difference"},
-            note="the bump part is reported, not required: 'may'",
-        ),
-    ),
-    "10": ClaimSpec(
-        "Weight decay makes the converged solution stop minimising the original loss, speeds "
-        "up the initial decay, and changes nothing else.",
-        Rule(
-            Condition(
-                (
-                    Clause(STAT, "high", "<", 0),
-                    Clause("stops", "value", "==", 1),
-                    Clause("bumps", "low", "<=", 0),
-                    Clause("bumps", "high", ">=", 0),
-                ),
-                note="faster decay, the original loss not minimised, bumps unchanged",
-            ),
-            Condition((Clause(STAT, "low", ">", 0), Clause("stops", "value", "<", 0.5)), "any"),
-            names={
-                STAT: "the early-norm difference",
-                "stops": "the final-loss fraction",
-                "bumps": "the bumps-per-seed difference",
-            },
-        ),
-    ),
-}
-assert tuple(TOY_CLAIMS) == CLAIM_IDS
+# Every claim's statement and verdict rule is data in the rule registry (bumps/rules.json, family "toy",
+# bumps.registry), registered before the run that decides it. A rule reads the row's own statistic
+# (STAT) and, for some claims, further named statistics that toy_claims measures beside it; an earlier
+# rule replaced after data reads the statistics named in its ``reads`` map.
+FAMILY = "toy"
 
 
-def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] | None = None) -> list[Claim]:
-    """Claims 1-10 of the toy-model source (the post and its thread) from measured configurations.
+def toy_rules() -> dict:
+    """The registry's toy entries, by claim id (:func:`bumps.registry.load`)."""
+    return load_rules(FAMILY)
 
-    A claim is evaluated when it is in ``only`` (default: all) and every configuration it
-    needs (CLAIM_NEEDS) was measured. Each row's rule text and verdict come from its
-    ``TOY_CLAIMS`` rule, given the statistics measured here.
+
+def _cluster_fraction(num, den) -> tuple[float, float, float]:
+    """Fraction sum(num)/sum(den) of events nested in seeds, with a seed-cluster percentile bootstrap CI
+    (resampling seeds with replacement; seeds without events drop out). num, den: per seed."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    keep = den > 0
+    num, den = num[keep], den[keep]
+    if not len(den):
+        return _NAN3
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(den), (2000, len(den)))
+    draws = num[idx].sum(1) / den[idx].sum(1)
+    return float(num.sum() / den.sum()), *map(float, np.percentile(draws, [2.5, 97.5]))
+
+
+def _triple(d: dict) -> tuple[float, float, float]:
+    return d["value"], d["ci_low"], d["ci_high"]
+
+
+def toy_claims(
+    m: dict[str, dict], vector: dict, every_step: dict | None = None, only: list[str] | None = None
+) -> list[tuple[Claim, dict]]:
+    """The toy-model source's claims from measured configurations, each with the statistics it was judged on.
+
+    A claim is evaluated when it is in ``only`` (default: all) and every configuration it needs
+    (CLAIM_NEEDS) was measured. Each row's rule text and verdict come from its registry entry
+    (:func:`toy_rules`). Intervals fit the sample: exact binomial for fractions of seeds, t (Welch for
+    differences) below :data:`bumps.stats.PERCENTILE_MIN_N` seeds and the percentile bootstrap above,
+    seed-cluster bootstraps for events nested in seeds. ``n`` is the number of independent units (seeds)
+    that contribute.
+
+    Parameters
+    ----------
+    m : dict
+        Configuration name -> :func:`measure` output.
+    vector : dict
+        :func:`vector_regression` output (claim 1).
+    every_step : dict, optional
+        Configuration name -> :func:`every_step_plateau` output, for ``gd_full`` and ``adam_full``
+        (claim 9; without it claim 9 is left out).
+    only : list of str, optional
+        Claim ids to evaluate.
+
+    Returns
+    -------
+    list of (Claim, dict)
+        Each row and the statistics (name -> (value, low, high)) its rule and earlier rules read.
     """
+    R = toy_rules()
 
     def want(cid: str, *needs: str) -> bool:
         return (only is None or cid in only) and all(k in m for k in needs)
@@ -341,95 +350,138 @@ def toy_claims(m: dict[str, dict], vector_plateau: np.ndarray, only: list[str] |
     seeds_with = lambda k: (np.array(m[k]["per_unit_bumps_per_seed"]) > 0).astype(float)  # noqa: E731
     bps = lambda k: np.array(m[k]["per_unit_bumps_per_seed"], float)  # noqa: E731
     n = lambda *ks: min(m[k]["seeds"] for k in ks)  # noqa: E731
-    T = TOY_CLAIMS
-    rows = []
+    rows: list[tuple[Claim, dict]] = []
+
+    def add(cid: str, values: dict, units: int, statistic: str | None = None) -> None:
+        rows.append((R[cid].judge(values, units, statistic), values))
+
     if want("1"):
-        v = boot(vector_plateau)
-        stat = "vector regression: mean R² of log(loss) vs step until 1% of the start is left"
+        values = {STAT: mean_interval(vector["plateau_fraction"]), "log_r2": mean_interval(vector["log_r2"])}
+        stat = R["1"].statistic
         if "gd_r1" in m:
-            stat += f" (GD rank 1, same σ and lr: {boot(m['gd_r1']['log_r2'])[0]:.3f})"
-        rows.append(T["1"].judge("1", v, len(vector_plateau), stat))
+            r1 = mean_interval(pf("gd_r1"))
+            stat += (
+                f" (GD rank 1, same σ and lr, a plateau: {r1[0]:.3f}, which this rule calls {R['1'].rule.decide(r1)})"
+            )
+        add("1", values, len(vector["plateau_fraction"]), stat)
     if want("2", "gd_r1"):
-        stat = "GD rank 1: mean t10/t90 (steps until the loss is 10% below ½‖A‖² over steps until 90% below)"
-        rows.append(T["2"].judge("2", boot(pf("gd_r1")), n("gd_r1"), stat))
+        values = {
+            STAT: mean_interval(pf("gd_r1")),
+            "plateau_from_loss0": mean_interval(m["gd_r1"]["plateau_fraction_from_loss0"]),
+        }
+        add("2", values, n("gd_r1"))
     if want("3", "gd_r1"):
-        early = np.asarray(m["gd_r1"]["decay_end"], float) < np.asarray(m["gd_r1"]["t10"], float)
-        drop = 1 - float(np.median(m["gd_r1"]["loss_at_decay_end"]))
+        g = m["gd_r1"]
+        end, at_end = np.asarray(g["decay_end"], float), np.asarray(g["loss_at_decay_end"], float)
+        early = end < np.asarray(g["t10"], float)
+        slight = (end < np.asarray(g["t10_from_loss0"], float)) & (at_end < 1) & (at_end > 0.9)
+        drop = 1 - float(np.median(at_end))
         stat = (
-            "GD rank 1: fraction of seeds whose norm-decay phase ends before "
-            f"t10 (the loss has then fallen by {drop:.0%} of its start, median: the start's own "
+            f"{R['3'].statistic} (the loss has then fallen by {drop:.0%} of its start, median: the start's own "
             "½‖UVᵀ‖² at σ = 0.1, d = 100 — not slight)"
         )
-        rows.append(T["3"].judge("3", boot(early.astype(float)), n("gd_r1"), stat))
+        add(
+            "3",
+            {STAT: proportion_interval(early), "slight_drop_fraction": proportion_interval(slight)},
+            n("gd_r1"),
+            stat,
+        )
     if want("4", "gd_r1", "gd_r10", "gd_full"):
-        d = boot_diff(pf("gd_r1"), pf("gd_r10"))
-        full = boot(pf("gd_full"))
+        d = diff_interval(pf("gd_r1"), pf("gd_r10"))
+        full = mean_interval(pf("gd_full"))
         stat = f"t10/t90 rank 1 − rank 10 (full rank alone: {full[0]:.3f} [{full[1]:.3f}, {full[2]:.3f}])"
-        rows.append(T["4"].judge("4", {STAT: d, "full": full}, n("gd_r1", "gd_r10", "gd_full"), stat))
+        add("4", {STAT: d, "full": full}, n("gd_r1", "gd_r10", "gd_full"), stat)
     if want("5", "gd_r1", "gd_r2", "gd_r4", "gd_r10"):
-        values = {STAT: boot(seeds_with("gd_r1"))} | {k: boot(seeds_with(k)) for k in ("gd_r2", "gd_r4", "gd_r10")}
+        values = {STAT: proportion_interval(seeds_with("gd_r1"))}
+        values |= {k: proportion_interval(seeds_with(k)) for k in ("gd_r2", "gd_r4", "gd_r10")}
         stat = (
             "GD rank 1: fraction of seeds with a per-unit bump (ranks 2, 4, 10: CI lows "
             + ", ".join(f"{values[k][1]:.2f}" for k in ("gd_r2", "gd_r4", "gd_r10"))
             + ")"
         )
-        rows.append(T["5"].judge("5", values, n("gd_r1"), stat))
+        add("5", values, n("gd_r1"), stat)
     if want("6", "gd_r2"):
-        stat = "GD rank 2: fraction of seeds with a per-unit bump"
-        rows.append(T["6"].judge("6", boot(seeds_with("gd_r2")), n("gd_r2"), stat))
-    if want("7", "gd_r4"):
-        pk, tot = m["gd_r4"]["peaked_in_decay"]
-        frac = np.r_[np.ones(pk), np.zeros(tot - pk)]
-        stat = (
-            f"GD rank 4: fraction of the {tot} per-unit bumps peaking inside the norm-decay phase "
-            "(bootstrap over bumps)"
-        )
-        rows.append(T["7"].judge("7", boot(frac) if tot else _NAN3, n("gd_r4"), stat))
-    if want("8", "gd_r4"):
-        ko = summarize([r for r in m["gd_r4"]["knockouts"]]).get("peak", {})
+        add("6", {STAT: proportion_interval(seeds_with("gd_r2"))}, n("gd_r2"))
+    for cid, where in (("7", "peak"), ("7s", "start")):
+        if want(cid, "gd_r4"):
+            dec = m["gd_r4"]["in_decay"]
+            frac = _cluster_fraction(dec[where], dec["bumps"])
+            units = int((np.asarray(dec["bumps"]) > 0).sum())
+            stat = f"{R[cid].statistic}: {int(np.sum(dec[where]))} of {int(np.sum(dec['bumps']))} bumps"
+            add(cid, {STAT: frac}, units, stat)
+    for cid, at in (("8", "peak"), ("8c", "peak_causal")):
+        if not want(cid, "gd_r4"):
+            continue
+        ko = summarize(list(m["gd_r4"]["knockouts"])).get(at, {})
         if ko.get("bumps"):
-            triple = lambda d: (d["value"], d["ci_low"], d["ci_high"])  # noqa: E731
             c_d, k_d = ko["competitor_drop_ratio"], ko["control_drop_ratio"]
+            # the seeds are the independent units: intervals over each seed's mean gaps
             values = {
-                STAT: triple(ko["persist_gap"]),
-                "competitor": triple(c_d),
-                "control": triple(k_d),
+                STAT: mean_interval(ko["per_seed"]["drop_gap"]),
+                "gap": mean_interval(ko["per_seed"]["persist_gap"]),
+                "competitor": _triple(c_d),
+                "control": _triple(k_d),
             }
+            g = dict(zip(("value", "ci_low", "ci_high"), values["gap"], strict=True))
             stat = (
-                f"GD rank 4, knockout at the peak: control − competitor persistence over {ko['bumps']} bumps "
-                f"(median drop ratio competitor {c_d['value']:.2f} [{c_d['ci_low']:.2f}, {c_d['ci_high']:.2f}] vs "
-                f"control {k_d['value']:.2f} [{k_d['ci_low']:.2f}, {k_d['ci_high']:.2f}])"
+                f"{R[cid].statistic}: {ko['bumps']} bumps in {ko['seeds']} seeds, control − competitor > 0 in "
+                f"{ko['drop_gap_positive']} of them; persistence gap "
+                f"{g['value']:.2f} [{g['ci_low']:.2f}, {g['ci_high']:.2f}]; median drop ratio competitor "
+                f"{c_d['value']:.2f} [{c_d['ci_low']:.2f}, {c_d['ci_high']:.2f}] vs control {k_d['value']:.2f} "
+                f"[{k_d['ci_low']:.2f}, {k_d['ci_high']:.2f}]"
             )
+            units = ko["seeds"]
         else:  # nothing measured: every comparison with nan fails, so the verdict is inconclusive
-            values = {STAT: _NAN3, "competitor": _NAN3, "control": _NAN3}
-            stat = "GD rank 4 knockouts: no bumps with controls"
-        rows.append(T["8"].judge("8", values, n("gd_r4"), stat))
-    if want("9", "adam_full", "gd_full", "adam_r10", "gd_r10"):
-        d100 = boot_diff(pf("adam_full"), pf("gd_full"))
-        d10 = boot_diff(bps("adam_r10"), bps("gd_r10"))
+            values = {STAT: _NAN3, "gap": _NAN3, "competitor": _NAN3, "control": _NAN3}
+            stat, units = "GD rank 4 knockouts: no bumps with controls", 0
+        add(cid, values, units, stat)
+    if want("9", "adam_full", "gd_full", "adam_r10", "gd_r10") and every_step:
+        e_a, e_g = every_step["adam_full"], every_step["gd_full"]
+        d100 = diff_interval(e_a["every_step"], e_g["every_step"])
+        d10 = diff_interval(bps("adam_r10"), bps("gd_r10"))
+        a, g = mean_interval(e_a["every_step"]), mean_interval(e_g["every_step"])
         stat = (
-            f"full rank: t10/t90 Adam − GD (rank 10 bumps per seed Adam − GD: {d10[0]:.1f} "
+            f"{R['9'].statistic} (Adam {a[0]:.3f}, GD {g[0]:.3f}; rank 10 bumps per seed Adam − GD: {d10[0]:.1f} "
             f"[{d10[1]:.1f}, {d10[2]:.1f}])"
         )
-        rows.append(T["9"].judge("9", d100, n("adam_full", "gd_full"), stat))
+        values = {STAT: d100, "plateau_diff_every10": diff_interval(e_a["coarse"], e_g["coarse"])}
+        add("9", values, n("adam_full", "gd_full"), stat)
     if want("10", "gd_r4_wd", "gd_r4"):
         wd_final = np.asarray(m["gd_r4_wd"]["final_loss"]) / np.asarray(m["gd_r4_wd"]["loss0"])
         free_final = np.asarray(m["gd_r4"]["final_loss"]) / np.asarray(m["gd_r4"]["loss0"])
-        dd = boot_diff(m["gd_r4_wd"]["norm_ratio_early"], m["gd_r4"]["norm_ratio_early"])
-        db = boot_diff(bps("gd_r4_wd"), bps("gd_r4"))
-        stops = boot((wd_final > 1e3 * np.maximum(free_final.max(), 1e-12)).astype(float))
+        dd = diff_interval(m["gd_r4_wd"]["norm_ratio_early"], m["gd_r4"]["norm_ratio_early"])
+        db = diff_interval(bps("gd_r4_wd"), bps("gd_r4"))
+        stops = proportion_interval(wd_final > 1e3 * np.maximum(free_final.max(), 1e-12))
         stat = (
             "GD rank 4, wd 0.05 vs 0: difference of Σ‖·‖² at step T/30 over its start (fraction of "
             f"wd seeds whose final loss is >1000x the worst wd-free one: {stops[0]:.2f}; "
             f"bumps per seed difference {db[0]:.2f} "
             f"[{db[1]:.2f}, {db[2]:.2f}])"
         )
-        rows.append(T["10"].judge("10", {STAT: dd, "stops": stops, "bumps": db}, n("gd_r4_wd", "gd_r4"), stat))
+        add("10", {STAT: dd, "stops": stops, "bumps": db}, n("gd_r4_wd", "gd_r4"), stat)
     return rows
 
 
 # ---------------------------------------------------------------------------
 # The toy section of the report
+
+
+def registry_row(row: dict, entry, values: dict) -> dict:
+    """A claim row with its registration: status, the commit its rule last changed in, earlier verdicts."""
+    earlier = entry.earlier_verdicts(values)
+    return {
+        **row,
+        "registry": {
+            "status": entry.status,
+            "last_changed": last_changed(entry),
+            "registered": entry.registered,
+            "earlier_verdicts": earlier,
+            "earlier_rules": [r.rule.describe() for r in entry.revisions if r.after_data],
+            "earlier_reasons": [r.reason for r in entry.revisions if r.after_data],
+            "reason": entry.reason,
+            "command": entry.command,
+        },
+    }
 
 
 def run_toy_claims(
@@ -475,7 +527,7 @@ def run_toy_claims(
             torch.set_num_threads(default_threads(cfg))  # the thread policy (bumps.threads); 1 for these sizes
             ko = name in KNOCKOUT_CONFIGS
             key = hashlib.sha256(
-                json.dumps([_config_dict(cfg), asdict(params), ko, max_knockout_bumps, 3], sort_keys=True).encode()
+                json.dumps([_config_dict(cfg), asdict(params), ko, max_knockout_bumps, 4], sort_keys=True).encode()
             ).hexdigest()[:16]
             path = None if cache is None else Path(cache) / f"{name}_{key}.json"
             if progress:
@@ -487,14 +539,28 @@ def run_toy_claims(
             if path is not None:
                 text = json.dumps(measured[name])
                 atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
+        every_step = {}
+        for name in ("gd_full", "adam_full"):
+            if name not in grid:
+                continue
+            key = hashlib.sha256(json.dumps([_config_dict(grid[name]), 1], sort_keys=True).encode()).hexdigest()
+            path = None if cache is None else Path(cache) / f"{name}_every_step_{key[:16]}.json"
+            if path is not None and path.exists():
+                every_step[name] = json.loads(path.read_text())
+                continue
+            every_step[name] = every_step_plateau(grid[name])
+            if path is not None:
+                text = json.dumps(every_step[name])
+                atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
         if progress:
             progress(len(names), len(names), "claims")
     finally:
         torch.set_num_threads(threads)
         torch.set_flush_denormal(False)
     base = toy_grid(seeds, quick)["gd_r1"]
-    vp = vector_regression_plateau(seeds, base.dim, base.steps, base.lr, base.init_scale)
-    rows = toy_claims(measured, vp, claims)
+    vector = vector_regression(seeds, base.dim, base.steps, base.lr, base.init_scale)
+    judged = toy_claims(measured, vector, every_step if len(every_step) == 2 else None, claims)
+    rules = toy_rules()
     knockouts = [r for name in names for r in measured[name]["knockouts"]]
     ko_summary = {name: summarize(measured[name]["knockouts"]) for name in names if measured[name]["knockouts"]}
     series_bumps = []
@@ -512,7 +578,8 @@ def run_toy_claims(
                 }
             )
     return {
-        "claims": [asdict(r) for r in rows],
+        "claims": [registry_row(asdict(row), rules[row.id], values) for row, values in judged],
+        "registry": {"file": "bumps/rules.json", "family": FAMILY, "sha256": registry_file_hash()},
         "knockouts": knockouts,
         "knockout_summary": ko_summary,
         "series_bumps": series_bumps,
@@ -537,17 +604,48 @@ def render_toy_markdown(report: dict, figures: list[str] | None = None) -> list[
         "",
         f"Generated by `bumps claims{' --quick' if report['quick'] else ''}` — {report['seeds']} seeds per "
         f"configuration ({report['seeds_full_rank']} at full rank), grid: {report['grid_design']}. "
-        "Values with seed-bootstrap 95% CIs; each rule is data in code (TOY_CLAIMS in bumps/lowrank/claims.py).",
+        "Intervals (95%) fit the sample: exact binomial (Clopper–Pearson) for fractions of seeds, t intervals "
+        f"(Welch for differences) below {PERCENTILE_MIN_N} seeds and percentile bootstraps from there on, "
+        "seed-cluster bootstraps for bumps nested in seeds; n counts the independent units (seeds) that "
+        "contribute.",
         "",
-        "| claim | statement | statistic | value [95% CI] | seeds | rule | verdict |",
-        "|---|---|---|---|---|---|---|",
+    ]
+    reg = report.get("registry")
+    if reg:
+        lines += [
+            f"Rules: the registry `{reg['file']}` (family `{reg['family']}`, sha256 `{reg['sha256']}`), "
+            "each registered before the run that decides it; the last column gives the commit since which the "
+            "row's rule has stood, and says when a rule was revised or a row added after its data was seen "
+            "(the earlier rules and their verdicts are listed below the table).",
+            "",
+        ]
+    lines += [
+        "| claim | statement | statistic | value [95% CI] | n | rule | registration | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in report["claims"]:
+        r = c.get("registry", {})
+        status = r.get("status", "")
+        mark = f"**{status}**" if status not in ("registered", "") else status
+        at = r.get("last_changed", "")
+        since = f" since `{at}`" if at not in ("", "unknown", "uncommitted") else (f" ({at})" if at else "")
+        earlier = "; earlier: " + ", ".join(r["earlier_verdicts"]) if r.get("earlier_verdicts") else ""
         lines.append(
             f"| {c['id']} | {c['statement']} | {c['statistic']} | {_fmt(c['value'])} "
             f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}] | {c['n_seeds']} | {c['rule']} | "
-            f"**{c['verdict']}** |"
+            f"{mark}{since}{earlier} | **{c['verdict']}** |"
         )
+    revised = [c for c in report["claims"] if c.get("registry", {}).get("status", "registered") != "registered"]
+    if revised:
+        lines += ["", "### Rules revised or rows added after the data", ""]
+        for c in revised:
+            r = c["registry"]
+            lines.append(f"* **{c['id']}** ({r['status']}).{' ' + r['reason'] if r.get('reason') else ''}")
+            for rule, why, v in zip(r["earlier_rules"], r["earlier_reasons"], r["earlier_verdicts"], strict=True):
+                lines.append(f"  * earlier rule: {rule} — verdict on this run: **{v}**. Replaced: {why}.")
+    commands = sorted({c["registry"]["command"] for c in report["claims"] if c.get("registry", {}).get("command")})
+    if commands:
+        lines += ["", "Command that produces this section: " + ", ".join(f"`{x}`" for x in commands) + "."]
     lines += [
         "",
         "## Knockouts (competitor vs control, paired by bump)",
@@ -558,7 +656,7 @@ def render_toy_markdown(report: dict, figures: list[str] | None = None) -> list[
     ]
     ci = lambda d: f"{d['value']:.2f} [{d['ci_low']:.2f}, {d['ci_high']:.2f}]"  # noqa: E731
     for name, s in report["knockout_summary"].items():
-        for at in ("peak", "start"):
+        for at in KNOCKOUT_TIMES:
             r = s.get(at, {})
             if not r.get("bumps"):
                 continue

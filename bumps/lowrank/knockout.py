@@ -9,7 +9,10 @@ curves oriented by their peak, :func:`bumps.detect.orient_by_peak`):
 * the **controls** are every other unit C ∉ {L, W};
 * each is knocked out (both vectors and optimizer state zeroed, :mod:`bumps.lowrank.model`)
   at the bump's peak step, and in a second row at its start step, replaying the same
-  seed; only L's curve on m is recorded.
+  seed; only L's curve on m is recorded;
+* a third row (``at = "peak_causal"``) knocks out at the peak with the competitor chosen
+  without look-ahead: the unit ≠ L whose curve on m gains most over [start, peak], data the
+  run had before the knockout (:func:`causal_competitor`); its controls are the other units.
 
 Outcomes per intervention: ``persists`` — the bump detector, with the same thresholds,
 still finds a bump on (L, m) whose peak lies inside the original [start, end]; and
@@ -28,6 +31,7 @@ from bumps.knockout import BumpEvent, KnockoutOutcome, KnockoutPlan, persists
 from bumps.lowrank.model import LowRankConfig, initial_state, simulate_knockouts
 
 SERIES_SIDE = {"inner_a": 0, "inner_b": 1}
+KNOCKOUT_TIMES = ("peak", "start", "peak_causal")  # rows of the test (module docstring)
 
 
 def _largest_fall(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -45,6 +49,20 @@ def competitor(x: np.ndarray, bump: Bump) -> int:
     gain_all = x[bump.end] - x[bump.start]
     order = sorted(
         (k for k in range(x.shape[1]) if k != loser), key=lambda k: (gain_fall[k], gain_all[k], x[-1, k]), reverse=True
+    )
+    return order[0]
+
+
+def causal_competitor(x: np.ndarray, bump: Bump) -> int:
+    """The unit ≠ loser that gains most on the bump's target over [start, peak] (no data after the peak);
+    ties: the larger value at the peak, then the larger gain from step 0. x [T, K] (oriented)."""
+    loser = bump.index[-1]
+    gain_rise = x[bump.peak] - x[bump.start]
+    gain_all = x[bump.peak] - x[0]
+    order = sorted(
+        (k for k in range(x.shape[1]) if k != loser),
+        key=lambda k: (gain_rise[k], x[bump.peak, k], gain_all[k]),
+        reverse=True,
     )
     return order[0]
 
@@ -79,10 +97,12 @@ def plan(
         k = x.shape[-1]
         if k < 2:
             continue
-        w = competitor(x[:, n, m, :], b)
+        chosen = {"peak": competitor(x[:, n, m, :], b), "peak_causal": causal_competitor(x[:, n, m, :], b)}
+        chosen["start"] = chosen["peak"]
         s = float(sign[n, m, loser])
         event = BumpEvent(name, (n, m, loser), int(step[b.start]), int(step[b.peak]), int(step[b.end]), b.drop, n, s)
-        for at in ("peak", "start"):
+        for at in KNOCKOUT_TIMES:
+            w = chosen[at]
             for unit in [w] + [c for c in range(k) if c not in (loser, w)]:
                 out.append(KnockoutPlan(event, "competitor" if unit == w else "control", (unit,), at, i))
     return out
@@ -128,7 +148,7 @@ def run_plan(
         events = [it.event for it in chunk]
         col = lambda f, c=chunk: torch.tensor([f(it) for it in c])  # noqa: E731
         at_step = np.array(
-            [e.peak_step if it.at == "peak" else e.start_step for it, e in zip(chunk, events, strict=True)]
+            [e.start_step if it.at == "start" else e.peak_step for it, e in zip(chunk, events, strict=True)]
         )
         knock_pos = np.searchsorted(step, at_step)
         end = np.searchsorted(step, [e.end_step for e in events])
@@ -163,11 +183,15 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
 
     Per bump: the competitor's persists / drop_ratio, and the mean persists / median
     drop_ratio over its controls. Statistics over bumps that have ≥ 1 control: the
-    persistence rates, their difference (control − competitor), and the median drop
-    ratios. CIs: percentile bootstrap resampling seeds (clusters) with replacement.
+    persistence rates, their difference (control − competitor), the median drop
+    ratios, and ``drop_gap``, the mean over bumps of the paired difference control −
+    competitor drop ratio (``drop_gap_positive``: bumps where it is > 0; ``per_seed``: the mean drop and
+    persistence gaps of each seed's bumps, for intervals over seeds). CIs: percentile
+    bootstrap resampling seeds (clusters) with replacement (the seeds are the independent
+    units: ``seeds`` of them).
     """
     out = {}
-    for at in ("peak", "start"):
+    for at in KNOCKOUT_TIMES:
         rows: dict[int, dict] = {}
         for r in records:
             if r["at"] != at:
@@ -195,6 +219,7 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
                 kp[idx].mean() - cp[idx].mean(),
                 np.median(cd[idx]),
                 np.median(kd[idx]),
+                (kd[idx] - cd[idx]).mean(),
             )
 
         names = (
@@ -203,6 +228,7 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
             "persist_gap",
             "competitor_drop_ratio",
             "control_drop_ratio",
+            "drop_gap",
         )
         point = stats(np.arange(len(use)))
         seeds = np.unique(seed)
@@ -215,9 +241,15 @@ def summarize(records: list[dict], n_boot: int = 2000, rng_seed: int = 0) -> dic
             ]
         )
         lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+        per_seed = {
+            "drop_gap": [float((kd - cd)[seed == s].mean()) for s in seeds],
+            "persist_gap": [float((kp - cp)[seed == s].mean()) for s in seeds],
+        }
         out[at] = {
             "bumps": len(use),
             "seeds": len(seeds),
+            "drop_gap_positive": int((kd - cd > 0).sum()),
+            "per_seed": per_seed,
             **{
                 n: {"value": float(v), "ci_low": float(a), "ci_high": float(b)}
                 for n, v, a, b in zip(names, point, lo, hi, strict=True)

@@ -44,12 +44,14 @@ def run_claims(
     modadd_kinds: tuple[str, ...] = MODADD_KINDS,
     modadd_baseline: bool = True,
     modadd_train: bool = True,
+    modadd_from: Path | None = None,
 ) -> dict:
     """The toy section (:func:`bumps.lowrank.claims.run_toy_claims`) and, with ``modadd_runs``, the mod-add one.
 
     ``modadd_runs`` adds the mod-add section from those run files, with ``modadd_knockouts`` knockout events
     per run (:mod:`bumps.modadd.knockout`, ``modadd_neurons`` competitor and control neurons each;
-    continuations are cached in runs/modadd_knockouts/).
+    continuations are cached in runs/modadd_knockouts/). Without ``modadd_runs``, ``modadd_from`` (an earlier
+    claims.json) supplies the mod-add section unchanged, marked as carried over.
     """
     unknown = [k for k in modadd_kinds if k not in MODADD_KINDS]
     if modadd_runs and unknown:
@@ -60,6 +62,14 @@ def run_claims(
         modadd = _modadd_section(
             modadd_runs, modadd_knockouts, modadd_neurons, tuple(modadd_kinds), modadd_baseline, modadd_train
         )
+    elif modadd_from is not None:
+        try:
+            modadd = json.loads(Path(modadd_from).read_text())["modadd"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BumpsError(f"--modadd-from {modadd_from} is not a claims.json with a mod-add section") from None
+        if not modadd:
+            raise BumpsError(f"--modadd-from {modadd_from} has no mod-add section")
+        modadd = {**modadd, "carried_from": Path(modadd_from).as_posix()}
     return {"modadd": modadd, **toy}
 
 
@@ -95,6 +105,13 @@ def render_markdown(report: dict, figures: list[str] | None = None) -> str:
     lines = render_toy_markdown(report, figures)
     if report.get("modadd"):
         lines += render_modadd(report["modadd"])
+        if report["modadd"].get("carried_from"):
+            at = lines.index("## Mod-add grokking (nanda preset, from run files)") + 1
+            lines[at:at] = [
+                "",
+                f"*Carried unchanged from `{report['modadd']['carried_from']}`: the run files were not given, so "
+                "this section was not measured again and keeps the statistics of the run that wrote it.*",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bumps.errors import BumpsError
-from bumps.lowrank.claims import CLAIM_IDS, TOY_CLAIMS, check_memory, toy_grid, vector_regression_plateau
+from bumps.lowrank.claims import CLAIM_IDS, check_memory, toy_grid, toy_rules, vector_regression
 from bumps.modadd.claims import MODADD_CLAIMS
 from bumps.report.claims import run_claims
 from bumps.stats import STAT, verdict
@@ -30,14 +30,21 @@ def test_grid_covers_every_listed_factor_value():
     assert all(c.seeds >= 128 for c in g.values() if c.rank < 100)
 
 
-def test_vector_regression_has_no_plateau_but_the_rule_could_fail():
-    assert (vector_regression_plateau(8, 20, 1500, 0.01, 0.1) > 0.999).all()  # log-loss is a straight line
+def test_vector_regression_has_no_plateau_and_claim_1s_rule_fails_a_plateau():
+    v = vector_regression(8, 20, 1500, 0.01, 0.1)
+    # an exponential: t10/t90 = ln(1/0.9)/ln(10) = 0.0458 whatever the rate (up to the step grid)
+    assert np.allclose(v["plateau_fraction"], math.log(1 / 0.9) / math.log(10), atol=0.01)
+    assert (v["log_r2"] > 0.999).all()  # the earlier statistic: 1 for any exponential, so it could not fail
     from bumps.lowrank.claims import _loss_times, log_linearity
 
     t = np.arange(3000)
     s_curve = 0.5 - 0.5 / (1 + np.exp(-(t - 1500) / 50.0))  # plateau, then a drop
-    assert _loss_times(s_curve[:, None], t, np.array([0.5]))["plateau_fraction"][0] > 0.8
+    pf = _loss_times(s_curve[:, None], t, np.array([0.5]))["plateau_fraction"][0]
+    assert pf > 0.8
     assert log_linearity(s_curve[:, None])[0] < 0.9  # control: a plateau is far from a line
+    rule = toy_rules()["1"].rule
+    assert rule.decide((pf, pf - 0.01, pf + 0.01)) == "not supported"  # the rule can fail
+    assert rule.decide((0.046, 0.045, 0.047)) == "supported"
 
 
 # The verdict expressions toy_claims used before its rules became data: the (statistic, index) entries
@@ -81,13 +88,19 @@ OLD = {
 }
 
 
-@pytest.mark.parametrize("cid", CLAIM_IDS)
+def _rule_of_the_old_expressions(cid: str):
+    """The registry rule the old expressions wrote: the current one, or the earlier one it replaced (1, 8)."""
+    entry = toy_rules()[cid]
+    return entry.revisions[-1].rule if cid in ("1", "8") else entry.rule
+
+
+@pytest.mark.parametrize("cid", list(OLD))
 def test_each_rule_decides_as_the_old_expressions_did(cid):
     """Every combination of the entries the old expressions read, each on, just below or just above one of
     the thresholds, or nan; the entries they did not read are nan (a rule reading them would differ)."""
     reads, thresholds, yes, no = OLD[cid]
     pool = sorted({t + d for t in thresholds for d in (-0.01, 0.0, 0.01)}) + [math.nan]
-    rule = TOY_CLAIMS[cid].rule
+    rule = _rule_of_the_old_expressions(cid)
     assert rule.stats() == {k for k, _ in reads}
     for combo in itertools.product(pool, repeat=len(reads)):
         # claim 5's higher-rank fractions are bootstraps of 0/1 seed flags: never nan (min() is order-dependent)
@@ -111,7 +124,7 @@ def test_committed_report_verdicts_follow_the_rules():
     report = json.loads((ROOT / "reports" / "claims.json").read_text())
     checked = []
     sections = [
-        (report["claims"], TOY_CLAIMS),
+        (report["claims"], toy_rules()),
         (report["modadd"]["claims"] if report.get("modadd") else [], MODADD_CLAIMS),
     ]
     for rows, table in sections:
@@ -121,17 +134,33 @@ def test_committed_report_verdicts_follow_the_rules():
             if spec.rule.stats() == {STAT}:
                 assert spec.rule.decide(_stored(c)) == c["verdict"], c["id"]
                 checked.append(c["id"])
-    assert {"1", "2", "3", "6", "7", "9"} <= set(checked)
-    assert not {"4", "5", "8", "10"} & set(checked)
+    assert {"1", "2", "3", "6", "7", "7s", "9"} <= set(checked)
+    assert not {"4", "5", "8", "8c", "10"} & set(checked)
 
 
 def test_multi_statistic_rules_read_their_extra_statistics():
-    assert TOY_CLAIMS["4"].rule.stats() == {STAT, "full"}
-    assert TOY_CLAIMS["5"].rule.stats() == {STAT, "gd_r2", "gd_r4", "gd_r10"}
-    assert TOY_CLAIMS["8"].rule.stats() == {STAT, "competitor", "control"}
-    assert TOY_CLAIMS["10"].rule.stats() == {STAT, "stops", "bumps"}
-    assert "CI contains 0" in TOY_CLAIMS["10"].rule.describe()
-    assert "CI high < the control drop ratio's CI low" in TOY_CLAIMS["8"].rule.describe()
+    rules = toy_rules()
+    assert rules["4"].rule.stats() == {STAT, "full"}
+    assert rules["5"].rule.stats() == {STAT, "gd_r2", "gd_r4", "gd_r10"}
+    assert rules["8"].rule.stats() == rules["8c"].rule.stats() == {STAT, "gap"}
+    assert rules["8"].revisions[0].rule.stats() == {STAT, "competitor", "control"}
+    assert rules["10"].rule.stats() == {STAT, "stops", "bumps"}
+    assert "CI contains 0" in rules["10"].rule.describe()
+    assert "CI high < the control drop ratio's CI low" in rules["8"].revisions[0].rule.describe()
+    # the paired claim-8 rule: the drop-ratio difference and the persistence gap must both clear 0
+    r = rules["8"].rule
+    assert r.decide({STAT: (0.4, 0.2, 0.6), "gap": (0.2, 0.05, 0.3)}) == "supported"
+    assert r.decide({STAT: (0.4, 0.2, 0.6), "gap": (0.1, -0.05, 0.2)}) == "inconclusive"
+    assert r.decide({STAT: (0.0, -0.1, 0.05), "gap": (0.2, 0.05, 0.3)}) == "not supported"
+
+
+def test_every_toy_rule_is_registered_and_the_revised_ones_say_why():
+    rules = toy_rules()
+    assert tuple(rules) == CLAIM_IDS
+    assert all(e.status != "changed, not registered" for e in rules.values())
+    assert {k for k, e in rules.items() if e.status == "revised after data"} == {"1", "2", "3", "8", "9"}
+    assert {k for k, e in rules.items() if e.status == "added after data"} == {"7s", "8c"}
+    assert all(r.reason for e in rules.values() for r in e.revisions)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +198,19 @@ def test_quick_claims_writes_every_claim_and_the_specified_json(quick):
     assert [c["id"] for c in report["claims"]] == list(CLAIM_IDS)
     for c in report["claims"]:
         assert c["verdict"] in ("supported", "not supported", "inconclusive")
-        assert set(c) == {"id", "statement", "statistic", "value", "ci_low", "ci_high", "n_seeds", "rule", "verdict"}
+        assert set(c) == {
+            "id",
+            "statement",
+            "statistic",
+            "value",
+            "ci_low",
+            "ci_high",
+            "n_seeds",
+            "rule",
+            "verdict",
+            "registry",
+        }
+        assert c["registry"]["status"] in ("registered", "revised after data", "added after data")
     keys = {
         "config",
         "seed",
@@ -188,9 +229,9 @@ def test_quick_claims_writes_every_claim_and_the_specified_json(quick):
     }
     assert report["knockouts"] and all(keys <= set(k) for k in report["knockouts"])
     assert {k["role"] for k in report["knockouts"]} == {"competitor", "control"}
-    assert {k["at"] for k in report["knockouts"]} == {"peak", "start"}
+    assert {k["at"] for k in report["knockouts"]} == {"peak", "start", "peak_causal"}
     for k in report["knockouts"]:
-        assert k["step"] == (k["peak_step"] if k["at"] == "peak" else k["start_step"])
+        assert k["step"] == (k["start_step"] if k["at"] == "start" else k["peak_step"])
         assert k["unit"] != k["loser"]
     series = {s["series"] for s in report["series_bumps"]}
     assert series == {"inner_a", "inner_b", "target_norm_a", "target_norm_b", "sv_a", "sv_b", "loss"}

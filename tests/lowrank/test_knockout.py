@@ -62,7 +62,7 @@ def test_batched_scores_equal_one_full_run_per_instance(scored):
         e = it.event
         seed, target, loser = e.index
         start, peak, end = (int(np.searchsorted(step, s)) for s in (e.start_step, e.peak_step, e.end_step))
-        pos = peak if it.at == "peak" else start
+        pos = start if it.at == "start" else peak
         unit = torch.full((CFG.seeds,), -1)
         unit[seed] = it.removed[0]
         full = simulate(CFG, knockouts=Knockouts(unit, torch.full((CFG.seeds,), int(step[pos]))))
