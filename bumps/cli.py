@@ -868,6 +868,25 @@ def claims(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def rules(
+    family: str = typer.Argument("toy", help="Which report's rules (a top-level key of bumps/rules.json)."),
+    register: str | None = typer.Option(
+        None, help="Comma-separated claim ids whose current rule to register (records its hash in the file)."
+    ),
+) -> None:
+    """List the registered claim rules of one report: status, last-changed commit, the rule; or register edits."""
+    from bumps.registry import REGISTRY, last_changed, load
+    from bumps.registry import register as register_rules
+
+    if register is not None:
+        ids = [i.strip() for i in register.split(",") if i.strip()]
+        changed = register_rules(family, ids)
+        typer.echo(f"registered {', '.join(changed) or 'nothing new'} in {REGISTRY.name}")
+    for cid, e in load(family).items():
+        typer.echo(f"{cid}: {e.status} (rule since {last_changed(e)}) — {e.rule.describe()}")
+
+
 @app.command("digits-claims")
 def digits_claims(
     runs: list[Path] = typer.Argument(..., help="bumps digits run files, one per seed."),

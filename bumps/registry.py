@@ -218,17 +218,22 @@ def load(family: str, path: Path = REGISTRY) -> dict[str, Entry]:
     """
     data = _read(Path(path))
     if family not in data:
-        raise BumpsError(f"{path} has no rules for {family!r} (it has: {', '.join(data) or 'none'})")
+        raise BumpsError(f"{_shown(path)} has no rules for {family!r} (it has: {', '.join(data) or 'none'})")
     return {cid: _entry(family, cid, d) for cid, d in data[family].items()}
+
+
+def _shown(path: Path) -> str:
+    """How messages name a registry: the shipped one as bumps/rules.json, others as given."""
+    return "bumps/rules.json" if Path(path).resolve() == REGISTRY.resolve() else str(path)
 
 
 def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise BumpsError(f"{path} does not exist; the rule registry ships with bumps") from None
+        raise BumpsError(f"{_shown(path)} does not exist; the rule registry ships with bumps") from None
     except json.JSONDecodeError as e:
-        raise BumpsError(f"{path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        raise BumpsError(f"{_shown(path)} is not valid JSON ({e.msg}, line {e.lineno})") from None
 
 
 def file_hash(path: Path = REGISTRY) -> str:
@@ -256,7 +261,7 @@ def register(family: str, ids: list[str], path: Path = REGISTRY) -> list[str]:
     path = Path(path)
     data = _read(path)
     if family not in data:
-        raise BumpsError(f"{path} has no rules for {family!r}")
+        raise BumpsError(f"{_shown(path)} has no rules for {family!r}")
     unknown = [i for i in ids if i not in data[family]]
     if unknown:
         raise BumpsError(f"{family} has no claim {', '.join(unknown)}; it has {', '.join(data[family])}")

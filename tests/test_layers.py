@@ -30,6 +30,7 @@ LAYERS = [
             "bumps.alignment",
             "bumps.unit_knockout",
             "bumps.stopflag",
+            "bumps.registry",
         ],
     ),
     ("detect", ["bumps.detect"]),

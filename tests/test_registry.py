@@ -139,3 +139,15 @@ def test_the_shipped_registry_loads_and_every_entry_is_registered():
     entries = load("toy")
     assert entries and all(e.status != "changed, not registered" for e in entries.values())
     assert len(file_hash(REGISTRY)) == 16
+
+
+def test_the_rules_command_lists_the_registry_and_refuses_an_unknown_family():
+    import sys
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parents[1] / "cli.py"
+    ok = subprocess.run([sys.executable, str(cli), "rules"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("1: ") and "revised after data" in ok.stdout
+    bad = subprocess.run([sys.executable, str(cli), "rules", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "bumps/rules.json has no rules for 'nope'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
