@@ -990,16 +990,26 @@ def induction_claims(
     finite: list[Path] = typer.Option([], help="Finite-data runs (--train-size), one per seed; repeat the flag."),
     probe: list[Path] = typer.Option([], help="Configuration-search runs, tabled in the report; repeat the flag."),
     knockouts: bool = typer.Option(True, help="Train the knockout continuations of claim (d) (--no-knockouts: skip)."),
+    horizon: int | None = typer.Option(
+        None,
+        help="Knockout continuations run at most this many steps past their checkpoint (default: to the "
+        "bump's end plus half its width).",
+    ),
     out: Path = typer.Option(Path("runs/induction_claims"), help="Folder for induction_claims.md and .json."),
     force: bool = typer.Option(False, help="Replace a report made from other runs."),
 ) -> None:
     """Measure seed 002's induction-head claims (phase change, scores, memorise-then-generalise, head competition)."""
     import shlex
 
+    from bumps.errors import BumpsError
     from bumps.induction.claims import write_report
 
     command = "bumps " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    for path in write_report(runs, finite, out, command, knockouts=knockouts, force=force, probes=probe):
+    if horizon is not None and horizon < 1:
+        raise BumpsError(f"--horizon must be a positive number of steps (got {horizon})")
+    for path in write_report(
+        runs, finite, out, command, knockouts=knockouts, force=force, probes=probe, horizon=horizon
+    ):
         typer.echo(f"wrote {path}")
 
 

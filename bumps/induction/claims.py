@@ -40,6 +40,9 @@ from bumps.stats import Claim, ClaimSpec, Rule, above, below, clopper_pearson, s
 WINDOW = 0.05  # coincidence window, fraction of the run
 GAP = 1.0  # nats: test loss above train loss by this much = memorised
 GENERALISED = 1.0  # nats: predictable test loss at most this = generalised (chance is ln 128 = 4.85)
+SMOOTH_FINAL = 20  # records averaged for a run's final loss
+N_SEEDS = 8
+ROLE_ORDER = ("competitor", "control", "none")  # seeds each regime's claims need
 ORIGINAL_FINITE_STEPS = 200_000  # the original 512-sequence run's steps to generalise (seed 002)
 HEAD_SERIES = {"induction": "layer_induction", "prev_token": "layer_prev_token"}  # head score -> layer score
 
@@ -281,12 +284,20 @@ def induction_claims(events: list[dict], finite: list[dict], knockouts: list[dic
             "run": knockouts is not None,
             "pairs": len(diffs),
             "p_sign_flip": sign_flip_p(diffs) if len(diffs) else None,
-            "persists": {role: sum(k["persists"][role] for k in ko) for role in ("competitor", "control", "none")}
+            "persists": {
+                role: sum(bool(k["persists"][role]) for k in ko if k["persists"][role] is not None)
+                for role in ("competitor", "control", "none")
+            }
             if ko
             else {},
+            "persists_judged": sum(k["persists"]["none"] is not None for k in ko),
         },
     }
     return rows, tables
+
+
+def _loss(x) -> str:
+    return "–" if x is None else f"{x:.3f}"
 
 
 def _fmt(x) -> str:
@@ -305,23 +316,40 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
         f"Made by `{command}`. Events: `bumps.detect.find_events` at its defaults. The rules were fixed in code",
         "before the study ran (module docstring of `bumps.induction.claims`).",
         "",
-        f"**Preliminary:** {len(events)} infinite-data seed(s) and {len(finite)} finite-data seed(s) of the 8 each",
-        "the claims need. A loss phase change of a run whose final loss is still near chance (ln 128 = 4.85)",
-        "lies on the plateau: it is not the induction-head phase change.",
+        "**Setup revised after data.** The first study placed the repeats with random gaps between them",
+        "(placement `gaps`); its seed 0 stayed at chance-level loss for 4500 steps. The pinned setup now puts",
+        "them back to back from a random start (`consecutive`), where the phase change comes near step 1000,",
+        "as seed 002 reports. The rules were not changed. Back to back, the next token is always the one 15",
+        "positions back, so a head attending at that fixed offset can do the work of an induction head; the",
+        "last column tells them apart: the final weights' predictable loss on `gaps` sequences",
+        "(`bumps.induction.transfer`), low only for a circuit that finds the earlier token by its content.",
+        "",
+    ]
+    if len(events) < N_SEEDS or len(finite) < N_SEEDS:
+        out += [
+            f"**Preliminary:** {len(events)} infinite-data seed(s) and {len(finite)} finite-data seed(s) of the "
+            f"{N_SEEDS} each the claims need.",
+            "",
+        ]
+    out += [
+        "A loss phase change of a run whose final loss is still near chance (ln 128 = 4.85) lies on the plateau:",
+        "it is not the induction-head phase change.",
         "",
         "## Infinite data",
         "",
         "Steepest steps of the training loss's falling phase changes, and of the largest rises of layer 2's",
-        "invariant induction score and layer 1's invariant previous-token score (– none found):",
+        "invariant induction score and layer 1's invariant previous-token score (– none found); final",
+        "predictable-position loss on the training placement and on `gaps` sequences (nats):",
         "",
         "| seed | loss phase changes | layer-2 induction | layer-1 previous-token | head bumps | head-only "
-        "| layer bumps |",
-        "|---|---|---|---|---|---|---|",
+        "| layer bumps | final predictable loss | on gaps sequences |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s, ev in enumerate(events):
         out.append(
             f"| {s} | {', '.join(map(str, ev['loss_pc'])) or '–'} | {_fmt(ev['ind_step'])} | {_fmt(ev['prev_step'])} "
-            f"| {len(ev['head_bumps'])} | {len(head_only(ev))} | {len(ev['layer_bumps'])} |"
+            f"| {len(ev['head_bumps'])} | {len(head_only(ev))} | {len(ev['layer_bumps'])} "
+            f"| {_loss(ev.get('final_pred'))} | {_loss(ev.get('gaps_pred'))} |"
         )
     pc = tables["phase_change"]
     if "mean" in pc:
@@ -359,21 +387,23 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
         out += [
             "",
             "Clearest head bump per seed and its knockouts (drop ratio: the fall from the original peak step to",
-            "its end step on the continuation over the original's, 5-record moving means; persists: a bump",
-            "still peaks inside the original bump):",
+            "its end step, or to the continuation's last step if that comes first, on the continuation over the",
+            "original's, 5-record moving means; persists: a bump still peaks inside the original bump; – when",
+            "the original cut at the continuation's last step no longer shows the bump):",
             "",
-            "| seed | bump | from step | competitor | control | ratio competitor | control | none "
+            "| seed | bump | from step | to step | competitor | control | ratio competitor | control | none "
             "| persists c/ctl/none |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for kn in knockouts:
             bump = kn["bump"]
             r, p = kn["ratios"], kn["persists"]
             out.append(
                 f"| {kn['seed']} | {bump['series']} L{bump['layer'] + 1}H{bump['head']} peak {bump['peak_step']} "
-                f"| {kn['at']} | L{bump['layer'] + 1}H{kn['competitor']} | L{bump['layer'] + 1}H{kn['control']} "
+                f"| {kn['at']} | {_fmt(kn.get('stop'))} | L{bump['layer'] + 1}H{kn['competitor']} "
+                f"| L{bump['layer'] + 1}H{kn['control']} "
                 f"| {_fmt(r['competitor'])} | {_fmt(r['control'])} | {_fmt(r['none'])} "
-                f"| {'/'.join('yes' if p[x] else 'no' for x in ('competitor', 'control', 'none'))} |"
+                f"| {'/'.join('–' if p[x] is None else ('yes' if p[x] else 'no') for x in ROLE_ORDER)} |"
             )
         out += ["", f"Paired sign-flip p of the differences: {_fmt(k['p_sign_flip'])} ({k['pairs']} seeds)."]
     probes = tables.get("probes", [])
@@ -430,7 +460,14 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
 
 
 def write_report(
-    run_paths: list, finite_paths: list, out_dir, command: str, knockouts: bool = True, force=False, probes=()
+    run_paths: list,
+    finite_paths: list,
+    out_dir,
+    command: str,
+    knockouts: bool = True,
+    force=False,
+    probes=(),
+    horizon: int | None = None,
 ):
     """Measure the claims and write ``induction_claims.md`` and ``.json`` into ``out_dir``.
 
@@ -450,6 +487,8 @@ def write_report(
         Replace a report made from other settings.
     probes : sequence of path, default ()
         Runs of the configuration search, listed in their own table (no claim reads them).
+    horizon : int, optional
+        Knockout continuations run at most this many steps (:func:`bumps.induction.knockout.knockout_seed`).
 
     Returns
     -------
@@ -477,12 +516,19 @@ def write_report(
         "gap": GAP,
         "generalised": GENERALISED,
         "knockouts": knockouts,
+        "horizon": horizon,
     }
     out = Path(out_dir)
     for name in ("induction_claims.md", "induction_claims.json"):
         check_replace(out / name, settings, force=force)
+    from bumps.induction.transfer import placement_loss
+
     runs = [safe_load(p) for p in paths]
     events = [seed_events(r) for r in runs]
+    for ev, run in zip(events, runs, strict=True):
+        has = "loss_pred" in run and "resume" in run  # a run file of bumps induction (not a test's stand-in)
+        ev["final_pred"] = float(np.asarray(run["loss_pred"])[-SMOOTH_FINAL:].mean()) if has else None
+        ev["gaps_pred"] = placement_loss(run, "gaps") if has else None
     fruns = [safe_load(p) for p in fpaths]
     finite = [finite_times(r) for r in fruns]
     compute = {"infinite": compute_cost(runs), "finite": compute_cost(fruns)}
@@ -492,7 +538,7 @@ def write_report(
         for s, (path, run, ev) in enumerate(zip(paths, runs, events, strict=True)):
             bump = clearest_head_bump(ev)
             if bump is not None:
-                kos.append({"seed": s, **knockout_seed(path, run, bump)})
+                kos.append({"seed": s, **knockout_seed(path, run, bump, horizon=horizon)})
     rows, tables = induction_claims(events, finite, kos)
     tables["compute"] = compute
     tables["probes"] = [probe_row(p.name, safe_load(p)) for p in ppaths]

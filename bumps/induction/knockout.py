@@ -60,15 +60,19 @@ def choose_heads(run: dict, bump: dict, at: int) -> tuple[int, int]:
     return int(competitor), int(control)
 
 
-def drop_ratio(step: np.ndarray, curve: np.ndarray, orig_step: np.ndarray, orig: np.ndarray, bump: dict) -> float:
-    """The fall from the bump's peak step to its end step on ``curve`` over the same on ``orig`` (moving means)."""
+def drop_ratio(
+    step: np.ndarray, curve: np.ndarray, orig_step: np.ndarray, orig: np.ndarray, bump: dict, stop: int | None = None
+) -> float:
+    """The fall from the bump's peak step to its end step (or ``stop``, if earlier) on ``curve`` over the same
+    on ``orig`` (moving means)."""
+    end = bump["end_step"] if stop is None else min(bump["end_step"], stop)
     c, o = uniform_filter1d(curve, SMOOTH), uniform_filter1d(orig, SMOOTH)
-    fall = c[_at(step, bump["peak_step"])] - c[_at(step, bump["end_step"])]
-    base = o[_at(orig_step, bump["peak_step"])] - o[_at(orig_step, bump["end_step"])]
+    fall = c[_at(step, bump["peak_step"])] - c[_at(step, end)]
+    base = o[_at(orig_step, bump["peak_step"])] - o[_at(orig_step, end)]
     return float(fall / base) if base > 0 else float("nan")
 
 
-def knockout_seed(path: Path, run: dict, bump: dict, progress=None) -> dict:
+def knockout_seed(path: Path, run: dict, bump: dict, progress=None, horizon: int | None = None) -> dict:
     """Run (or reuse) the three continuations against one head bump and score them.
 
     Parameters
@@ -81,13 +85,18 @@ def knockout_seed(path: Path, run: dict, bump: dict, progress=None) -> dict:
         A head bump of :func:`bumps.induction.claims.seed_events`.
     progress : callable, optional
         Passed to :func:`bumps.induction.train.train_induction`.
+    horizon : int, optional
+        Continue at most this many steps past the knockout checkpoint (None: to the bump's end plus half
+        its width). A continuation that stops before the bump's end scores both drop ratios up to its
+        last step, and judges persistence on the original cut at the same step (``persists`` is None for
+        every role when the cut original itself no longer shows the bump).
 
     Returns
     -------
     dict
-        ``bump``, ``at`` (the knockout step), ``competitor``, ``control``, ``ratios`` and ``persists``
-        (role → value), ``none_max_diff`` (largest difference between the unintervened continuation's curve
-        and the original's over the same records).
+        ``bump``, ``at`` (the knockout step), ``stop`` (the continuations' last step), ``competitor``,
+        ``control``, ``ratios`` and ``persists`` (role → value), ``none_max_diff`` (largest difference
+        between the unintervened continuation's curve and the original's over the same records).
 
     Raises
     ------
@@ -108,6 +117,8 @@ def knockout_seed(path: Path, run: dict, bump: dict, progress=None) -> dict:
     cfg = InductionConfig.from_dict(run["config"])
     width = bump["end_step"] - bump["start_step"]
     until = min(int(bump["end_step"] + width // 2 + cfg.record_every), int(step[-1]) + 1)
+    if horizon is not None:
+        until = min(until, at + int(horizon))
     layer = bump["layer"]
     removed = {"competitor": ((layer, competitor),), "control": ((layer, control),), "none": ()}
     configs = [
@@ -131,6 +142,10 @@ def knockout_seed(path: Path, run: dict, bump: dict, progress=None) -> dict:
     )
     ratios, kept = {}, {}
     none_diff = None
+    stop = int(np.asarray(conts[0]["step"])[-1])
+    cut = step <= stop
+    peaks0 = [int(step[cut][e.peak]) for e in find_events(orig[cut], step[cut]) if e.kind == "bump"]
+    judged = stop >= bump["end_step"] or persists(np.asarray(peaks0, dtype=int), event)
     for role, cont in zip(ROLES, conts, strict=True):
         c_step = np.asarray(cont["step"])
         curve = np.asarray(cont[bump["series"]], dtype=np.float64)[:, layer, bump["head"]]
@@ -138,14 +153,15 @@ def knockout_seed(path: Path, run: dict, bump: dict, progress=None) -> dict:
         joined_step = np.concatenate([step[keep], c_step])
         joined = np.concatenate([orig[keep], curve])
         peaks = [int(joined_step[e.peak]) for e in find_events(joined, joined_step) if e.kind == "bump"]
-        kept[role] = persists(np.asarray(peaks, dtype=int), event)
-        ratios[role] = drop_ratio(joined_step, joined, step, orig, bump)
+        kept[role] = persists(np.asarray(peaks, dtype=int), event) if judged else None
+        ratios[role] = drop_ratio(joined_step, joined, step, orig, bump, stop)
         if role == "none":
             same = np.isin(step, c_step)
             none_diff = float(np.abs(orig[same] - curve[: same.sum()]).max())
     return {
         "bump": bump,
         "at": at,
+        "stop": stop,
         "competitor": competitor,
         "control": control,
         "ratios": ratios,

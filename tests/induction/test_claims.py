@@ -142,3 +142,22 @@ def test_knockout_continuations_on_a_tiny_run(tmp_path):
     assert (ko["head_out_norm"][:, 1, result["competitor"]] == 0).all() and ko["step"][0] == 5
     again = knockout_seed(path, run, bump)  # finished continuations are reused
     assert again["ratios"] == result["ratios"] or np.isnan(list(result["ratios"].values())).any()
+
+
+def test_a_knockout_horizon_stops_the_continuations_and_scores_up_to_there(tmp_path):
+    from bumps.induction.knockout import knockout_seed
+    from bumps.induction.model import InductionConfig
+    from bumps.induction.train import train_induction
+
+    cfg = InductionConfig(
+        seed=0, steps=20, batch_size=8, lr=1e-2, warmup=0, record_every=1, checkpoint_every=5,
+        n_ctx=25, vocab=20, sub_len=4, d_model=16, n_heads=4,
+    )  # fmt: skip
+    path = tmp_path / "run.pt"
+    run = train_induction([cfg], [path], autosave_every=0)[0]
+    bump = {"series": "induction", "layer": 1, "head": 0, "start_step": 4, "peak_step": 8, "end_step": 14, "drop": 0.1}
+    result = knockout_seed(path, run, bump, horizon=6)
+    assert result["at"] == 5 and result["stop"] == 10  # continued steps 5..10: six steps past the checkpoint
+    assert result["none_max_diff"] == 0.0  # the unintervened continuation is still the original
+    ko = torch.load(tmp_path / "run_konone.pt", weights_only=True)
+    assert int(ko["step"][-1]) == 10
