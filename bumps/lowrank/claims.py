@@ -36,6 +36,7 @@ from bumps.io.runfile import atomic_write, versions
 from bumps.lowrank.invariants import INVARIANT_SERIES, PER_UNIT_SERIES, invariant_series
 from bumps.lowrank.knockout import KNOCKOUT_TIMES, plan, run_plan, summarize
 from bumps.lowrank.model import LowRankConfig, default_threads, simulate
+from bumps.lowrank.rotation import rotation_study, summarize_rotations
 from bumps.registry import file_hash as registry_file_hash
 from bumps.registry import last_changed
 from bumps.registry import load as load_rules
@@ -74,7 +75,9 @@ def toy_grid(seeds: int = 128, quick: bool = False, seeds_full_rank: int = 16) -
 
 
 KNOCKOUT_CONFIGS = ("gd_r4", "gd_r2_k4", "gd_r10", "adam_r4")
-CLAIM_IDS = ("1", "2", "3", "4", "5", "6", "7", "7s", "8", "8c", "9", "10")  # the registry's toy rows
+CLAIM_IDS = ("1", "2", "3", "4", "5", "6", "7", "7s", "8", "8c", "9", "10", "R1", "R2", "R3")  # registry rows
+ROTATION_CONFIG = "gd_r4"  # the rotation test runs this configuration's first ROTATION_SEEDS seeds
+ROTATION_SEEDS, ROTATIONS = 16, 16
 
 
 def _bytes_estimate(cfg: LowRankConfig) -> int:
@@ -277,6 +280,9 @@ CLAIM_NEEDS = {
     "8c": ("gd_r4",),
     "9": ("adam_full", "gd_full", "adam_r10", "gd_r10"),
     "10": ("gd_r4_wd", "gd_r4"),
+    "R1": ("gd_r4",),
+    "R2": ("gd_r4",),
+    "R3": ("gd_r4",),
 }
 
 
@@ -313,7 +319,11 @@ def _triple(d: dict) -> tuple[float, float, float]:
 
 
 def toy_claims(
-    m: dict[str, dict], vector: dict, every_step: dict | None = None, only: list[str] | None = None
+    m: dict[str, dict],
+    vector: dict,
+    every_step: dict | None = None,
+    only: list[str] | None = None,
+    rotation: dict | None = None,
 ) -> list[tuple[Claim, dict]]:
     """The toy-model source's claims from measured configurations, each with the statistics it was judged on.
 
@@ -335,6 +345,9 @@ def toy_claims(
         (claim 9; without it claim 9 is left out).
     only : list of str, optional
         Claim ids to evaluate.
+    rotation : dict, optional
+        :func:`bumps.lowrank.rotation.summarize_rotations` of the rotation test (rows R1-R3; without it
+        they are left out).
 
     Returns
     -------
@@ -459,6 +472,19 @@ def toy_claims(
             f"[{db[1]:.2f}, {db[2]:.2f}])"
         )
         add("10", {STAT: dd, "stops": stops, "bumps": db}, n("gd_r4_wd", "gd_r4"), stat)
+    if rotation and want("R1"):
+        dev = max(rotation["invariant_max_diff"], rotation["loss_max_diff"])
+        add("R1", {STAT: (dev, math.nan, math.nan)}, rotation["seeds"])
+    if rotation and want("R2"):
+        flags = np.r_[
+            np.ones(rotation["seeds_count_varies"]), np.zeros(rotation["seeds"] - rotation["seeds_count_varies"])
+        ]
+        stat = f"{R['R2'].statistic} (mean sd of a seed's count across starts: {rotation['count_sd_mean']:.2f})"
+        add("R2", {STAT: proportion_interval(flags)}, rotation["seeds"], stat)
+    if rotation and want("R3"):
+        k, n_pairs = rotation["pairs_status_varies"], rotation["pairs"]
+        flags = np.r_[np.ones(k), np.zeros(n_pairs - k)]
+        add("R3", {STAT: proportion_interval(flags)}, rotation["seeds"], f"{R['R3'].statistic}: {k} of {n_pairs}")
     return rows
 
 
@@ -552,6 +578,21 @@ def run_toy_claims(
             if path is not None:
                 text = json.dumps(every_step[name])
                 atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
+        rotation = None
+        if ROTATION_CONFIG in grid and (claims is None or set(claims) & {"R1", "R2", "R3"}):
+            rcfg = replace(grid[ROTATION_CONFIG], seeds=min(ROTATION_SEEDS, grid[ROTATION_CONFIG].seeds))
+            key = hashlib.sha256(
+                json.dumps([_config_dict(rcfg), asdict(params), ROTATIONS, 1], sort_keys=True).encode()
+            ).hexdigest()[:16]
+            path = None if cache is None else Path(cache) / f"rotation_{key}.json"
+            if path is not None and path.exists():
+                study = json.loads(path.read_text())
+            else:
+                study = rotation_study(rcfg, ROTATIONS, params)
+                if path is not None:
+                    text = json.dumps(study)
+                    atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
+            rotation = summarize_rotations(study)
         if progress:
             progress(len(names), len(names), "claims")
     finally:
@@ -559,7 +600,7 @@ def run_toy_claims(
         torch.set_flush_denormal(False)
     base = toy_grid(seeds, quick)["gd_r1"]
     vector = vector_regression(seeds, base.dim, base.steps, base.lr, base.init_scale)
-    judged = toy_claims(measured, vector, every_step if len(every_step) == 2 else None, claims)
+    judged = toy_claims(measured, vector, every_step if len(every_step) == 2 else None, claims, rotation)
     rules = toy_rules()
     knockouts = [r for name in names for r in measured[name]["knockouts"]]
     ko_summary = {name: summarize(measured[name]["knockouts"]) for name in names if measured[name]["knockouts"]}
@@ -580,6 +621,7 @@ def run_toy_claims(
     return {
         "claims": [registry_row(asdict(row), rules[row.id], values) for row, values in judged],
         "registry": {"file": "bumps/rules.json", "family": FAMILY, "sha256": registry_file_hash()},
+        "rotation": rotation,
         "knockouts": knockouts,
         "knockout_summary": ko_summary,
         "series_bumps": series_bumps,
@@ -646,6 +688,27 @@ def render_toy_markdown(report: dict, figures: list[str] | None = None) -> list[
     commands = sorted({c["registry"]["command"] for c in report["claims"] if c.get("registry", {}).get("command")})
     if commands:
         lines += ["", "Command that produces this section: " + ", ".join(f"`{x}`" for x in commands) + "."]
+    rot = report.get("rotation")
+    if rot:
+        lines += [
+            "",
+            "## Rotation test: the same seeds from rotated starts",
+            "",
+            f"Each of {rot['seeds']} GD rank-4 seeds started from {rot['rotations']} bases (U₀R, V₀R) of the same "
+            "learned subspace (the first the seed's own; `bumps.lowrank.rotation`). The invariant series and the "
+            f"loss differ by at most {rot['invariant_max_diff']:.1e} and {rot['loss_max_diff']:.1e} (round-off); "
+            f"the per-unit bump count of a seed varies with the start (mean sd {rot['count_sd_mean']:.2f}). "
+            "Knockouts at the peak, one row per start: persistence gap (control − competitor) "
+            f"mean {rot['persist_gap']['mean']:.2f} (range {rot['persist_gap']['min']:.2f} to "
+            f"{rot['persist_gap']['max']:.2f}); paired drop-ratio difference mean {rot['drop_gap']['mean']:.2f} "
+            f"(range {rot['drop_gap']['min']:.2f} to {rot['drop_gap']['max']:.2f}).",
+            "",
+            "| seed | " + " | ".join(str(i) for i in range(rot["seeds"])) + " |",
+            "|---" * (rot["seeds"] + 1) + "|",
+            "| per-unit bumps, min–max over starts | "
+            + " | ".join(f"{lo}–{hi}" for lo, hi in rot["count_range"])
+            + " |",
+        ]
     lines += [
         "",
         "## Knockouts (competitor vs control, paired by bump)",

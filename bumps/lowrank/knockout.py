@@ -137,11 +137,13 @@ def run_plan(
     params: BumpParams | None = None,
     batch: int = 4096,
     progress=None,
+    state: dict | None = None,
 ) -> list[dict]:
-    """Simulate every intervention (batched) and score ``persists`` and ``drop_ratio``."""
+    """Simulate every intervention (batched) and score ``persists`` and ``drop_ratio``; ``state``: the run's
+    starting state when it is not :func:`bumps.lowrank.model.initial_state` of ``cfg`` (a rotated start)."""
     if not items:
         return []
-    state = initial_state(cfg)
+    state = initial_state(cfg) if state is None else state
     records = []
     for lo in range(0, len(items), batch):
         chunk = items[lo : lo + batch]

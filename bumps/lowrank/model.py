@@ -500,7 +500,10 @@ def _run_adam(cfg, st, rec: _Recorder, progress, knock: Knockouts | None = None)
 
 
 def simulate(
-    cfg: LowRankConfig, progress: Callable[[int], None] | None = None, knockouts: Knockouts | None = None
+    cfg: LowRankConfig,
+    progress: Callable[[int], None] | None = None,
+    knockouts: Knockouts | None = None,
+    state: dict[str, torch.Tensor] | None = None,
 ) -> dict:
     """Run all seeds of ``cfg`` together and return a run dict (kind ``"lowrank"``).
 
@@ -512,6 +515,9 @@ def simulate(
         Called as ``progress(step)`` at every record step.
     knockouts : Knockouts, optional
         One per seed: removes a learned unit from a given step on. None: no knockout.
+    state : dict of str to torch.Tensor, optional
+        The starting state (:func:`initial_state`'s keys and shapes), e.g. a rotated start
+        (:mod:`bumps.lowrank.rotation`); None: :func:`initial_state` of ``cfg``.
 
     Returns
     -------
@@ -534,7 +540,7 @@ def simulate(
     cfg.validate()
     if knockouts is not None:
         knockouts = knockouts.check(cfg.seeds, cfg.n_learned, cfg.steps)
-    st = initial_state(cfg)
+    st = initial_state(cfg) if state is None else dict(state)
     rec = _Recorder(cfg, st["U"])
     run_path = _run_gd if cfg.optimizer == "gd" else _run_adam
     with torch.no_grad():
