@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from bumps.detect.events import find_events
+from bumps.induction.model import InductionConfig
 from bumps.stats import Claim, ClaimSpec, Rule, above, below, clopper_pearson, sign_flip_p, t_interval
 
 WINDOW = 0.05  # coincidence window, fraction of the run
@@ -211,6 +212,7 @@ def probe_row(name: str, run: dict) -> dict:
         "lr": cfg.get("lr"),
         "weight_decay": cfg.get("weight_decay"),
         "train_size": cfg.get("train_size"),
+        "placement": InductionConfig.from_dict(cfg).placement,
         "seed": cfg.get("seed"),
         "steps": int(run["step"][-1]) + 1,
         "loss_pc": ev["loss_pc"],
@@ -220,6 +222,7 @@ def probe_row(name: str, run: dict) -> dict:
     if "test_loss" in run:
         row.update(finite_times(run))
         row["steps"] = int(run["step"][-1]) + 1
+        row["max_gap"] = float(np.max(np.asarray(run["test_loss"]) - np.asarray(run["loss"])))
     return row
 
 
@@ -317,10 +320,11 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
         "before the study ran (module docstring of `bumps.induction.claims`).",
         "",
         "**Setup revised after data.** The first study placed the repeats with random gaps between them",
-        "(placement `gaps`); its seed 0 stayed at chance-level loss for 4500 steps. The pinned setup now puts",
-        "them back to back from a random start (`consecutive`), where the phase change comes near step 1000,",
-        "as seed 002 reports. The rules were not changed. Back to back, the next token is always the one 15",
-        "positions back, so a head attending at that fixed offset can do the work of an induction head; the",
+        "(placement `gaps`); its seed 0 stayed near chance-level loss (configuration search, below). The",
+        "pinned setup puts them back to back from a random start (`consecutive`), where the loss falls",
+        "abruptly within the first few thousand steps as seed 002 reports (table below). The rules were not",
+        "changed. Back to back, the next token is always the one `sub_len − 1` positions back, so a head",
+        "attending at that fixed offset can do the work of an induction head; the",
         "last column tells them apart: the final weights' predictable loss on `gaps` sequences",
         "(`bumps.induction.transfer`), low only for a circuit that finds the earlier token by its content.",
         "",
@@ -415,9 +419,9 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
             "Single runs at other settings, to find what shows the phase change and memorise-then-generalise",
             "within this machine's budget (loss phase changes: steepest steps; – none found):",
             "",
-            "| run | lr | weight decay | train size | steps | loss phase changes | final predictable loss "
-            "| memorised at | generalised at | seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| run | placement | lr | weight decay | train size | steps | loss phase changes | final predictable loss "
+            "| largest test − train loss | memorised at | generalised at | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in probes:
             mem = _fmt(r.get("memorised")) if "memorised" in r else "–"
@@ -425,9 +429,9 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
             if "memorised" in r and r.get("generalised") is None:
                 gen = f"> {r['steps']} (censored)"
             out.append(
-                f"| {r['run']} | {r['lr']:g} | {r['weight_decay']:g} | {_fmt(r['train_size'])} | {r['steps']} "
-                f"| {', '.join(map(str, r['loss_pc'])) or '–'} | {r['final_loss_pred']:.3f} | {mem} | {gen} "
-                f"| {r['seconds']:.0f} |"
+                f"| {r['run']} | {r.get('placement', '–')} | {r['lr']:g} | {r['weight_decay']:g} "
+                f"| {_fmt(r['train_size'])} | {r['steps']} | {', '.join(map(str, r['loss_pc'])) or '–'} "
+                f"| {r['final_loss_pred']:.3f} | {_loss(r.get('max_gap'))} | {mem} | {gen} | {r['seconds']:.0f} |"
             )
     comp = tables.get("compute", {})
     if comp.get("infinite", {}).get("steps"):
