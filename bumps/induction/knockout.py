@@ -66,6 +66,9 @@ def drop_ratio(
     """The fall from the bump's peak step to its end step (or ``stop``, if earlier) on ``curve`` over the same
     on ``orig`` (moving means)."""
     end = bump["end_step"] if stop is None else min(bump["end_step"], stop)
+    if stop is not None:  # smooth both over the same span, so the edge of the moving mean is the same
+        orig, orig_step = orig[orig_step <= stop], orig_step[orig_step <= stop]
+        curve, step = curve[step <= stop], step[step <= stop]
     c, o = uniform_filter1d(curve, SMOOTH), uniform_filter1d(orig, SMOOTH)
     fall = c[_at(step, bump["peak_step"])] - c[_at(step, end)]
     base = o[_at(orig_step, bump["peak_step"])] - o[_at(orig_step, end)]

@@ -161,3 +161,14 @@ def test_a_knockout_horizon_stops_the_continuations_and_scores_up_to_there(tmp_p
     assert result["none_max_diff"] == 0.0  # the unintervened continuation is still the original
     ko = torch.load(tmp_path / "run_konone.pt", weights_only=True)
     assert int(ko["step"][-1]) == 10
+
+
+def test_the_unintervened_continuation_has_drop_ratio_one_whatever_the_stop():
+    from bumps.induction.knockout import drop_ratio
+
+    step = np.arange(0, 200, 5)
+    orig = np.exp(-(((step - 80) / 30.0) ** 2))  # a bump peaking at 80
+    bump = {"peak_step": 80, "end_step": 190}
+    assert drop_ratio(step, orig, step, orig, bump) == pytest.approx(1.0)
+    cut = step <= 120  # a continuation that stopped at 120: smoothed over the same span as the original
+    assert drop_ratio(step[cut], orig[cut], step, orig, bump, stop=120) == pytest.approx(1.0, abs=1e-12)
