@@ -800,6 +800,7 @@ def claims(
 ) -> None:
     """Run the thread's claims 1-10 over the toy grid, knockouts and frame-invariant counts; write claims.md/.json."""
     import glob
+    import shlex
 
     from bumps.errors import BumpsError
     from bumps.io.info import check_finished
@@ -862,6 +863,7 @@ def claims(
             modadd_train=modadd_train,
             modadd_from=None if paths else modadd_from,
         )
+    report["command"] = "bumps " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     written = write_report(report, out, figures_dir, settings=settings)
     typer.echo(render_terminal(report))
     for path in written:

@@ -688,6 +688,8 @@ def render_toy_markdown(report: dict, figures: list[str] | None = None) -> list[
     commands = sorted({c["registry"]["command"] for c in report["claims"] if c.get("registry", {}).get("command")})
     if commands:
         lines += ["", "Command that produces this section: " + ", ".join(f"`{x}`" for x in commands) + "."]
+    if report.get("command"):
+        lines += ["", f"This report was made by `{report['command']}`."]
     rot = report.get("rotation")
     if rot:
         lines += [
