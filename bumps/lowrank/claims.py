@@ -510,6 +510,20 @@ def registry_row(row: dict, entry, values: dict) -> dict:
     }
 
 
+def _cached(cache: Path | None, stem: str, key_parts: list, compute: Callable[[], dict]) -> dict:
+    """``compute()``, or its JSON from ``cache/{stem}_{hash}.json`` (hash: sha256 of ``key_parts``, 16 hex
+    digits), written there atomically when computed; no cache: always computed."""
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    path = None if cache is None else Path(cache) / f"{stem}_{key}.json"
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    if path is not None:
+        text = json.dumps(result)
+        atomic_write(path, lambda fh: fh.write(text.encode()))
+    return result
+
+
 def run_toy_claims(
     seeds: int = 128,
     quick: bool = False,
@@ -552,46 +566,30 @@ def run_toy_claims(
             cfg = grid[name]
             torch.set_num_threads(default_threads(cfg))  # the thread policy (bumps.threads); 1 for these sizes
             ko = name in KNOCKOUT_CONFIGS
-            key = hashlib.sha256(
-                json.dumps([_config_dict(cfg), asdict(params), ko, max_knockout_bumps, 4], sort_keys=True).encode()
-            ).hexdigest()[:16]
-            path = None if cache is None else Path(cache) / f"{name}_{key}.json"
             if progress:
                 progress(i, len(names), name)
-            if path is not None and path.exists():
-                measured[name] = json.loads(path.read_text())
-                continue
-            measured[name] = measure(name, cfg, params, ko, max_knockout_bumps)
-            if path is not None:
-                text = json.dumps(measured[name])
-                atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
-        every_step = {}
-        for name in ("gd_full", "adam_full"):
-            if name not in grid:
-                continue
-            key = hashlib.sha256(json.dumps([_config_dict(grid[name]), 1], sort_keys=True).encode()).hexdigest()
-            path = None if cache is None else Path(cache) / f"{name}_every_step_{key[:16]}.json"
-            if path is not None and path.exists():
-                every_step[name] = json.loads(path.read_text())
-                continue
-            every_step[name] = every_step_plateau(grid[name])
-            if path is not None:
-                text = json.dumps(every_step[name])
-                atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
+            measured[name] = _cached(
+                cache,
+                name,
+                [_config_dict(cfg), asdict(params), ko, max_knockout_bumps, 4],
+                lambda cfg=cfg, name=name, ko=ko: measure(name, cfg, params, ko, max_knockout_bumps),
+            )
+        every_step = {
+            name: _cached(
+                cache, f"{name}_every_step", [_config_dict(grid[name]), 1], lambda n=name: every_step_plateau(grid[n])
+            )
+            for name in ("gd_full", "adam_full")
+            if name in grid
+        }
         rotation = None
         if ROTATION_CONFIG in grid and (claims is None or set(claims) & {"R1", "R2", "R3"}):
             rcfg = replace(grid[ROTATION_CONFIG], seeds=min(ROTATION_SEEDS, grid[ROTATION_CONFIG].seeds))
-            key = hashlib.sha256(
-                json.dumps([_config_dict(rcfg), asdict(params), ROTATIONS, 1], sort_keys=True).encode()
-            ).hexdigest()[:16]
-            path = None if cache is None else Path(cache) / f"rotation_{key}.json"
-            if path is not None and path.exists():
-                study = json.loads(path.read_text())
-            else:
-                study = rotation_study(rcfg, ROTATIONS, params)
-                if path is not None:
-                    text = json.dumps(study)
-                    atomic_write(path, lambda fh, t=text: fh.write(t.encode()))
+            study = _cached(
+                cache,
+                "rotation",
+                [_config_dict(rcfg), asdict(params), ROTATIONS, 1],
+                lambda: rotation_study(rcfg, ROTATIONS, params),
+            )
             rotation = summarize_rotations(study)
         if progress:
             progress(len(names), len(names), "claims")
