@@ -163,8 +163,8 @@ def finite_times(run: dict) -> dict:
     Returns
     -------
     dict
-        ``steps`` (the last step), ``memorised`` and ``generalised`` (steps, or None when not reached:
-        censored at ``steps``), ``max_test_loss``.
+        ``seed`` (the run's model seed), ``steps`` (the last step), ``memorised`` and ``generalised``
+        (steps, or None when not reached: censored at ``steps``), ``max_test_loss``.
     """
     step = np.asarray(run["step"])
     train = np.asarray(run["loss"], dtype=np.float64)
@@ -174,6 +174,7 @@ def finite_times(run: dict) -> dict:
     t_mem = int(mem[0]) if len(mem) else None
     gen = np.flatnonzero(pred[t_mem:] <= GENERALISED) + t_mem if t_mem is not None else np.array([], int)
     return {
+        "seed": int(run["config"]["seed"]),
         "steps": int(step[-1]),
         "memorised": None if t_mem is None else int(step[t_mem]),
         "generalised": int(step[gen[0]]) if len(gen) else None,
@@ -370,10 +371,10 @@ def report_markdown(rows, tables, events, finite, knockouts, command: str) -> st
             "| seed | memorised at | generalised at | last step | max test loss |",
             "|---|---|---|---|---|",
         ]
-        for s, f in enumerate(finite):
+        for f in finite:
             mem = _fmt(f["memorised"]) if f["memorised"] is not None else f"> {f['steps']} (censored)"
             gen = _fmt(f["generalised"]) if f["generalised"] is not None else f"> {f['steps']} (censored)"
-            out.append(f"| {s} | {mem} | {gen} | {f['steps']} | {f['max_test_loss']:.2f} |")
+            out.append(f"| {f['seed']} | {mem} | {gen} | {f['steps']} | {f['max_test_loss']:.2f} |")
     b = tables["bumps"]
     out += [
         "",

@@ -46,6 +46,7 @@ def fake_run(centre: float, rng_seed: int = 0, head_bump: bool = False, finite: 
         "head_out_norm": torch.as_tensor(np.tile([1.0, 2.0, 2.2, 5.0], (n, 2, 1))),
         "layer_induction": torch.as_tensor(layer_ind),
         "layer_prev_token": torch.as_tensor(layer_prev),
+        "config": {"seed": rng_seed},
     }
     if finite:
         train = 4.8 * np.exp(-T / 200) + 0.05
@@ -96,7 +97,8 @@ def test_competitor_is_the_head_that_gains_and_control_is_matched_on_output_norm
 
 
 def test_memorise_then_generalise_times_and_censoring():
-    times = finite_times(fake_run(1000, 0, finite=True))
+    times = finite_times(fake_run(1000, 3, finite=True))
+    assert times["seed"] == 3  # the run's own seed, not its position in a list
     assert times["memorised"] is not None and times["memorised"] < 600
     assert 1900 <= times["generalised"] <= 2300
     never = fake_run(1000, 0, finite=True)
