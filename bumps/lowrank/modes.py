@@ -11,12 +11,15 @@ Three measurements (claims MD1-MD3 of the toy report, rules in ``bumps/rules.jso
   gains most over the bump's fall [peak, end] in the unintervened continuation; the **controls** are the
   other modes. Outcomes as the unit knockouts (:mod:`bumps.lowrank.knockout`): ``persists`` and
   ``drop_ratio`` of the target norm.
-* **Independent modes** (:func:`independent_modes`): the superposition of a seed's rank-1 runs, each
+* **Independent modes** (:func:`independent_modes`), two models. (MD3) The superposition of a seed's rank-1 runs, each
   target learned alone from the same start (the other strengths 0), their changes from the target-free
   run (every strength 0) added to it, recorded in the same per-unit frame (aᵀU, bᵀV). A per-unit bump of
   the real run is *reproduced* when the superposed curve (same seed, side, target, unit, oriented as the
   real curve) has a bump peaking inside the real [start, end]. No mode interacts with another in the
-  superposition, so a reproduced bump needs no competition between modes to exist.
+  superposition, so a reproduced bump needs no competition between modes to exist. At equal strengths the
+  targets are not the learned modes (A = a S bᵀ is unchanged by rotating the targets when S = I), so (MD3b)
+  the audit's model uses the modes of M = aᵀUVᵀb instead: fixed singular vectors, each mode's own strength
+  over time, in the units' fixed final basis (:func:`fixed_mode_series`).
 
 The knockout continuations replay each seed from step 0 with plain GD on the d-dimensional vectors
 (:func:`simulate_mode_knockouts`), the same update as :mod:`bumps.lowrank.model`'s closed recurrence (the
@@ -264,42 +267,81 @@ def superposed_series(cfg: LowRankConfig, state: dict[str, torch.Tensor] | None 
     return out
 
 
-def independent_modes(cfg: LowRankConfig, params: BumpParams | None = None) -> dict:
-    """How many per-unit bumps the superposition of independently learned targets reproduces (module docstring).
+def fixed_mode_series(run: dict) -> dict[str, np.ndarray]:
+    """Per-unit series of the audit's fixed-modes model (claim MD3b), from a run's inner products.
+
+    With P = aᵀU and Q = bᵀV (``[T, N, r, K]``), M(t) = P Qᵀ (``[T, N, r, r]``). The modes are fixed:
+    ``X Σ Yᵀ`` is the SVD of Σ_t M(t); each mode's strength over time is ``λ_i(t) = x_iᵀ M(t) y_i``. The
+    units' basis is fixed too: R_a is the orthogonal polar factor of ``Λ(T)^{-1/2} Xᵀ P(T)`` (R_b likewise
+    from Q), so that ``aᵀU(T) ≈ X √Λ(T) R_a``.
 
     Returns
     -------
-    dict
-        ``per_seed_bumps`` and ``per_seed_reproduced`` (lists over seeds), ``superposed_bumps`` (bumps the
-        superposition has in all), ``seeds``.
+    dict of str to numpy.ndarray
+        ``inner_a = X diag(sign(λ)·√|λ(t)|) R_a`` and ``inner_b = Y diag(√|λ(t)|) R_b``, ``[T, N, r, K]``.
     """
-    st = initial_state(cfg)
-    run = simulate(cfg, state=st)
+    p = torch.as_tensor(np.asarray(run["inner_a"], float))
+    q = torch.as_tensor(np.asarray(run["inner_b"], float))
+    m = p @ q.transpose(-1, -2)  # [T, N, r, r]
+    x, _, yh = torch.linalg.svd(m.sum(0))
+    y = yh.transpose(-1, -2)  # [N, r, r]
+    lam = torch.einsum("nri,tnrs,nsi->tni", x, m, y)  # [T, N, r]
+    root = lam.abs().sqrt()
+    scale = root[-1].clamp_min(1e-12)
+
+    def polar(z):  # orthogonal factor W Zᵀ of z = W S Zᵀ
+        w, _, zh = torch.linalg.svd(z, full_matrices=False)
+        return w @ zh
+
+    r_a = polar((x.transpose(-1, -2) @ p[-1]) / scale[..., None])
+    r_b = polar((y.transpose(-1, -2) @ q[-1]) / scale[..., None])
+    inner_a = x @ ((torch.sign(lam) * root)[..., None] * r_a)
+    inner_b = y @ (root[..., None] * r_b)
+    return {"inner_a": inner_a.numpy(), "inner_b": inner_b.numpy()}
+
+
+def _reproduced(run: dict, synthetic: dict[str, np.ndarray], params: BumpParams | None) -> dict:
+    """Per seed: the real run's per-unit bumps and how many the synthetic curves reproduce (same seed, side,
+    target and unit, oriented as the real curve, a bump peaking inside the real [start, end])."""
     step = np.asarray(run["step"])
-    superposed = superposed_series(cfg, st)
-    bumps = np.zeros(cfg.seeds, int)
-    reproduced = np.zeros(cfg.seeds, int)
-    superposed_total = 0
+    n = np.asarray(run["loss"]).shape[1]
+    bumps, reproduced, total = np.zeros(n, int), np.zeros(n, int), 0
     for name in PER_UNIT:
         raw = np.asarray(run[name], float)  # [T, N, r, K]
         sign = np.sign(np.take_along_axis(raw, np.abs(raw).argmax(0)[None], 0)[0])
         sign = np.where(sign == 0, 1.0, sign)  # orient both as the real curve (its value of largest size > 0)
-        real = find_bumps(raw * sign, step, params, name=name)
-        synth = find_bumps(superposed[name] * sign, step, params, name=name)
-        superposed_total += len(synth)
+        synth = find_bumps(synthetic[name] * sign, step, params, name=name)
+        total += len(synth)
         synth_peaks: dict[tuple, list[int]] = {}
         for b in synth:
             synth_peaks.setdefault(tuple(b.index), []).append(int(step[b.peak]))
-        for b in real:
+        for b in find_bumps(raw * sign, step, params, name=name):
             e = BumpEvent(name, tuple(b.index), int(step[b.start]), int(step[b.peak]), int(step[b.end]), b.drop, 0)
             bumps[b.index[0]] += 1
             reproduced[b.index[0]] += persists(np.array(synth_peaks.get(tuple(b.index), []), int), e)
     return {
-        "seeds": cfg.seeds,
+        "seeds": n,
         "per_seed_bumps": bumps.tolist(),
         "per_seed_reproduced": reproduced.tolist(),
-        "superposed_bumps": int(superposed_total),
+        "superposed_bumps": int(total),
     }
+
+
+def independent_modes(cfg: LowRankConfig, params: BumpParams | None = None) -> dict:
+    """How many per-unit bumps the two mode models reproduce (module docstring; claims MD3, MD3b).
+
+    Returns
+    -------
+    dict
+        For the superposition of independently learned targets: ``per_seed_bumps`` and
+        ``per_seed_reproduced`` (lists over seeds), ``superposed_bumps`` (bumps the superposition has in
+        all), ``seeds``; ``fixed_modes``: the same for :func:`fixed_mode_series`.
+    """
+    st = initial_state(cfg)
+    run = simulate(cfg, state=st)
+    out = _reproduced(run, superposed_series(cfg, st), params)
+    out["fixed_modes"] = _reproduced(run, fixed_mode_series(run), params)
+    return out
 
 
 def modes_study(base: LowRankConfig, params: BumpParams | None = None, gaps: tuple[float, ...] = GAPS) -> dict:
@@ -340,6 +382,7 @@ def summarize_modes(study: dict) -> dict:
                 "independent_bumps": n_b,
                 "independent_reproduced": n_r,
                 "superposed_bumps": ind["superposed_bumps"],
+                "fixed_modes_reproduced": sum(ind["fixed_modes"]["per_seed_reproduced"]) if "fixed_modes" in ind else 0,
             }
         )
         if row["gap"] == 0:

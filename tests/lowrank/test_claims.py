@@ -159,7 +159,15 @@ def test_every_toy_rule_is_registered_and_the_revised_ones_say_why():
     assert tuple(rules) == CLAIM_IDS
     assert all(e.status != "changed, not registered" for e in rules.values())
     assert {k for k, e in rules.items() if e.status == "revised after data"} == {"1", "2", "3", "8", "9"}
-    assert {k for k, e in rules.items() if e.status == "added after data"} == {"7s", "8c", "R1", "R2", "R3", "MD1"}
+    assert {k for k, e in rules.items() if e.status == "added after data"} == {
+        "7s",
+        "8c",
+        "R1",
+        "R2",
+        "R3",
+        "MD1",
+        "MD3b",
+    }
     assert all(r.reason for e in rules.values() for r in e.revisions)
 
 

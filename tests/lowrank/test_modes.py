@@ -9,6 +9,7 @@ import torch
 from bumps.lowrank.invariants import invariant_series
 from bumps.lowrank.model import LowRankConfig, initial_state, simulate
 from bumps.lowrank.modes import (
+    fixed_mode_series,
     gap_configs,
     independent_modes,
     learned_modes,
@@ -86,6 +87,35 @@ def test_independent_modes_counts_reproduced_bumps_per_seed():
     assert len(out["per_seed_bumps"]) == 6
     assert sum(out["per_seed_bumps"]) > 0  # rank 4 has per-unit bumps
     assert all(0 <= r <= b for r, b in zip(out["per_seed_reproduced"], out["per_seed_bumps"], strict=True))
+    fm = out["fixed_modes"]
+    assert fm["per_seed_bumps"] == out["per_seed_bumps"]  # the same real bumps, another model
+    assert all(0 <= r <= b for r, b in zip(fm["per_seed_reproduced"], fm["per_seed_bumps"], strict=True))
+
+
+def test_fixed_modes_are_exact_when_the_modes_do_not_move():
+    # P(t) = X diag(f(t)) R and Q(t) = Y diag(f(t)) R (balanced factors share the units' rotation R) with
+    # fixed orthogonal X, Y, R: the model is exact
+    g = torch.Generator().manual_seed(1)
+    orth = lambda: torch.linalg.qr(torch.randn(2, 3, 3, generator=g, dtype=torch.float64)).Q  # noqa: E731
+    x, y, r_a = orth(), orth(), orth()
+    r_b = r_a
+    t = torch.linspace(0, 1, 50, dtype=torch.float64)
+    f = torch.sigmoid((t[:, None] - torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)) * 20)  # [T, 3]
+    f = f[:, None].expand(50, 2, 3) * torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    p = x @ (f[..., None] * r_a)
+    q = y @ (f[..., None] * r_b)
+    out = fixed_mode_series({"inner_a": p, "inner_b": q})
+    np.testing.assert_allclose(out["inner_a"], p.numpy(), atol=1e-9)
+    np.testing.assert_allclose(out["inner_b"], q.numpy(), atol=1e-9)
+    np.testing.assert_allclose(out["inner_a"] @ np.swapaxes(out["inner_b"], -1, -2), (p @ q.mT).numpy(), atol=1e-9)
+
+
+def test_fixed_modes_of_a_real_run_keep_its_final_matrix_close():
+    run = simulate(LowRankConfig(rank=4, dim=40, seeds=4, steps=1500))
+    out = fixed_mode_series(run)
+    m = np.asarray(run["inner_a"]) @ np.swapaxes(np.asarray(run["inner_b"]), -1, -2)
+    mf = out["inner_a"] @ np.swapaxes(out["inner_b"], -1, -2)
+    assert np.abs(m[-1] - mf[-1]).max() < 0.2 * np.abs(m[-1]).max()
 
 
 def test_gap_configs_keep_seeds_and_set_strengths():
