@@ -151,3 +151,16 @@ def test_the_rules_command_lists_the_registry_and_refuses_an_unknown_family():
     bad = subprocess.run([sys.executable, str(cli), "rules", "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "bumps/rules.json has no rules for 'nope'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_every_committed_family_loads_and_is_registered():
+    import json
+
+    from bumps.registry import REGISTRY, load
+
+    families = json.loads(REGISTRY.read_text())
+    assert {"toy", "modadd"} <= set(families)
+    for family in families:
+        entries = load(family)
+        assert entries, family
+        assert all(e.status != "changed, not registered" for e in entries.values()), family
