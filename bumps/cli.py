@@ -889,6 +889,31 @@ def rules(
         typer.echo(f"{cid}: {e.status} (rule since {last_changed(e)}) — {e.rule.describe()}")
 
 
+@app.command()
+def values(
+    files: list[Path] = typer.Argument(..., help="Markdown files or folders (searched for .md files)."),
+    check: bool = typer.Option(False, help="Only list the marks that disagree with their report; exit 1 if any."),
+) -> None:
+    """Fill the value marks of Markdown files from the reports (<!-- value: FILE PATH [FORMAT] -->...)."""
+    from bumps.io.runfile import atomic_write
+    from bumps.report.values import fill, markdown_files, stale
+
+    root = Path.cwd()
+    bad = 0
+    for f in markdown_files(files):
+        text = f.read_text(encoding="utf-8")
+        marks = stale(text, root, str(f))
+        bad += len(marks)
+        for s in marks:
+            typer.echo(f"{s.file}:{s.line}: says {s.found!r}, {s.source} says {s.expected!r}")
+        if marks and not check:
+            new = fill(text, root)
+            atomic_write(f, lambda fh, new=new: fh.write(new.encode("utf-8")))
+            typer.echo(f"updated {f} ({len(marks)} marks)")
+    if check and bad:
+        raise typer.Exit(1)
+
+
 @app.command("digits-claims")
 def digits_claims(
     runs: list[Path] = typer.Argument(..., help="bumps digits run files, one per seed."),
