@@ -53,3 +53,21 @@ def test_the_shipped_readme_and_docs_say_what_the_reports_say():
     marks = [s for f in files for s in stale(f.read_text(encoding="utf-8"), ROOT, str(f.relative_to(ROOT)))]
     assert not marks, "; ".join(f"{s.file}:{s.line} says {s.found!r}, {s.source} says {s.expected!r}" for s in marks)
     assert "<!-- value:" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_values_command_checks_and_fills_in_place(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "r.json").write_text(json.dumps(DATA))
+    page = tmp_path / "page.md"
+    page.write_text("Claim 8: <!-- value: r.json claims[id=8] .2f -->old<!-- /value -->\n")
+    cmd = [sys.executable, "-m", "bumps", "values", "page.md"]
+    check = subprocess.run([*cmd, "--check"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 1 and "page.md:1: says 'old'" in check.stdout
+    assert "old" in page.read_text()  # --check writes nothing
+    assert subprocess.run(cmd, cwd=tmp_path, capture_output=True).returncode == 0
+    assert "-->0.59 [0.24, 0.94]<!--" in page.read_text()
+    assert subprocess.run([*cmd, "--check"], cwd=tmp_path).returncode == 0
+    missing = subprocess.run([*cmd[:-1], "nothere.md"], cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
