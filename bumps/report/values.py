@@ -8,8 +8,8 @@ whose text differs from what the report now says (a test runs it over the README
 * ``PATH``: dot-separated keys; ``[3]`` indexes a list; ``[id=MD3b]`` picks the list element whose ``id``
   is ``MD3b`` (any key: ``[variant=full]``). Example: ``claims[id=8].verdict``.
 * ``FORMAT`` (optional): a Python format spec for numbers (``.2f``, ``.3g``, ``.0%``); lists of numbers
-  (an interval) are written ``a [b, c]`` from their first three entries, and so is a claim row (a dict
-  with ``value``, ``ci_low``, ``ci_high``).
+  (an interval) are written ``a [b, c]`` from their first three entries, and so is a dict with ``ci_low``,
+  ``ci_high`` and ``value`` (a claim row) or ``mean``.
 
 ``bumps values FILES --check`` exits 1 listing stale marks; without ``--check`` it fills them in place.
 """
@@ -66,10 +66,10 @@ def resolve(data, path: str):
 
 
 def render(value, fmt: str | None = None) -> str:
-    """``value`` as prose: numbers through ``fmt``; ``[v, lo, hi, ...]`` and a claim row's ``value``,
-    ``ci_low``, ``ci_high`` as ``v [lo, hi]``; text as is."""
-    if isinstance(value, dict) and {"value", "ci_low", "ci_high"} <= set(value):
-        value = [value["value"], value["ci_low"], value["ci_high"]]
+    """``value`` as prose: numbers through ``fmt``; ``[v, lo, hi, ...]`` and a dict with ``ci_low``,
+    ``ci_high`` and ``value`` (a claim row) or ``mean`` as ``v [lo, hi]``; text as is."""
+    if isinstance(value, dict) and {"ci_low", "ci_high"} <= set(value) and ({"value", "mean"} & set(value)):
+        value = [value.get("value", value.get("mean")), value["ci_low"], value["ci_high"]]
     if isinstance(value, list) and len(value) >= 3 and all(isinstance(v, (int, float)) for v in value[:3]):
         v, lo, hi = (render(x, fmt) for x in value[:3])
         return f"{v} [{lo}, {hi}]"

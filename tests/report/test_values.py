@@ -27,6 +27,7 @@ def test_render_formats_numbers_and_intervals():
     assert render(0.5912, ".2f") == "0.59"
     assert render([0.5912, 0.24, 0.94], ".2f") == "0.59 [0.24, 0.94]"
     assert render(resolve(DATA, "claims[id=8]"), ".2f") == "0.59 [0.24, 0.94]"
+    assert render({"mean": 1079.4, "ci_low": 998.0, "ci_high": 1160.7}, ".0f") == "1079 [998, 1161]"
     assert render("inconclusive") == "inconclusive" and render(True) == "True"
 
 
