@@ -1222,6 +1222,63 @@ def probe_ablation(
         typer.echo(f"claim {c.id}: {c.verdict}")
 
 
+@app.command("wd-grid")
+def wd_grid(
+    weight_decays: str = typer.Option("3,0.3,1,0", help="AdamW weight decays, comma-separated, in training order."),
+    seeds: str = typer.Option("0,1,2", help="Seed indices (model seed = split seed = index)."),
+    epochs: int = typer.Option(30000, help="Epoch budget per run; each run stops at its grok epoch."),
+    threads: int = typer.Option(0, help=THREADS_HELP),
+    train: bool = typer.Option(True, help="--no-train: report the ledger only (unfinished runs: not run)."),
+    out_dir: Path = typer.Option(
+        Path("runs/wd_grid"), help="Run files (finished ones are recorded, unfinished resumed)."
+    ),
+    ledger: Path = typer.Option(
+        Path("runs/wd_grid/wd_grid_runs.json"),
+        help="Run ledger (the committed study: --ledger reports/wd_grid_runs.json); runs it holds are not retrained.",
+    ),
+    report: Path = typer.Option(
+        Path("runs/wd_grid/wd_grid"), help="Writes REPORT.md and .json (the committed one: --report reports/wd_grid)."
+    ),
+) -> None:
+    """Seed 003's weight-decay claim: grok epoch against weight decay at p = 113, paired across seeds."""
+    from bumps.io.runfile import check_writable
+    from bumps.modadd import ablation, wd_grid
+    from bumps.threads import choose_threads
+
+    choose_threads(0, requested=threads)
+    wds = ablation.parse_list(weight_decays, "weight-decays", float)
+    seed_list = ablation.parse_list(seeds, "seeds", int)
+    configs = wd_grid.grid_configs(wds, seed_list, epochs)
+    for path in (report.with_suffix(".md"), report.with_suffix(".json"), ledger, out_dir / "probe"):
+        check_writable(path, "output")
+    names = [wd_grid.variant_name(w) for w in (wd_grid.LOW, wd_grid.HIGH)]
+    total = sum(c.epochs for c in configs.values()) if train else 0
+    bar, advance = _progress(total, f"wd-grid ({len(configs)} runs, budget {epochs})")
+    with bar:
+        study = ablation.run_study(
+            configs, out_dir, ledger, train=train, threads=threads, progress=lambda d, _t: advance(d), echo=typer.echo
+        )
+    cells = study.cells
+    diff = wd_grid.paired_difference(cells.get(names[0], []), cells.get(names[1], []))
+    entry, claim = wd_grid.judge_wd(diff)
+    command = (
+        f"bumps wd-grid --weight-decays {weight_decays} --seeds {seeds} --epochs {epochs} "
+        f"--ledger {ledger.as_posix()} --report {report.as_posix()}"
+    )
+    left = any(not c.finished for cs in cells.values() for c in cs)
+    meta = dict(
+        command=command,
+        ledger=ledger.as_posix(),
+        budget=epochs,
+        remaining_command=(command + " --threads 1") if left else "",
+    )
+    for path in wd_grid.write_report(cells, diff, claim, entry, meta, report):
+        typer.echo(f"wrote {path}")
+    for v, cs in cells.items():
+        typer.echo(f"{v}: grok epochs {', '.join(c.text() for c in cs)}")
+    typer.echo("claim WD: " + ("not measured yet" if claim is None else claim.verdict))
+
+
 @app.command()
 def view(
     path: Path = typer.Argument(..., help="A run file (also one in training) or a folder of runs."),
