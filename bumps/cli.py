@@ -368,6 +368,12 @@ def grok(
     warmup: int | None = typer.Option(None, help="Linear lr warmup epochs, lr·min(epoch/N, 1) (nanda 10, tl-demo 0)."),
     split: str | None = typer.Option(None, help="python-random (official) | torch-randperm (TL demo) (preset's)."),
     eval_every: int | None = typer.Option(None, help="Epochs between progress-measure records (100)."),
+    neuron_every: int | None = typer.Option(
+        None,
+        help="Epochs between records of the per-neuron frequency table, the bulk of a run file (200; "
+        "0: every evaluation). Always recorded at epoch 0 and the last epoch; its epochs are neuron_step.",
+    ),
+    neuron_dtype: str | None = typer.Option(None, help="Storage of the neuron table: float32 (default) | float16."),
     checkpoint_every: int | None = typer.Option(
         None, help="Weight+optimizer checkpoints every N epochs to OUT_ckpt/ (500; 0: none)."
     ),
@@ -444,6 +450,8 @@ def grok(
         warmup=warmup,
         split=split,
         eval_every=eval_every,
+        neuron_every=neuron_every,
+        neuron_dtype=neuron_dtype,
         checkpoint_every=checkpoint_every,
         stop_after_grok=stop_after_grok,
         stop_on=stop_on,

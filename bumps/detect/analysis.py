@@ -21,7 +21,15 @@ from bumps.detect.events import EventParams, find_events, smoothing
 from bumps.detect.scale import choose_scale, to_scale
 from bumps.errors import did_you_mean
 from bumps.io.runfile import KIND_WORDS, BumpsError, file_kind, is_run, safe_load
-from bumps.io.schema import EXTRA_SERIES, NORM_DECAY_SERIES, RECORDED_KIND, SERIES, SeriesSpec, recorded_specs
+from bumps.io.schema import (
+    EXTRA_SERIES,
+    NORM_DECAY_SERIES,
+    RECORDED_KIND,
+    SERIES,
+    SeriesSpec,
+    own_steps,
+    recorded_specs,
+)
 from bumps.stats import null_summary
 
 SIGN_MODES = ("peak", "abs", "raw")
@@ -238,7 +246,7 @@ def _load(path: Path, competition_axes: bool, step_column: str | None) -> Source
             raise BumpsError(f"{path} is a '{kind}' run; bumps detect knows {', '.join(SERIES)}")
         step = np.asarray(obj["step"])
         series = [(spec, _as_array(obj[spec.key], path)) for spec in SERIES[kind] if spec.key in obj]
-        own = {}
+        own = own_steps(obj, [spec for spec in SERIES[kind] if spec.key in obj])
         for key, (axes, step_key) in EXTRA_SERIES.get(kind, {}).items():
             if key not in obj or not len(obj[key]):
                 continue

@@ -34,6 +34,10 @@ class SeriesSpec:
     target_offset : int, default 0
         The label of target index i is ``i + target_offset`` (1 for frequencies,
         which start at 1).
+    step_key : str, default "step"
+        The run-file key of the family's steps, when it has its own cadence (``neuron_step`` for
+        ``neuron_freq``); a run without that key records the family at ``step``
+        (:func:`steps_of`).
     """
 
     key: str
@@ -42,6 +46,7 @@ class SeriesSpec:
     unit_axis: int | None = None  # position within ``axes``
     target_axis: int | None = None  # position within ``axes``
     target_offset: int = 0  # label of target index i is i + target_offset
+    step_key: str = "step"
 
     @property
     def lead_axes(self) -> list[int]:
@@ -59,7 +64,9 @@ SERIES: dict[str, list[SeriesSpec]] = {
     "modadd": [
         SeriesSpec("freq_norm", ("frequency",)),
         SeriesSpec("freq_norm_wl", ("frequency",)),
-        SeriesSpec("neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1, target_offset=1),
+        SeriesSpec(
+            "neuron_freq", ("neuron", "frequency"), unit_axis=0, target_axis=1, target_offset=1, step_key="neuron_step"
+        ),
     ],
 }
 
@@ -124,3 +131,31 @@ def recorded_specs(run: dict) -> list[SeriesSpec]:
         unit, target = (names.index(pair[0]), names.index(pair[1])) if pair else (None, None)
         specs.append(SeriesSpec(key, names, key in signed, unit_axis=unit, target_axis=target))
     return specs
+
+
+def steps_of(run: dict, key: str):
+    """The steps of one recorded family of a run: its own steps if the run has them, else ``run["step"]``.
+
+    Parameters
+    ----------
+    run : dict
+        A run file's dict.
+    key : str
+        The family's key (e.g. ``neuron_freq``); its own steps are under the :class:`SeriesSpec`'s
+        ``step_key`` of the run's kind.
+    """
+    for spec in SERIES.get(run.get("kind"), []):
+        if spec.key == key and spec.step_key in run:
+            return run[spec.step_key]
+    return run["step"]
+
+
+def own_steps(run: dict, specs) -> dict:
+    """``{key: steps}`` of the families among ``specs`` recorded on their own steps in ``run``.
+
+    The ``own_steps`` of a :class:`bumps.detect.analysis.Source`; a family whose step key the run lacks
+    (an older file) uses ``run["step"]`` and is not listed.
+    """
+    import numpy as np
+
+    return {s.key: np.asarray(run[s.step_key]) for s in specs if s.step_key != "step" and s.step_key in run}

@@ -58,7 +58,9 @@ def series_layout(kind: str, run: dict | None = None) -> dict[str, tuple[tuple[s
         return {spec.key: (spec.axes, "step") for spec in recorded_specs(run)}
     if kind not in EXTRA_SERIES:
         raise BumpsError(f"cannot export a '{kind}' run; bumps exports {', '.join(EXTRA_SERIES)} runs")
-    out = {spec.key: (spec.axes, "step") for spec in SERIES[kind]}
+    # a family with its own steps (neuron_freq at neuron_step) uses them; older runs recorded it at step
+    own = [s for s in SERIES[kind] if run is None or s.step_key in run]
+    out = {spec.key: (spec.axes, spec.step_key if spec in own else "step") for spec in SERIES[kind]}
     out.update(EXTRA_SERIES[kind])
     return out
 

@@ -95,6 +95,7 @@ CLAIM_IDS = (
     "MD1",
     "MD2",
     "MD3",
+    "MD3b",
 )  # registry rows
 ROTATION_CONFIG = "gd_r4"  # the rotation test runs this configuration's first ROTATION_SEEDS seeds
 ROTATION_SEEDS, ROTATIONS = 16, 16

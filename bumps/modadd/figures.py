@@ -11,6 +11,7 @@ from bumps.io.info import check_finished
 from bumps.io.png import pyplot, save_png
 from bumps.io.provenance import settings_of_run
 from bumps.io.runfile import load_run
+from bumps.io.schema import steps_of
 from bumps.modadd.phases import classify_bumps, phase_boundaries
 
 
@@ -150,11 +151,12 @@ def fig_modadd_bumps(path: Path, out: Path, note: str | None = None) -> Path:
         )
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
-    nf = run["neuron_freq"].numpy()
+    nf = run["neuron_freq"].float().numpy()
+    nstep = np.asarray(steps_of(run, "neuron_freq"))
     neuron_rows = sorted((r for r in rows if r["series"] == "neuron_freq" and r["key"]), key=lambda r: -r["drop"])[:6]
     for c, r in enumerate(neuron_rows):
         axes[2].plot(
-            step,
+            nstep,
             nf[:, r["unit"], r["freq"] - 1],
             color=f"C{c}",
             lw=1.5,

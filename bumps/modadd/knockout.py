@@ -28,6 +28,7 @@ import numpy as np
 from bumps.detect.bumps import BumpParams, find_bumps
 from bumps.errors import BumpsError
 from bumps.io.runfile import load_run, safe_load
+from bumps.io.schema import steps_of
 from bumps.knockout import BumpEvent, KnockoutPlan, persists
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import Intervention, config_fields, load_checkpoints, step_elements, train_many
@@ -85,15 +86,15 @@ def _curve(run: dict, event: BumpEvent) -> np.ndarray:
     return x[(slice(None), *event.index)]
 
 
-def _index(run: dict, step: int) -> int:
-    return int(np.searchsorted(np.asarray(run["step"]), step))
+def _index(run: dict, step: int, series: str) -> int:
+    return int(np.searchsorted(np.asarray(steps_of(run, series)), step))
 
 
 def plan_neuron(run_path: str, run: dict, event: BumpEvent, n: int) -> list[KnockoutPlan]:
     """Baseline, competitor and matched-control knockouts for a neuron_freq bump."""
     event = replace(event, group=run_path)
     nf = np.asarray(run["neuron_freq"], dtype=np.float64)[:, :, freq_of(event) - 1]  # [T, d_mlp]
-    p, e = _index(run, event.peak_step), _index(run, event.end_step)
+    p, e = _index(run, event.peak_step, "neuron_freq"), _index(run, event.end_step, "neuron_freq")
     gain = nf[e] - nf[p]
     gain[unit_of(event)] = -np.inf
     comp = [int(i) for i in np.argsort(-gain, kind="stable")[:n]]
@@ -118,7 +119,7 @@ def plan_frequency(run_path: str, run: dict, event: BumpEvent) -> list[KnockoutP
     keys = [int(k) for k in run["key_freqs"] if int(k) != freq_of(event)]
     if not keys:
         return []
-    p, e = _index(run, event.peak_step), _index(run, event.end_step)
+    p, e = _index(run, event.peak_step, event.series), _index(run, event.end_step, event.series)
     comp = max(keys, key=lambda k: (fn[e, k - 1] - fn[p, k - 1], -k))
     others = [k for k in range(1, fn.shape[1] + 1) if k not in keys and k != freq_of(event)]
     control = min(others, key=lambda k: (abs(fn[p, k - 1] - fn[p, comp - 1]), k))
@@ -222,16 +223,16 @@ def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=N
 def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | None = None) -> dict:
     """``persists`` and ``drop_ratio`` of the event's curve after the continuation ``cont``."""
     e = k.event
-    step = np.asarray(original["step"])
+    step = np.asarray(steps_of(original, e.series))
     first = int(cont["config"]["first_epoch"])
     before = step < first
-    cstep = np.asarray(cont["step"])
+    cstep = np.asarray(steps_of(cont, e.series))
     curve = np.concatenate([_curve(original, e)[before], _curve(cont, e)])
     steps = np.concatenate([step[before], cstep])
     found = find_bumps(curve, steps, params)
     still = persists(steps[[b.peak for b in found]] if found else np.array([], int), e)
     orig = _curve(original, e)
-    pi, ei = _index(original, e.peak_step), _index(original, e.end_step)
+    pi, ei = _index(original, e.peak_step, e.series), _index(original, e.end_step, e.series)
     ci, cei = int(np.searchsorted(steps, e.peak_step)), int(np.searchsorted(steps, e.end_step))
     orig_drop = orig[pi] - orig[ei]
     removed = _removed(k)

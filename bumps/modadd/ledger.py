@@ -46,6 +46,7 @@ from bumps.modadd.model import ModAddConfig
 LEDGER_FORMAT = 1
 HASH_LENGTH = 16
 TRANSITION_FROM_ACC = 0.10  # the transition starts at the last evaluation below this test accuracy
+RECORDING_ONLY = frozenset({"neuron_every", "neuron_dtype"})
 TRANSITION_PAD = 200  # epochs looked at before the transition starts
 DESCRIPTION = (
     "bumps probe-ablation run ledger (bumps.modadd.ledger): one record per finished run; "
@@ -54,7 +55,9 @@ DESCRIPTION = (
 
 
 def config_settings(cfg: ModAddConfig | dict) -> dict:
-    """A run's settings as the ledger stores and hashes them: every config field but ``device``.
+    """A run's settings as the ledger stores and hashes them: every config field but ``device`` and
+    the recording-only :data:`RECORDING_ONLY` (how often and in what dtype the neuron table is stored:
+    the training, hence the grok epoch, does not depend on them).
 
     Parameters
     ----------
@@ -67,7 +70,7 @@ def config_settings(cfg: ModAddConfig | dict) -> dict:
         Plain data (tuples as lists).
     """
     values = cfg.as_dict() if isinstance(cfg, ModAddConfig) else dict(cfg)
-    names = set(ModAddConfig.__dataclass_fields__)
+    names = set(ModAddConfig.__dataclass_fields__) - RECORDING_ONLY
     return {k: v for k, v in settings_of_run(values).items() if k in names}
 
 

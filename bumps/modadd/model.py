@@ -115,6 +115,13 @@ class ModAddConfig:
         the last epoch.
     checkpoint_every : int, default 500
         Epochs between weight checkpoints; 0: none.
+    neuron_every : int, default 200
+        Epochs between records of the per-neuron frequency table ``neuron_freq`` ``[d_mlp, (p−1)/2]``,
+        the bulk of a run file: it is recorded at epoch 0, at every evaluation at least
+        ``neuron_every`` epochs after the previous neuron record, and at the run's last epoch; its
+        epochs are ``neuron_step``. 0: at every evaluation (what runs before this setting did).
+    neuron_dtype : {"float32", "float16"}, default "float32"
+        Storage dtype of ``neuron_freq`` in the run file (float16: half the size, shares to ~3 digits).
     init : {"nanda", "tl-demo", "tl-demo-v1"}, default "nanda"
         Initialisation scheme (:func:`init_params`).
     biases : {"mlp", "frozen-zero"}, default "mlp"
@@ -173,6 +180,8 @@ class ModAddConfig:
     loss_dtype: str = "float64"
     eval_every: int = 100
     checkpoint_every: int = 500
+    neuron_every: int = 200
+    neuron_dtype: str = "float32"
     init: str = "nanda"
     biases: str = "mlp"
     out_vocab: str = "p+1"
@@ -270,6 +279,10 @@ class ModAddConfig:
             bad(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
         if self.checkpoint_every < 0:
             bad(f"`checkpoint_every` must be >= 0 (got {self.checkpoint_every})")
+        if self.neuron_every < 0:
+            bad(f"`neuron_every` must be >= 0 (got {self.neuron_every}; 0: at every evaluation)")
+        if self.neuron_dtype not in ("float32", "float16"):
+            bad(f"`neuron_dtype` must be float32 or float16 (got {self.neuron_dtype!r})")
         if self.dtype not in ("float64", "float32"):
             bad(f"`dtype` must be float32 or float64 (got {self.dtype!r})")
         if self.loss_dtype not in ("float64", "float32"):

@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 
 from bumps.detect.analysis import SERIES, Source, analyze
+from bumps.io.schema import own_steps
 
 FRAME = {"freq_norm": "frame-invariant", "freq_norm_wl": "frame-invariant", "neuron_freq": "per-unit"}
 
@@ -68,7 +69,8 @@ def phase_of(step: int, phases: dict[str, int]) -> str:
 def classify_bumps(run: dict) -> list[dict]:
     """Every bump of a mod-add run's frequency and neuron curves, labelled (see the module docstring)."""
     specs = [s for s in SERIES["modadd"] if s.key in run]
-    source = Source([(s, np.asarray(run[s.key])) for s in specs], np.asarray(run["step"]), run)
+    own = own_steps(run, specs)
+    source = Source([(s, np.asarray(run[s.key], dtype=np.float64)) for s in specs], np.asarray(run["step"]), run, own)
     result = analyze(source)
     phases = phase_boundaries(run)
     keys = {int(k) for k in run["key_freqs"]}

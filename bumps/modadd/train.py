@@ -83,7 +83,9 @@ SERIES_KEYS = (
     "neuron_freq",
 )
 # Config fields that may differ between a run and its resumption.
-RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok", "stop_on"}
+RESUMABLE_CHANGES = {"epochs", "device", "stop_after_grok", "stop_on", "neuron_every", "neuron_dtype"}
+# Series recorded at every evaluation; ``neuron_freq`` has its own cadence (``neuron_step``).
+EVAL_KEYS = tuple(k for k in SERIES_KEYS if k != "neuron_freq")
 PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U", "b_in", "b_out")
 
 
@@ -121,8 +123,11 @@ def cross_entropy_rows(logits: torch.Tensor, labels: torch.Tensor, dtype: str) -
 
 
 @torch.no_grad()
-def measure(params, cfg: ModAddConfig, tokens, labels, train_idx, test_idx, basis) -> dict:
-    """All per-eval progress measures of one model from one forward over every input."""
+def measure(params, cfg: ModAddConfig, tokens, labels, train_idx, test_idx, basis, neurons: bool = True) -> dict:
+    """All per-eval progress measures of one model from one forward over every input.
+
+    ``neurons``: also the per-neuron frequency table ``neuron_freq`` (else that key is absent).
+    """
     p = cfg.p
     logits, acts = forward_last(params, tokens, return_acts=True)
     logits = logits[:, :p]  # the analysis drops the '=' class
@@ -138,7 +143,8 @@ def measure(params, cfg: ModAddConfig, tokens, labels, train_idx, test_idx, basi
     out["gini_freq_embed"] = gini(out["freq_norm"]).item()  # the (p−1)/2 frequency norms only
     out["gini_freq_neuron_logit"] = gini(out["freq_norm_wl"]).item()
     out["sum_sq_weights"] = sum(t.pow(2).sum() for t in params.values()).item()
-    out["neuron_freq"] = neuron_freq_fraction(acts.reshape(p, p, -1), basis)
+    if neurons:
+        out["neuron_freq"] = neuron_freq_fraction(acts.reshape(p, p, -1), basis)
     return out
 
 
@@ -199,7 +205,7 @@ class _Member:
 
     def __init__(self, cfg: ModAddConfig, out: Path, intervention: Intervention | None):
         self.cfg, self.out, self.intervention = cfg, out, intervention
-        self.records: dict[str, list] = {k: [] for k in ("step", *SERIES_KEYS)}
+        self.records: dict[str, list] = {k: [] for k in ("step", "neuron_step", *SERIES_KEYS)}
         self.epoch_loss: list[float] = []
         self.epoch, self.elapsed, self.run_id = 0, 0.0, uuid.uuid4().hex
         self.params: dict[str, torch.Tensor] = {}
@@ -226,6 +232,10 @@ class _Member:
         self.records = {k: list(res["records"].get(k, [])) for k in self.records}
         if len(self.records["gini_freq_embed"]) != len(self.records["step"]):
             raise BumpsError(f"`resume` {path} was written by an older bumps without every series; start a new run")
+        if "neuron_freq" not in res["records"]:  # stored once, in the run's series (not again under resume)
+            self.records["neuron_freq"] = list(state["neuron_freq"].unbind(0))
+        if "neuron_step" not in res["records"]:  # written before the neuron table had its own cadence
+            self.records["neuron_step"] = list(self.records["step"])
         self.epoch_loss = state["train_loss_every_epoch"].tolist()
         self.run_id = state["config"].get("run_id", self.run_id)
         self.probe_state = res.get("probe")
@@ -261,9 +271,20 @@ class _Member:
 
     def record(self, m: dict, epoch: int) -> None:
         self.records["step"].append(epoch)
-        for k in SERIES_KEYS:
+        for k in EVAL_KEYS:
             self.records[k].append(m[k].cpu() if isinstance(m[k], torch.Tensor) else m[k])
+        if "neuron_freq" in m:
+            self.record_neurons(m["neuron_freq"], epoch)
         self._refresh_stop_state()
+
+    def record_neurons(self, table: torch.Tensor, epoch: int) -> None:
+        self.records["neuron_step"].append(epoch)
+        self.records["neuron_freq"].append(table.cpu())
+
+    def neurons_due(self) -> bool:
+        """Whether this epoch's evaluation records the neuron table (:attr:`ModAddConfig.neuron_every`)."""
+        done = self.records["neuron_step"]
+        return not done or self.epoch >= done[-1] + self.cfg.neuron_every or self.epoch == self.cfg.epochs
 
     def should_stop(self) -> str | None:
         if self.diverged_at >= 0:
@@ -564,13 +585,14 @@ def estimate_memory(configs: list[ModAddConfig]) -> dict[str, int]:
     n_params = (p + 1) * d + 3 * d + 4 * d * d + 2 * d * mlp + d * v + mlp + d
     rows = max(int(x.train_frac * pairs) for x in configs)
     evals = max(x.epochs // x.eval_every + 2 for x in configs)
-    per_record = mlp * ((p - 1) // 2) + 2 * ((p - 1) // 2) + 16
+    tables = max(x.epochs // max(x.neuron_every, x.eval_every) + 3 for x in configs)
+    per_record = (mlp * ((p - 1) // 2) * tables + (2 * ((p - 1) // 2) + 16) * evals) / evals
     return {
         "inputs": 24 * pairs + 8 * m * pairs + size * pairs,
         "weights": 6 * m * n_params * size,
         "training step": m * rows * (6 * mlp + 4 * v + 12 * d) * size,
         "evaluation": pairs * (3 * mlp + 2 * v + 4 * d) * size,
-        "records": 2 * m * evals * per_record * size + 32 * m * max(x.epochs for x in configs),
+        "records": int(2 * m * evals * per_record * size) + 32 * m * max(x.epochs for x in configs),
     }
 
 
@@ -623,9 +645,19 @@ class _Trainer:
     def _evaluate(self, j: int) -> None:
         m = self.members[self.active[j]]
         train_idx, test_idx = self.splits[self.active[j]]
+        params = self._member_params(j)
         m.record(
-            measure(self._member_params(j), m.cfg, self.tokens, self.labels, train_idx, test_idx, self.basis), m.epoch
+            measure(params, m.cfg, self.tokens, self.labels, train_idx, test_idx, self.basis, m.neurons_due()), m.epoch
         )
+
+    @torch.no_grad()
+    def _final_neurons(self, j: int) -> None:
+        """The neuron table at the member's last epoch (key frequencies and winners read it)."""
+        m = self.members[self.active[j]]
+        if m.records["neuron_step"] and m.records["neuron_step"][-1] == m.epoch:
+            return
+        _, acts = forward_last(self._member_params(j), self.tokens, return_acts=True)
+        m.record_neurons(neuron_freq_fraction(acts.reshape(m.cfg.p, m.cfg.p, -1), self.basis), m.epoch)
 
     def _checkpoint(self, j: int) -> None:
         m = self.members[self.active[j]]
@@ -698,6 +730,7 @@ class _Trainer:
                 for j in finished:
                     m = self.members[self.active[j]]
                     m.stop_reason = m.should_stop()
+                    self._final_neurons(j)
                     m.run = self._save(j, final=True)
                 if finished:
                     self._select([j for j in range(len(self.active)) if j not in finished])
@@ -783,9 +816,11 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
     stack = {
         k: (torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.tensor(v, dtype=torch.float64))
         for k, v in records.items()
-        if k != "step"
+        if k not in ("step", "neuron_step", "neuron_freq")
     }
+    stack["neuron_freq"] = torch.stack([t.to(getattr(torch, cfg.neuron_dtype)) for t in records["neuron_freq"]])
     step = torch.tensor(records["step"], dtype=torch.int64)
+    neuron_step = torch.tensor(records["neuron_step"], dtype=torch.int64)
     config = {
         **cfg.as_dict(),
         "versions": versions(),
@@ -811,7 +846,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
         "params": params,
         "optimizer": opt_state,
         "epoch": m.epoch,
-        "records": {k: list(v) for k, v in records.items()},
+        "records": {k: list(v) for k, v in records.items() if k != "neuron_freq"},  # the table: once, above
     }
     if cfg.has_probe:
         config["probe_choices"] = CHOICES  # what seed 001 leaves open, as bumps.modadd.probe pins it
@@ -821,6 +856,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
         "modadd",
         config,
         step=step,
+        neuron_step=neuron_step,
         **stack,
         train_loss_every_epoch=torch.tensor(m.epoch_loss, dtype=torch.float64),
         grok_epoch=m.grok_at,
@@ -830,7 +866,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
     )
     if probe_state is not None:
         run["probe"] = probe_state
-    final_nf = stack["neuron_freq"][-1]
+    final_nf = stack["neuron_freq"][-1].float()
     keys = key_frequencies(final_nf)
     run["key_freqs"] = torch.tensor(keys, dtype=torch.int64)
     run["key_freqs_official"] = torch.tensor(key_frequencies_official(final_nf), dtype=torch.int64)

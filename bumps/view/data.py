@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bumps.io.schema import SERIES
+from bumps.io.schema import SERIES, steps_of
 from bumps.lowrank.invariants import invariant_series
 from bumps.modadd.phases import phase_boundaries
 from bumps.view.charts import BUCKETS, as_json_list, chart, scalar_charts
@@ -89,7 +89,8 @@ def record_payload(run: dict, i: int) -> dict:
     -------
     dict
         ``record``, ``step``, ``freq_norm`` and ``freq_norm_wl`` ``[F]`` and ``neuron_freq``
-        ``[d_mlp][F]`` (each present if recorded), values as recorded.
+        ``[d_mlp][F]`` (each present if recorded), values as recorded. The neuron table has its own
+        cadence: the one given is the latest at or before ``step``, recorded at ``neuron_step``.
 
     Raises
     ------
@@ -101,9 +102,14 @@ def record_payload(run: dict, i: int) -> dict:
         raise IndexError(f"record {i} is out of range (the run has {n} records)")
     i = i % n
     out = {"record": i, "step": int(run["step"][i])}
-    for key in ("freq_norm", "freq_norm_wl", "neuron_freq"):
+    for key in ("freq_norm", "freq_norm_wl"):
         if key in run:
             out[key] = as_json_list(np.asarray(run[key][i], dtype=np.float64))
+    if "neuron_freq" in run:  # its own cadence: the latest table at or before this record's step
+        nstep = np.asarray(steps_of(run, "neuron_freq"))
+        j = max(int(np.searchsorted(nstep, out["step"], side="right")) - 1, 0)
+        out["neuron_step"] = int(nstep[j])
+        out["neuron_freq"] = as_json_list(np.asarray(run["neuron_freq"][j], dtype=np.float64))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bumps.detect.analysis import Source, analyze
-from bumps.io.schema import EXTRA_SERIES, SERIES, SeriesSpec
+from bumps.io.schema import EXTRA_SERIES, SERIES, SeriesSpec, own_steps
 from bumps.view.charts import steps_of
 
 
@@ -86,8 +86,8 @@ def run_events(run: dict, group: str | None = None) -> list[dict]:
     specs = [s for s in SERIES.get(kind, []) if s.key in run]
     if group is not None:
         specs = [s for s in specs if (s.unit_axis is not None) == (group == "units")]
-    series = [(s, np.asarray(run[s.key])) for s in specs]
-    own = {}
+    series = [(s, np.asarray(run[s.key], dtype=np.float64)) for s in specs]
+    own = own_steps(run, specs)
     for key, (axes, step_key) in EXTRA_SERIES.get(kind, {}).items():
         if group == "units" or key not in run or len(axes) > 1 or key in {s.key for s, _ in series}:
             continue

@@ -9,7 +9,16 @@ from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import train
 
 TINY = dict(
-    p=23, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, lr=3e-3, eval_every=10, checkpoint_every=50, dtype="float64"
+    p=23,
+    train_frac=0.5,
+    d_model=32,
+    d_mlp=64,
+    n_heads=2,
+    lr=3e-3,
+    eval_every=10,
+    checkpoint_every=50,
+    dtype="float64",
+    neuron_every=0,  # the neuron table at every evaluation (record indices below)
 )
 
 
@@ -19,6 +28,18 @@ def base(tmp_path_factory):
     run = train(ModAddConfig.from_preset("nanda", epochs=160, **TINY), path)
     run["key_freqs"] = torch.tensor([2, 5])  # planted: the tiny run need not have grokked
     return str(path), run
+
+
+def test_neuron_plans_read_the_table_at_its_own_steps(tmp_path):
+    """With a coarser neuron cadence the planner indexes neuron_step, not the evaluation steps."""
+    path = tmp_path / "coarse.pt"
+    run = train(ModAddConfig.from_preset("nanda", epochs=160, **{**TINY, "neuron_every": 50}), path)
+    assert run["neuron_step"].tolist() == [0, 50, 100, 150, 160]
+    _, comp, _ = plan_neuron(str(path), run, event("neuron_freq", 2, 7, 40, 100, 160), 4)
+    nf = run["neuron_freq"][:, :, 1].numpy()
+    gains = nf[4] - nf[2]  # neuron records of epochs 160 and 100
+    gains[7] = -np.inf
+    assert set(comp.removed) == set(np.argsort(-gains, kind="stable")[:4].tolist())
 
 
 def test_plans_pick_competitors_and_matched_controls(base):

@@ -89,6 +89,12 @@ def test_a_record_written_before_a_config_field_existed_still_matches():
     assert not changed.matches(config_hash(cfg))
 
 
+def test_recording_only_settings_do_not_change_the_hash():
+    cfg = ablation_configs("tl-demo", 113, ["full"], [0])[("full", 0)]
+    assert config_hash(replace(cfg, neuron_every=0, neuron_dtype="float16")) == config_hash(cfg)
+    assert config_hash(replace(cfg, eval_every=10 * cfg.eval_every)) != config_hash(cfg)
+
+
 def test_import_report_takes_matching_configs_and_refuses_others(tmp_path):
     configs = ablation_configs("tl-demo", 113, ["baseline", "full", "k0", "frozen", "hidden-l2"], [0])
     data = json.loads((ROOT / "reports" / "probe_ablation_controls.json").read_text())

@@ -11,7 +11,7 @@ import torch
 from bumps.detect.analysis import analyze, load_source
 from bumps.errors import BumpsError
 from bumps.modadd.model import ModAddConfig
-from bumps.modadd.train import Interrupted, train
+from bumps.modadd.train import EVAL_KEYS, Interrupted, train
 
 SMALL = dict(p=31, train_frac=0.6, d_model=64, d_mlp=256, lr=3e-3, eval_every=50, checkpoint_every=200)
 
@@ -41,7 +41,10 @@ def test_run_file_layout(grokked):
     for key in ("train_loss", "test_loss", "train_acc", "test_acc", "gini_embed", "sum_sq_weights"):
         assert saved[key].shape == (t,)
     assert saved["freq_norm"].shape == saved["freq_norm_wl"].shape == (t, 15)
-    assert saved["neuron_freq"].shape == (t, 256, 15)
+    # the neuron table has its own cadence (neuron_every 200), and is stored once (not again under resume)
+    assert saved["neuron_step"].tolist() == [0, 200, 400, 600, 800, 1000, 1200]
+    assert saved["neuron_freq"].shape == (7, 256, 15) and saved["neuron_freq"].dtype == torch.float32
+    assert "neuron_freq" not in saved["resume"]["records"]
     assert saved["checkpoint_step"].tolist() == [0, 200, 400, 600, 800, 1000, 1200]
     assert saved["config"]["p"] == 31 and "torch" in saved["config"]["versions"]
 
@@ -152,8 +155,13 @@ def test_ensemble_members_equal_their_single_runs(tmp_path):
         torch.testing.assert_close(
             runs[i]["train_loss_every_epoch"][:upto], single["train_loss_every_epoch"][:upto], rtol=tol, atol=1e-9
         )
-        for key in ("test_loss", "freq_norm", "neuron_freq"):
+        for key in ("test_loss", "freq_norm"):
             torch.testing.assert_close(runs[i][key][: upto // 20], single[key][: upto // 20], rtol=100 * tol, atol=1e-8)
+        assert torch.equal(runs[i]["neuron_step"], single["neuron_step"])
+        early = runs[i]["neuron_step"] < upto // 2  # the neuron tables before rounding has grown
+        torch.testing.assert_close(
+            runs[i]["neuron_freq"][early], single["neuron_freq"][early], rtol=100 * tol, atol=1e-8
+        )
     # members really differ
     assert not torch.allclose(runs[0]["train_loss_every_epoch"], runs[2]["train_loss_every_epoch"])
 
@@ -186,7 +194,6 @@ def test_early_stop_rule():
                         "gini_freq_embed",
                         "gini_freq_neuron_logit",
                         "sum_sq_weights",
-                        "neuron_freq",
                     )
                 },
             },
@@ -400,3 +407,50 @@ def test_memory_estimate_is_near_the_measured_peak(kw):
         out = subprocess.run([sys.executable, "-c", script, f"{d}/r.pt"], capture_output=True, text=True, check=True)
     estimate, measured = map(int, out.stdout.split())
     assert measured / 1.5 < estimate < measured * 1.5, (estimate, measured)
+
+
+def test_neuron_table_cadence_dtype_and_final_record(tmp_path):
+    base = {**SMALL, "eval_every": 20, "checkpoint_every": 0}
+    every = train(ModAddConfig.from_preset("nanda", epochs=130, neuron_every=0, **base), tmp_path / "every.pt")
+    sparse = train(
+        ModAddConfig.from_preset("nanda", epochs=130, neuron_every=50, neuron_dtype="float16", **base),
+        tmp_path / "sparse.pt",
+    )
+    # evaluations at 0, 20, ..., 120 and the last epoch 130; a table when >= 50 epochs after the previous one
+    assert every["neuron_step"].tolist() == every["step"].tolist() == [0, 20, 40, 60, 80, 100, 120, 130]
+    assert sparse["neuron_step"].tolist() == [0, 60, 120, 130]
+    assert sparse["neuron_freq"].dtype == torch.float16
+    # the same training: the sparse tables are the dense run's at those epochs, to float16 precision
+    rows = [every["step"].tolist().index(e) for e in sparse["neuron_step"].tolist()]
+    assert torch.allclose(sparse["neuron_freq"].float(), every["neuron_freq"][rows], atol=2e-3)
+    assert torch.equal(sparse["test_loss"], every["test_loss"]) and torch.equal(sparse["key_freqs"], every["key_freqs"])
+
+
+def test_early_stop_records_the_final_neuron_table(tmp_path):
+    cfg = ModAddConfig.from_preset(
+        "nanda", epochs=1200, stop_after_grok=0, stop_on="grok", neuron_every=100000, **{**SMALL, "checkpoint_every": 0}
+    )
+    run = train(cfg, tmp_path / "stop.pt")
+    assert run["step"][-1] == run["grok_epoch"] < 1200
+    assert run["neuron_step"].tolist() == [0, int(run["grok_epoch"])]  # epoch 0 and the stop
+
+
+def test_old_run_files_without_neuron_steps_still_analyse(grokked, tmp_path):
+    """A file from before the neuron cadence (the table at every evaluation, no neuron_step) still loads."""
+    from bumps.io.schema import steps_of
+    from bumps.io.tidy import iter_series
+    from bumps.modadd.phases import classify_bumps
+
+    _, out = grokked
+    saved = torch.load(out, weights_only=True)
+    # the old layout: every eval-cadence series at the neuron table's epochs, and no neuron_step
+    old = {k: v for k, v in saved.items() if k != "neuron_step"}
+    keep = [i for i, e in enumerate(saved["step"].tolist()) if e in saved["neuron_step"].tolist()]
+    for k in EVAL_KEYS + ("step",):
+        old[k] = saved[k][keep]
+    assert torch.equal(steps_of(old, "neuron_freq"), old["step"])
+    assert torch.equal(steps_of(saved, "neuron_freq"), saved["neuron_step"])
+    series = {k: steps for k, _, steps, _ in iter_series(old)}
+    assert series["neuron_freq"].tolist() == old["step"].tolist()
+    assert {k: steps for k, _, steps, _ in iter_series(saved)}["neuron_freq"].tolist() == saved["neuron_step"].tolist()
+    assert isinstance(classify_bumps(old), list) and isinstance(classify_bumps(saved), list)

@@ -13,7 +13,7 @@ from bumps.modadd.model import ModAddConfig
 from bumps.modadd.train import train, train_many
 from bumps.sweep import SweepOptions, run_sweep
 
-TINY_MODADD = dict(p=11, epochs=60, eval_every=5, d_model=16, d_mlp=32, n_heads=2, checkpoint_every=0)
+TINY_MODADD = dict(p=11, epochs=60, eval_every=5, neuron_every=0, d_model=16, d_mlp=32, n_heads=2, checkpoint_every=0)
 SWEEP_SPEC = 'command = "simulate"\n[base]\nrank = 2\ndim = 8\nseeds = 2\nsteps = 200\n[grid]\nlr = [0.01, 0.03]\n'
 
 

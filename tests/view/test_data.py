@@ -25,11 +25,16 @@ def test_modadd_view_has_wavetable_key_frequencies_and_phases(view_runs):
     assert m["key_freqs"] == run["key_freqs"].tolist()
 
 
-def test_record_payload_is_one_record_exactly(view_runs):
-    run = load_run(view_runs["modadd"])
+def test_record_payload_is_one_record_exactly(tmp_path):
+    from tests.view.fixtures import modadd_run
+
+    run = load_run(modadd_run(tmp_path / "coarse.pt", neuron_every=10))
     r = record_payload(run, 3)
-    assert r["step"] == int(run["step"][3])
-    assert r["neuron_freq"] == np.asarray(run["neuron_freq"][3], dtype=np.float64).tolist()
+    assert r["step"] == int(run["step"][3]) == 15
+    # the neuron table has its own cadence (every 10 epochs here): the latest at or before epoch 15
+    assert r["neuron_step"] == 10 == int(run["neuron_step"][1])
+    assert r["neuron_freq"] == np.asarray(run["neuron_freq"][1], dtype=np.float64).tolist()
+    assert record_payload(run, 4)["neuron_step"] == 20
     assert record_payload(run, -1)["record"] == len(run["step"]) - 1
     with pytest.raises(IndexError, match="out of range"):
         record_payload(run, len(run["step"]))
