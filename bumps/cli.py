@@ -1288,6 +1288,33 @@ def wd_grid(
 
 
 @app.command()
+def winners(
+    runs: list[Path] = typer.Argument(..., help="Finished mod-add run files (their configs regenerate epoch 0)."),
+    report: Path = typer.Option(
+        Path("runs/winners"),
+        help="Writes REPORT.md and .json; rows already in REPORT.json are kept (the committed "
+        "one: --report reports/winners).",
+    ),
+) -> None:
+    """Claims W1, W2: does each neuron's initial phase alignment predict the frequency it ends with?"""
+    from bumps.io.runfile import check_writable, load_run
+    from bumps.modadd import winners_report as wr
+
+    for path in (report.with_suffix(".md"), report.with_suffix(".json")):
+        check_writable(path, "report")
+    new = [wr.row_of(p, load_run(p, kind="modadd")) for p in runs]
+    rows = wr.merge(wr.load_rows(report.with_suffix(".json")), new)
+    command = f"bumps winners RUNS --report {report.as_posix()}"
+    for path in wr.write_report(rows, command, report):
+        typer.echo(f"wrote {path}")
+    for r in new:
+        typer.echo(
+            f"{r.run}: alignment {r.accuracy_alignment:.3f}, norm {r.accuracy_norm:.3f}, chance {r.chance:.3f} "
+            f"({r.neurons} neurons{', registered' if r.registered else ''})"
+        )
+
+
+@app.command()
 def view(
     path: Path = typer.Argument(..., help="A run file (also one in training) or a folder of runs."),
     port: int = typer.Option(0, help="Port on 127.0.0.1 (0: a free one)."),

@@ -1,0 +1,185 @@
+"""Claims W1 and W2 over runs: does initial phase alignment predict each neuron's final frequency?
+
+One row per run (:func:`bumps.modadd.winners.predict_winners`), kept in the report's JSON by the run's
+configuration hash (:func:`bumps.modadd.ledger.config_hash`), so a later invocation on other run files
+adds rows without the earlier files (run files do not survive a fresh checkout).
+
+Verdicts read only the *registered* runs (registry family ``modadd``, rows W1 and W2): the nanda preset at
+p = 113 and its defaults, weight decay 1, model seed = split seed in 5..14, early stop 1000 epochs after
+grok. Every other row (other seeds, other weight decays) is summarised with the same statistics in an
+*exploratory* line, with no verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bumps.modadd.ledger import config_hash
+from bumps.modadd.model import ModAddConfig
+from bumps.modadd.train import config_fields
+from bumps.modadd.winners import predict_winners
+
+REGISTERED_SEEDS = range(5, 15)
+
+
+@dataclass(frozen=True)
+class WinnerRow:
+    """One run's prediction and what it was trained with.
+
+    Attributes
+    ----------
+    run : str
+        The run file's name.
+    config_hash : str
+        The configuration's ledger hash (the row's key).
+    seed, data_seed : int
+        Model and split seed.
+    weight_decay : float
+        AdamW weight decay.
+    registered : bool
+        Whether the run is one of the registered set (module docstring).
+    key_freqs : list of int
+        Final key frequencies.
+    neurons : int
+        Neurons predicted (final frequency a key frequency).
+    accuracy_alignment, accuracy_norm, chance : float
+        As :class:`bumps.modadd.winners.WinnerPrediction`.
+    """
+
+    run: str
+    config_hash: str
+    seed: int
+    data_seed: int
+    weight_decay: float
+    registered: bool
+    key_freqs: list[int]
+    neurons: int
+    accuracy_alignment: float
+    accuracy_norm: float
+    chance: float
+
+
+def is_registered(cfg: ModAddConfig) -> bool:
+    """The registered set: nanda defaults at p = 113, weight decay 1, seed = split seed in 5..14, stop 1000."""
+    want = ModAddConfig.from_preset("nanda", seed=cfg.seed, data_seed=cfg.seed, stop_after_grok=1000)
+    same = config_hash(cfg) == config_hash(want)
+    return same and cfg.seed in REGISTERED_SEEDS
+
+
+def row_of(path: str | Path, run: dict) -> WinnerRow:
+    """The row of one loaded mod-add run."""
+    cfg = ModAddConfig(**config_fields(run["config"]))
+    w = predict_winners(run)
+    return WinnerRow(
+        Path(path).name,
+        config_hash(cfg),
+        int(cfg.seed),
+        int(cfg.data_seed),
+        float(cfg.weight_decay),
+        is_registered(cfg),
+        list(w.key_freqs),
+        w.neurons,
+        w.accuracy_alignment,
+        w.accuracy_norm,
+        w.chance,
+    )
+
+
+def merge(old: list[WinnerRow], new: list[WinnerRow]) -> list[WinnerRow]:
+    """``old`` with ``new`` added; a row of the same configuration hash is replaced. Sorted by seed, then λ."""
+    rows = {r.config_hash: r for r in old}
+    rows.update({r.config_hash: r for r in new})
+    return sorted(rows.values(), key=lambda r: (not r.registered, r.seed, r.weight_decay))
+
+
+def load_rows(path: Path) -> list[WinnerRow]:
+    """The rows of an earlier report JSON (none if the file does not exist)."""
+    if not path.exists():
+        return []
+    return [WinnerRow(**r) for r in json.loads(path.read_text())["rows"]]
+
+
+def statistics(rows: list[WinnerRow]) -> dict:
+    """Per-run differences and their t-intervals: ``W1`` accuracy − chance, ``W2`` alignment − norm accuracy."""
+    from bumps.stats import t_interval
+
+    use = [r for r in rows if r.neurons > 0 and math.isfinite(r.accuracy_alignment)]
+    out = {"n": len(use)}
+    for cid, diffs in (
+        ("W1", [r.accuracy_alignment - r.chance for r in use]),
+        ("W2", [r.accuracy_alignment - r.accuracy_norm for r in use]),
+    ):
+        out[cid] = dict(diffs=diffs, interval=list(t_interval(diffs)) if len(diffs) >= 2 else None)
+    return out
+
+
+def claims(rows: list[WinnerRow]) -> list:
+    """Registry rows W1 and W2 judged on the registered runs (None for a row under 2 runs)."""
+    from bumps import registry
+
+    entries = registry.load("modadd")
+    stats = statistics([r for r in rows if r.registered])
+    out = []
+    for cid in ("W1", "W2"):
+        iv = stats[cid]["interval"]
+        out.append((entries[cid], None if iv is None else entries[cid].judge(tuple(iv), stats["n"])))
+    return out
+
+
+def _iv(s: dict, cid: str) -> str:
+    iv = s[cid]["interval"]
+    return "–" if iv is None else f"{iv[0]:+.3f} [{iv[1]:+.3f}, {iv[2]:+.3f}]"
+
+
+def report_text(rows: list[WinnerRow], command: str) -> str:
+    """The Markdown report."""
+    lines = [
+        "# Which frequency each neuron wins: initial phase alignment vs chance (claims W1, W2)",
+        "",
+        f"Made by `{command}`, rows kept by configuration hash across invocations. Prediction: the key "
+        "frequency of best initial alignment cos(2φ_k − ψ_k) (`bumps.modadd.winners`); baseline: the key "
+        "frequency of largest initial |C_k|; chance Σ_k share_k².",
+        "",
+        "| run | seed | weight decay | registered | key frequencies | neurons | alignment | norm | chance |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.run} | {r.seed} | {r.weight_decay:g} | {'yes' if r.registered else 'no'} | "
+            f"{', '.join(map(str, r.key_freqs))} | {r.neurons} | {r.accuracy_alignment:.3f} | "
+            f"{r.accuracy_norm:.3f} | {r.chance:.3f} |"
+        )
+    lines += ["", "## Claims (registered runs only)", ""]
+    for entry, c in claims(rows):
+        if c is None:
+            n = sum(r.registered for r in rows)
+            lines.append(f"* **{entry.id}** ({entry.statement}): not measured: {n} registered run(s), 2 needed.")
+        else:
+            lines.append(
+                f"* **{entry.id}** ({entry.statement}): {c.value:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] over "
+                f"n = {c.n_seeds} runs; rule: {c.rule}; **{c.verdict}**."
+            )
+    other = statistics([r for r in rows if not r.registered])
+    if other["n"]:
+        lines += [
+            "",
+            f"**Exploratory** (the {other['n']} runs outside the registered set, no verdict): accuracy − chance "
+            f"{_iv(other, 'W1')}; alignment − norm {_iv(other, 'W2')} (mean [95% t-interval] over runs).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(rows: list[WinnerRow], command: str, report: Path) -> list[Path]:
+    """Write ``report``.md and .json atomically."""
+    from bumps.io.runfile import atomic_write
+
+    md, js = report.with_suffix(".md"), report.with_suffix(".json")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    text = report_text(rows, command).encode()
+    blob = (json.dumps({"command": command, "rows": [asdict(r) for r in rows]}, indent=1) + "\n").encode()
+    atomic_write(md, lambda f: f.write(text))
+    atomic_write(js, lambda f: f.write(blob))
+    return [md, js]
