@@ -1,10 +1,11 @@
-"""Claims W1 and W2 over runs: does initial phase alignment predict each neuron's final frequency?
+"""Claims W1, W2 and RL from finished runs: initial phase alignment vs each neuron's final frequency, and the
+restricted loss after grokking (no training: each run's config, final neuron table and final losses).
 
 One row per run (:func:`bumps.modadd.winners.predict_winners`), kept in the report's JSON by the run's
 configuration hash (:func:`bumps.modadd.ledger.config_hash`), so a later invocation on other run files
 adds rows without the earlier files (run files do not survive a fresh checkout).
 
-Verdicts read only the *registered* runs (registry family ``modadd``, rows W1 and W2): the nanda preset at
+Verdicts read only the *registered* runs (registry family ``modadd``, rows W1, W2 and RL): the nanda preset at
 p = 113 and its defaults, weight decay 1, model seed = split seed in 5..14, early stop 1000 epochs after
 grok. Every other row (other seeds, other weight decays) is summarised with the same statistics in an
 *exploratory* line, with no verdict.
@@ -47,6 +48,9 @@ class WinnerRow:
         Neurons predicted (final frequency a key frequency).
     accuracy_alignment, accuracy_norm, chance : float
         As :class:`bumps.modadd.winners.WinnerPrediction`.
+    restricted_loss, full_loss : float
+        At the run's last epoch, over all p² pairs: the restricted loss (``run["restricted_loss"][-1]``) and
+        the full loss ``(n_train·train_loss + n_test·test_loss) / p²`` (nan: not recorded).
     """
 
     run: str
@@ -60,6 +64,15 @@ class WinnerRow:
     accuracy_alignment: float
     accuracy_norm: float
     chance: float
+    restricted_loss: float = math.nan
+    full_loss: float = math.nan
+
+
+def full_loss(run: dict, cfg: ModAddConfig) -> float:
+    """The loss over all p² pairs at the last evaluation, from the recorded train and test loss."""
+    n_train = int(cfg.train_frac * cfg.p * cfg.p)
+    total = cfg.p * cfg.p
+    return float((n_train * run["train_loss"][-1] + (total - n_train) * run["test_loss"][-1]) / total)
 
 
 def is_registered(cfg: ModAddConfig) -> bool:
@@ -85,6 +98,8 @@ def row_of(path: str | Path, run: dict) -> WinnerRow:
         w.accuracy_alignment,
         w.accuracy_norm,
         w.chance,
+        float(run["restricted_loss"][-1]) if "restricted_loss" in run and len(run["restricted_loss"]) else math.nan,
+        full_loss(run, cfg),
     )
 
 
@@ -103,29 +118,33 @@ def load_rows(path: Path) -> list[WinnerRow]:
 
 
 def statistics(rows: list[WinnerRow]) -> dict:
-    """Per-run differences and their t-intervals: ``W1`` accuracy − chance, ``W2`` alignment − norm accuracy."""
+    """Per-run differences and their t-intervals: ``W1`` accuracy − chance, ``W2`` alignment − norm accuracy,
+    ``RL`` log(restricted) − log(full); each over the runs where it is defined (its ``n``)."""
     from bumps.stats import t_interval
 
     use = [r for r in rows if r.neurons > 0 and math.isfinite(r.accuracy_alignment)]
-    out = {"n": len(use)}
+    losses = [r for r in rows if r.restricted_loss > 0 and r.full_loss > 0]
+    out = {}
     for cid, diffs in (
         ("W1", [r.accuracy_alignment - r.chance for r in use]),
         ("W2", [r.accuracy_alignment - r.accuracy_norm for r in use]),
+        ("RL", [math.log(r.restricted_loss) - math.log(r.full_loss) for r in losses]),
     ):
-        out[cid] = dict(diffs=diffs, interval=list(t_interval(diffs)) if len(diffs) >= 2 else None)
+        out[cid] = dict(diffs=diffs, n=len(diffs), interval=list(t_interval(diffs)) if len(diffs) >= 2 else None)
+    out["n"] = max(out[c]["n"] for c in ("W1", "W2", "RL"))
     return out
 
 
 def claims(rows: list[WinnerRow]) -> list:
-    """Registry rows W1 and W2 judged on the registered runs (None for a row under 2 runs)."""
+    """Registry rows W1, W2 and RL judged on the registered runs (None for a row under 2 runs)."""
     from bumps import registry
 
     entries = registry.load("modadd")
     stats = statistics([r for r in rows if r.registered])
     out = []
-    for cid in ("W1", "W2"):
+    for cid in ("W1", "W2", "RL"):
         iv = stats[cid]["interval"]
-        out.append((entries[cid], None if iv is None else entries[cid].judge(tuple(iv), stats["n"])))
+        out.append((entries[cid], None if iv is None else entries[cid].judge(tuple(iv), stats[cid]["n"])))
     return out
 
 
@@ -137,25 +156,26 @@ def _iv(s: dict, cid: str) -> str:
 def report_text(rows: list[WinnerRow], command: str) -> str:
     """The Markdown report."""
     lines = [
-        "# Which frequency each neuron wins: initial phase alignment vs chance (claims W1, W2)",
+        "# Which frequency each neuron wins (claims W1, W2), and the restricted loss after grokking (RL)",
         "",
         f"Made by `{command}`, rows kept by configuration hash across invocations. Prediction: the key "
         "frequency of best initial alignment cos(2φ_k − ψ_k) (`bumps.modadd.winners`); baseline: the key "
         "frequency of largest initial |C_k|; chance Σ_k share_k².",
         "",
-        "| run | seed | weight decay | registered | key frequencies | neurons | alignment | norm | chance |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | seed | weight decay | registered | key frequencies | neurons | alignment | norm | chance "
+        "| restricted loss | full loss |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.run} | {r.seed} | {r.weight_decay:g} | {'yes' if r.registered else 'no'} | "
             f"{', '.join(map(str, r.key_freqs))} | {r.neurons} | {r.accuracy_alignment:.3f} | "
-            f"{r.accuracy_norm:.3f} | {r.chance:.3f} |"
+            f"{r.accuracy_norm:.3f} | {r.chance:.3f} | {r.restricted_loss:.3g} | {r.full_loss:.3g} |"
         )
     lines += ["", "## Claims (registered runs only)", ""]
     for entry, c in claims(rows):
         if c is None:
-            n = sum(r.registered for r in rows)
+            n = statistics([r for r in rows if r.registered])[entry.id]["n"]
             lines.append(f"* **{entry.id}** ({entry.statement}): not measured: {n} registered run(s), 2 needed.")
         else:
             lines.append(
@@ -167,7 +187,8 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
         lines += [
             "",
             f"**Exploratory** (the {other['n']} runs outside the registered set, no verdict): accuracy − chance "
-            f"{_iv(other, 'W1')}; alignment − norm {_iv(other, 'W2')} (mean [95% t-interval] over runs).",
+            f"{_iv(other, 'W1')}; alignment − norm {_iv(other, 'W2')}; log(restricted) − log(full) "
+            f"{_iv(other, 'RL')} (n = {other['RL']['n']}) (mean [95% t-interval] over runs).",
         ]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,7 @@
 """bumps.modadd.winners_report: the registered set, rows kept across invocations, verdicts only on registered runs."""
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,10 +16,9 @@ from bumps.modadd.winners_report import WinnerRow, claims, is_registered, load_r
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def row(seed: int, registered: bool, align: float, norm: float, chance: float = 0.3, wd: float = 1.0) -> WinnerRow:
-    return WinnerRow(
-        f"s{seed}.pt", f"{seed:04d}{wd:g}{registered}", seed, seed, wd, registered, [3, 7], 100, align, norm, chance
-    )
+def row(seed, registered, align, norm, chance=0.3, wd=1.0, restricted=0.01, full=0.02) -> WinnerRow:
+    key = f"{seed:04d}{wd:g}{registered}"
+    return WinnerRow(f"s{seed}.pt", key, seed, seed, wd, registered, [3, 7], 100, align, norm, chance, restricted, full)
 
 
 def test_the_registered_set_is_the_registered_command():
@@ -34,13 +34,20 @@ def test_the_registered_set_is_the_registered_command():
 def test_verdicts_read_registered_rows_only():
     beats = [row(s, True, 0.6 + 0.01 * s, 0.4) for s in range(5, 9)]
     below = [row(s, False, 0.1, 0.5, wd=3.0) for s in range(3)]
-    (w1, c1), (w2, c2) = claims(beats + below)
-    assert (w1.id, w2.id) == ("W1", "W2")
+    (w1, c1), (w2, c2), (rl, c3) = claims(beats + below)
+    assert (w1.id, w2.id, rl.id) == ("W1", "W2", "RL")
     assert c1.verdict == c2.verdict == "supported" and c1.n_seeds == 4
-    (_, c1), (_, c2) = claims(below)
-    assert c1 is None and c2 is None  # nothing registered: not measured, whatever the others say
-    (_, c1), _ = claims([row(s, True, 0.2 + 0.01 * s, 0.4) for s in range(5, 9)])
+    assert c3.verdict == "supported" and c3.value == pytest.approx(
+        math.log(0.5), abs=1e-3
+    )  # restricted 0.01 < full 0.02
+    (_, c1), (_, c2), (_, c3) = claims(below)
+    assert c1 is None and c2 is None and c3 is None  # nothing registered: not measured, whatever the others say
+    (_, c1), _, _ = claims([row(s, True, 0.2 + 0.01 * s, 0.4) for s in range(5, 9)])
     assert c1.verdict == "not supported"
+    higher = [row(s, True, 0.5, 0.4, restricted=0.05 * (1 + 0.1 * s), full=0.01) for s in range(5, 9)]
+    assert claims(higher)[2][1].verdict == "not supported"
+    no_losses = [row(s, True, 0.5, 0.4, restricted=math.nan) for s in range(5, 9)]
+    assert claims(no_losses)[2][1] is None
 
 
 def test_rows_are_kept_by_config_hash_across_invocations(tmp_path):
@@ -65,6 +72,7 @@ def test_cli_on_a_real_run_writes_the_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.with_suffix(".json").read_text())
     assert [r["run"] for r in data["rows"]] == ["run.pt"] and data["rows"][0]["registered"] is False
+    assert "restricted_loss" in data["rows"][0] and data["rows"][0]["full_loss"] > 0  # no key freqs yet: nan
     assert "not measured" in out.with_suffix(".md").read_text()
     bad = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "winners", str(tmp_path / "nope.pt")], capture_output=True, text=True
@@ -72,7 +80,7 @@ def test_cli_on_a_real_run_writes_the_report(tmp_path):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("cid", ["W1", "W2"])
+@pytest.mark.parametrize("cid", ["W1", "W2", "RL"])
 def test_the_rules_are_registered(cid):
     from bumps import registry
 
