@@ -166,7 +166,14 @@ def jump_summary(errors: list[dict], n_problems: int) -> dict:
         mean[p], worst[p] = e.mean(), e.max()
     all_e = np.array([abs(r["error"]) for r in errors])
     finite = all_e[np.isfinite(all_e)]
+    signed = {}
+    for kind in ("on", "off"):
+        e = np.array([r["error"] for r in errors if r["kind"] == kind], dtype=np.float64)
+        e = e[np.isfinite(e)]
+        signed[kind] = float(np.median(e)) if e.size else None
     return {
+        "median_signed_error_on": signed["on"],
+        "median_signed_error_off": signed["off"],
         "events": len(errors),
         "missing": int((~np.isfinite(all_e)).sum()),
         "median_abs_error": float(np.median(finite)) if finite.size else None,
@@ -469,6 +476,12 @@ def _kn(d: dict) -> str:
     return f"{d['k']}/{d['n']}"
 
 
+def _scaled(jumps: dict, kind: str, alpha_row: dict) -> str:
+    """The median signed error (simulation − theory) of one event kind, in units of 1/log(1/α)."""
+    e = jumps.get(f"median_signed_error_{kind}")
+    return _f(None if e is None else e * alpha_row["log_inv_alpha"])
+
+
 def render_markdown(report: dict, command: str) -> str:
     """The report as Markdown: settings, the per-α tables, the knockout table and the claim rows."""
     cfg, small = report["config"], report["alphas"][-1]
@@ -485,9 +498,10 @@ def render_markdown(report: dict, command: str) -> str:
         "",
         "## Jump times and detection, per alpha",
         "",
-        "| alpha | log(1/alpha) | median abs error | 90th pct | max | median x log(1/alpha) | problems within TOL "
+        "| alpha | log(1/alpha) | median abs error | 90th pct | max | median x log(1/alpha) "
+        "| signed median x log(1/alpha): on / off | problems within TOL "
         "| switch-offs found | detected | unmatched: never on / partial fall / other | precision, family |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in report["alphas"]:
         j, fb, fam = a["jumps"], a["find_bumps"], a["find_bumps_family"]
@@ -496,6 +510,7 @@ def render_markdown(report: dict, command: str) -> str:
         lines.append(
             f"| {a['alpha']:g} | {a['log_inv_alpha']:.3g} | {_f(med)} | {_f(j['p90_abs_error'])} | "
             f"{_f(j['max_abs_error'])} | {_f(None if med is None else med * a['log_inv_alpha'])} | "
+            f"{_scaled(j, 'on', a)} / {_scaled(j, 'off', a)} | "
             f"{j['problems_within_tol']}/{s['kept']} | {fb['matched']}/{fb['predicted']} | {fb['detected']} | "
             f"{u['never_on']} / {u['partial_fall']} / {u['other']} | {fam['precision_problems']}/{s['kept']} |"
         )

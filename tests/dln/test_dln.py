@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bumps.dln.claims import jump_errors, run
+from bumps.dln.claims import jump_errors, jump_summary, run
 from bumps.dln.model import DLNConfig, Problems, flow, sample_problems
 from bumps.dln.theory import continue_path, saddle_path, switch_offs
 from bumps.errors import BumpsError
@@ -118,3 +118,16 @@ def test_bad_input_is_one_line(make):
     with pytest.raises(BumpsError) as err:
         make()
     assert "\n" not in str(err.value)
+
+
+def test_jump_summary_reports_signed_medians_by_event_kind():
+    errors = [
+        {"problem": 0, "coord": 0, "kind": "on", "theory": 1.0, "sim": 0.98, "error": -0.02},
+        {"problem": 0, "coord": 0, "kind": "off", "theory": 2.0, "sim": 2.1, "error": 0.1},
+        {"problem": 1, "coord": 1, "kind": "off", "theory": 2.0, "sim": 2.3, "error": 0.3},
+        {"problem": 1, "coord": 2, "kind": "on", "theory": 1.0, "sim": math.nan, "error": math.nan},
+    ]
+    s = jump_summary(errors, 2)
+    assert s["median_signed_error_on"] == pytest.approx(-0.02)  # the missing crossing is left out
+    assert s["median_signed_error_off"] == pytest.approx(0.2)
+    assert s["missing"] == 1 and s["problems_within_tol"] == 1  # problem 0 at exactly TOL; problem 1 late
