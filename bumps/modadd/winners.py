@@ -137,3 +137,49 @@ def predict_winners(run: dict) -> WinnerPrediction:
         accuracy_norm=float((by_norm == truth).double().mean()),
         chance=float((share**2).sum()),
     )
+
+
+def tie_margins(run: dict) -> np.ndarray:
+    """Per neuron: the best minus the second-best initial alignment among the run's final key frequencies.
+
+    Parameters
+    ----------
+    run : dict
+        A mod-add run (``config`` and ``neuron_freq``, as :func:`predict_winners`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[d_mlp]`` float64, >= 0; all nan when the run has fewer than 2 key frequencies.
+    """
+    cfg = ModAddConfig(**config_fields(run["config"]))
+    final = torch.as_tensor(np.asarray(run["neuron_freq"][-1], dtype=np.float64))
+    keys = key_frequencies(final)
+    if len(keys) < 2:
+        return np.full(cfg.d_mlp, math.nan)
+    align, _ = initial_alignment(init_params(replace(cfg, device="cpu")), cfg.p)
+    top = align[:, [k - 1 for k in keys]].sort(1, descending=True).values  # [d_mlp, K]
+    return (top[:, 0] - top[:, 1]).numpy()
+
+
+def tie_auc(margins: np.ndarray, bumping: np.ndarray) -> float:
+    """P(margin of a bumping neuron < margin of a non-bumping one), ties counting half (Mann-Whitney).
+
+    Parameters
+    ----------
+    margins : numpy.ndarray
+        ``[N]`` tie margins (:func:`tie_margins`); nan entries are left out.
+    bumping : numpy.ndarray
+        ``[N]`` bool: the neuron has a key-frequency share bump.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0.5 when bumping does not depend on the margin; nan when either group is empty.
+    """
+    ok = np.isfinite(margins)
+    a, b = margins[ok & bumping], margins[ok & ~bumping]
+    if not a.size or not b.size:
+        return math.nan
+    less = (a[:, None] < b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()
+    return float(less / (a.size * b.size))

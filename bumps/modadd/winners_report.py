@@ -1,4 +1,4 @@
-"""Claims W1, W2 and RL from finished runs: initial phase alignment vs each neuron's final frequency, and the
+"""Claims W1, W2, W3 and RL from finished runs: initial phase alignment vs each neuron's final frequency, and the
 restricted loss after grokking (no training: each run's config, final neuron table and final losses).
 
 One row per run (:func:`bumps.modadd.winners.predict_winners`), kept in the report's JSON by the run's
@@ -18,10 +18,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bumps.modadd.ledger import config_hash
 from bumps.modadd.model import ModAddConfig
+from bumps.modadd.phases import classify_bumps
 from bumps.modadd.train import config_fields
-from bumps.modadd.winners import predict_winners
+from bumps.modadd.winners import predict_winners, tie_auc, tie_margins
 
 REGISTERED_SEEDS = range(5, 15)
 
@@ -51,6 +54,10 @@ class WinnerRow:
     restricted_loss, full_loss : float
         At the run's last epoch, over all p² pairs: the restricted loss (``run["restricted_loss"][-1]``) and
         the full loss ``(n_train·train_loss + n_test·test_loss) / p²`` (nan: not recorded).
+    bumping_neurons : int
+        Neurons with a key-frequency share bump (:func:`bumps.modadd.phases.classify_bumps`).
+    tie_auc : float
+        :func:`bumps.modadd.winners.tie_auc` of the tie margins against bumping (claim W3; nan: undefined).
     """
 
     run: str
@@ -66,6 +73,8 @@ class WinnerRow:
     chance: float
     restricted_loss: float = math.nan
     full_loss: float = math.nan
+    bumping_neurons: int = 0
+    tie_auc: float = math.nan
 
 
 def full_loss(run: dict, cfg: ModAddConfig) -> float:
@@ -86,6 +95,10 @@ def row_of(path: str | Path, run: dict) -> WinnerRow:
     """The row of one loaded mod-add run."""
     cfg = ModAddConfig(**config_fields(run["config"]))
     w = predict_winners(run)
+    bumping = np.zeros(cfg.d_mlp, dtype=bool)
+    for b in classify_bumps(run):
+        if b["series"] == "neuron_freq" and b["key"]:
+            bumping[b["unit"]] = True
     return WinnerRow(
         Path(path).name,
         config_hash(cfg),
@@ -100,6 +113,8 @@ def row_of(path: str | Path, run: dict) -> WinnerRow:
         w.chance,
         float(run["restricted_loss"][-1]) if "restricted_loss" in run and len(run["restricted_loss"]) else math.nan,
         full_loss(run, cfg),
+        int(bumping.sum()),
+        tie_auc(tie_margins(run), bumping),
     )
 
 
@@ -124,25 +139,27 @@ def statistics(rows: list[WinnerRow]) -> dict:
 
     use = [r for r in rows if r.neurons > 0 and math.isfinite(r.accuracy_alignment)]
     losses = [r for r in rows if r.restricted_loss > 0 and r.full_loss > 0]
+    ties = [r for r in rows if math.isfinite(r.tie_auc)]
     out = {}
     for cid, diffs in (
         ("W1", [r.accuracy_alignment - r.chance for r in use]),
         ("W2", [r.accuracy_alignment - r.accuracy_norm for r in use]),
         ("RL", [math.log(r.restricted_loss) - math.log(r.full_loss) for r in losses]),
+        ("W3", [r.tie_auc - 0.5 for r in ties]),
     ):
         out[cid] = dict(diffs=diffs, n=len(diffs), interval=list(t_interval(diffs)) if len(diffs) >= 2 else None)
-    out["n"] = max(out[c]["n"] for c in ("W1", "W2", "RL"))
+    out["n"] = max(out[c]["n"] for c in ("W1", "W2", "RL", "W3"))
     return out
 
 
 def claims(rows: list[WinnerRow]) -> list:
-    """Registry rows W1, W2 and RL judged on the registered runs (None for a row under 2 runs)."""
+    """Registry rows W1, W2, RL and W3 judged on the registered runs (None for a row under 2 runs)."""
     from bumps import registry
 
     entries = registry.load("modadd")
     stats = statistics([r for r in rows if r.registered])
     out = []
-    for cid in ("W1", "W2", "RL"):
+    for cid in ("W1", "W2", "RL", "W3"):
         iv = stats[cid]["interval"]
         out.append((entries[cid], None if iv is None else entries[cid].judge(tuple(iv), stats[cid]["n"])))
     return out
@@ -163,14 +180,15 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
         "frequency of largest initial |C_k|; chance Σ_k share_k².",
         "",
         "| run | seed | weight decay | registered | key frequencies | neurons | alignment | norm | chance "
-        "| restricted loss | full loss |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| restricted loss | full loss | bumping neurons | tie AUC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.run} | {r.seed} | {r.weight_decay:g} | {'yes' if r.registered else 'no'} | "
             f"{', '.join(map(str, r.key_freqs))} | {r.neurons} | {r.accuracy_alignment:.3f} | "
-            f"{r.accuracy_norm:.3f} | {r.chance:.3f} | {r.restricted_loss:.3g} | {r.full_loss:.3g} |"
+            f"{r.accuracy_norm:.3f} | {r.chance:.3f} | {r.restricted_loss:.3g} | {r.full_loss:.3g} | "
+            f"{r.bumping_neurons} | {r.tie_auc:.3f} |"
         )
     lines += ["", "## Claims (registered runs only)", ""]
     for entry, c in claims(rows):
@@ -188,7 +206,8 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
             "",
             f"**Exploratory** (the {other['n']} runs outside the registered set, no verdict): accuracy − chance "
             f"{_iv(other, 'W1')}; alignment − norm {_iv(other, 'W2')}; log(restricted) − log(full) "
-            f"{_iv(other, 'RL')} (n = {other['RL']['n']}) (mean [95% t-interval] over runs).",
+            f"{_iv(other, 'RL')} (n = {other['RL']['n']}); tie AUC − 0.5 {_iv(other, 'W3')} (n = {other['W3']['n']}) "
+            "(mean [95% t-interval] over runs).",
         ]
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bumps.modadd.model import ModAddConfig, init_params
-from bumps.modadd.winners import fourier_coefficients, initial_alignment, predict_winners
+from bumps.modadd.winners import fourier_coefficients, initial_alignment, predict_winners, tie_auc
 
 
 def test_fourier_coefficients_match_numpy_fft():
@@ -66,3 +66,18 @@ def test_predict_winners_reads_the_runs_initial_weights():
     assert pred.chance == pytest.approx(float((share**2).sum()))
     other = predict_winners({"config": {**cfg.as_dict(), "seed": 4}, "neuron_freq": table[None]})
     assert other.accuracy_alignment < 1.0  # another seed's initial weights do not fit this table
+
+
+def test_tie_auc_is_the_mann_whitney_probability():
+    margins = np.array([0.1, 0.2, 0.3, 0.4, np.nan])
+    bumping = np.array([True, True, False, False, True])
+    assert tie_auc(margins, bumping) == 1.0  # every bumping neuron (nan left out) is nearer a tie
+    assert tie_auc(margins, ~bumping) == 0.0
+    assert tie_auc(np.array([0.2, 0.2]), np.array([True, False])) == 0.5  # a tie counts half
+    assert math.isnan(tie_auc(margins, np.zeros(5, bool)))
+    rng = np.random.default_rng(0)
+    m, b = rng.random(400), rng.random(400) < 0.3
+    from scipy.stats import mannwhitneyu
+
+    u = mannwhitneyu(m[b], m[~b]).statistic  # counts a > b: the complement of ours
+    assert tie_auc(m, b) == pytest.approx(1 - u / (b.sum() * (~b).sum()))
