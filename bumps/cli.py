@@ -1056,7 +1056,10 @@ def induction_claims(
 def dln(
     problems: int = typer.Option(40, help="Regression problems kept (the independent units)."),
     seed: int = typer.Option(0, help="Seed of the problem generator."),
-    alphas: str = typer.Option("1e-2,1e-4,1e-8,1e-16", help="Initialisation scales, decreasing, comma-separated."),
+    alphas: str = typer.Option(
+        "1e-2,1e-4,1e-8,1e-16,1e-32,1e-64",
+        help="Initialisation scales, decreasing, comma-separated (the rows read 1e-16; jump_times_limit the smallest).",
+    ),
     out: Path = typer.Option(Path("reports"), help="Folder for dln_control.md and .json."),
     force: bool = typer.Option(False, help="Replace a report made from other settings."),
 ) -> None:

@@ -50,7 +50,7 @@ class DLNConfig:
         ``ρ`` uniform in ``rho``), not in the support. The other coordinates are noise columns.
     rho : tuple of float, default (0.6, 0.95)
         Range of the decoys' correlation with ``y``.
-    alphas : tuple of float, default (1e-2, 1e-4, 1e-8, 1e-16)
+    alphas : tuple of float, default (1e-2, 1e-4, 1e-8, 1e-16, 1e-32, 1e-64)
         Initialisation scales, decreasing.
     lr : float, default 0.005
         Largest step in t (the flow's own time, not τ).
@@ -78,7 +78,7 @@ class DLNConfig:
     support: int = 3
     decoys: int = 1
     rho: tuple[float, float] = (0.6, 0.95)
-    alphas: tuple[float, ...] = (1e-2, 1e-4, 1e-8, 1e-16)
+    alphas: tuple[float, ...] = (1e-2, 1e-4, 1e-8, 1e-16, 1e-32, 1e-64)
     lr: float = 0.005
     record_dt: float = 0.005
     t_max: float = 8.0

@@ -131,3 +131,16 @@ def test_jump_summary_reports_signed_medians_by_event_kind():
     assert s["median_signed_error_on"] == pytest.approx(-0.02)  # the missing crossing is left out
     assert s["median_signed_error_off"] == pytest.approx(0.2)
     assert s["missing"] == 1 and s["problems_within_tol"] == 1  # problem 0 at exactly TOL; problem 1 late
+
+
+def test_rows_read_the_registered_alpha_and_the_limit_row_the_smallest():
+    from bumps.dln.claims import REGISTERED_ALPHA, registered_row
+
+    rows = [{"alpha": a} for a in (1e-4, REGISTERED_ALPHA, 1e-32)]
+    assert registered_row(rows)["alpha"] == REGISTERED_ALPHA
+    assert registered_row(rows[:1])["alpha"] == 1e-4  # not simulated: the smallest there is
+    report = run(DLNConfig(problems=2, alphas=(1e-8, 1e-16, 1e-32)))
+    claims = {c["id"]: c for c in report["claims"]}
+    by_alpha = {a["alpha"]: a["jumps"]["problems_within_tol"] for a in report["alphas"]}
+    assert claims["jump_times"]["value"] == pytest.approx(by_alpha[1e-16] / 2)
+    assert claims["jump_times_limit"]["value"] == pytest.approx(by_alpha[1e-32] / 2)
