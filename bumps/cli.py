@@ -1305,7 +1305,12 @@ def winners(
 
     for path in (report.with_suffix(".md"), report.with_suffix(".json")):
         check_writable(path, "report")
-    new = [wr.row_of(p, load_run(p, kind="modadd")) for p in runs]
+    from bumps.io.info import check_finished
+
+    loaded = [(p, load_run(p, kind="modadd")) for p in runs]
+    for p, run in loaded:
+        check_finished(run, p)  # an autosave's last table is not the final one
+    new = [wr.row_of(p, run) for p, run in loaded]
     rows = wr.merge(wr.load_rows(report.with_suffix(".json")), new)
     command = f"bumps winners RUNS --report {report.as_posix()}"
     for path in wr.write_report(rows, command, report):

@@ -117,9 +117,11 @@ class ModAddConfig:
         Epochs between weight checkpoints; 0: none.
     neuron_every : int, default 200
         Epochs between records of the per-neuron frequency table ``neuron_freq`` ``[d_mlp, (p−1)/2]``,
-        the bulk of a run file: it is recorded at epoch 0, at every evaluation at least
-        ``neuron_every`` epochs after the previous neuron record, and at the run's last epoch; its
-        epochs are ``neuron_step``. 0: at every evaluation (what runs before this setting did).
+        the bulk of a run file: it is recorded at epoch 0 (or a continuation's first epoch), at the
+        first evaluation in each later multiple of ``neuron_every`` (``epoch // neuron_every`` has grown
+        since the previous record, so continuations share the original's grid) and at the run's last
+        epoch; its epochs are ``neuron_step``. 0: at every evaluation (what runs before this setting
+        did, and what a run file without the setting is continued with).
     neuron_dtype : {"float32", "float16"}, default "float32"
         Storage dtype of ``neuron_freq`` in the run file (float16: half the size, shares to ~3 digits).
     init : {"nanda", "tl-demo", "tl-demo-v1"}, default "nanda"

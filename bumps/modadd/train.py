@@ -283,8 +283,10 @@ class _Member:
 
     def neurons_due(self) -> bool:
         """Whether this epoch's evaluation records the neuron table (:attr:`ModAddConfig.neuron_every`)."""
-        done = self.records["neuron_step"]
-        return not done or self.epoch >= done[-1] + self.cfg.neuron_every or self.epoch == self.cfg.epochs
+        done, every = self.records["neuron_step"], self.cfg.neuron_every
+        if not done or every == 0 or self.epoch == self.cfg.epochs:
+            return True
+        return self.epoch // every > done[-1] // every  # a grid of multiples: continuations share the original's
 
     def should_stop(self) -> str | None:
         if self.diverged_at >= 0:
@@ -335,6 +337,7 @@ def config_fields(stored: dict) -> dict:
     out = {k: v for k, v in stored.items() if k in names}
     out["betas"] = tuple(out.get("betas", (0.9, 0.98)))
     out["probe_stencil"] = tuple(out.get("probe_stencil", ()))
+    out.setdefault("neuron_every", 0)  # written before the setting: the table at every evaluation
     return out
 
 
@@ -654,8 +657,8 @@ class _Trainer:
     def _final_neurons(self, j: int) -> None:
         """The neuron table at the member's last epoch (key frequencies and winners read it)."""
         m = self.members[self.active[j]]
-        if m.records["neuron_step"] and m.records["neuron_step"][-1] == m.epoch:
-            return
+        if m.stop_reason == "diverged" or (m.records["neuron_step"] and m.records["neuron_step"][-1] == m.epoch):
+            return  # diverged weights hold NaN: the last finite table stays the final one
         _, acts = forward_last(self._member_params(j), self.tokens, return_acts=True)
         m.record_neurons(neuron_freq_fraction(acts.reshape(m.cfg.p, m.cfg.p, -1), self.basis), m.epoch)
 
@@ -866,7 +869,7 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
     )
     if probe_state is not None:
         run["probe"] = probe_state
-    final_nf = stack["neuron_freq"][-1].float()
+    final_nf = records["neuron_freq"][-1].float()  # full precision: key frequencies do not depend on neuron_dtype
     keys = key_frequencies(final_nf)
     run["key_freqs"] = torch.tensor(keys, dtype=torch.int64)
     run["key_freqs_official"] = torch.tensor(key_frequencies_official(final_nf), dtype=torch.int64)

@@ -100,8 +100,10 @@ class PairedDifference:
         The differences, in seed order (censored runs entered at their budget).
     lower_bounds, upper_bounds : list of int
         Seeds whose difference is only a lower bound (the high-λ run censored) or an upper bound
-        (the low-λ run censored); a seed with both censored is in neither and its difference is 0 by
-        construction.
+        (the low-λ run censored).
+    both_censored : list of int
+        Seeds with both runs censored: entered as 0 (the registered statistic), which bounds the
+        difference in neither direction; the report lists them.
     mean, ci_low, ci_high : float or None
         Mean over seeds and its 95% Student-t interval (None below 2 seeds).
     """
@@ -110,6 +112,7 @@ class PairedDifference:
     diffs: list[float]
     lower_bounds: list[int]
     upper_bounds: list[int]
+    both_censored: list[int]
     mean: float | None
     ci_low: float | None
     ci_high: float | None
@@ -135,7 +138,7 @@ def paired_difference(low: list[SeedCell], high: list[SeedCell]) -> PairedDiffer
     from bumps.stats import t_interval
 
     by_seed = {c.seed: c for c in high}
-    seeds, diffs, lower, upper = [], [], [], []
+    seeds, diffs, lower, upper, both = [], [], [], [], []
     for a in low:
         b = by_seed.get(a.seed)
         if b is None or not (a.finished and b.finished):
@@ -146,10 +149,12 @@ def paired_difference(low: list[SeedCell], high: list[SeedCell]) -> PairedDiffer
             lower.append(a.seed)
         if a.status == "censored" and b.status != "censored":
             upper.append(a.seed)
+        if a.status == b.status == "censored":
+            both.append(a.seed)
     mean = lo = hi = None
     if len(diffs) >= 2:
         mean, lo, hi = t_interval(diffs)
-    return PairedDifference(seeds, diffs, lower, upper, mean, lo, hi)
+    return PairedDifference(seeds, diffs, lower, upper, both, mean, lo, hi)
 
 
 def row_summary(cells: list[SeedCell]) -> dict:
@@ -208,6 +213,10 @@ def report_text(cells: dict[str, list[SeedCell]], diff: PairedDifference, claim,
             lines.append(
                 f"Seeds {diff.upper_bounds}: the λ = {LOW:g} run is censored, so the difference is an upper bound."
             )
+        if diff.both_censored:
+            lines.append(f"Seeds {diff.both_censored}: both runs censored, entered as 0, a bound in neither direction.")
+        if diff.lower_bounds and diff.upper_bounds:
+            lines.append("Bounds point both ways: the mean mixes them; read the verdict with the seeds above.")
         lines += ["", sources_line(claim)]
     if meta.get("remaining_command"):
         lines += ["", f"Not finished: continue with `{meta['remaining_command']}`."]

@@ -416,9 +416,10 @@ def test_neuron_table_cadence_dtype_and_final_record(tmp_path):
         ModAddConfig.from_preset("nanda", epochs=130, neuron_every=50, neuron_dtype="float16", **base),
         tmp_path / "sparse.pt",
     )
-    # evaluations at 0, 20, ..., 120 and the last epoch 130; a table when >= 50 epochs after the previous one
+    # evaluations at 0, 20, ..., 120 and the last epoch 130; a table at the first evaluation of each new
+    # multiple of 50 (60 and 100; 120 is still in 100's) and at the end
     assert every["neuron_step"].tolist() == every["step"].tolist() == [0, 20, 40, 60, 80, 100, 120, 130]
-    assert sparse["neuron_step"].tolist() == [0, 60, 120, 130]
+    assert sparse["neuron_step"].tolist() == [0, 60, 100, 130]
     assert sparse["neuron_freq"].dtype == torch.float16
     # the same training: the sparse tables are the dense run's at those epochs, to float16 precision
     rows = [every["step"].tolist().index(e) for e in sparse["neuron_step"].tolist()]
@@ -454,3 +455,32 @@ def test_old_run_files_without_neuron_steps_still_analyse(grokked, tmp_path):
     assert series["neuron_freq"].tolist() == old["step"].tolist()
     assert {k: steps for k, _, steps, _ in iter_series(saved)}["neuron_freq"].tolist() == saved["neuron_step"].tolist()
     assert isinstance(classify_bumps(old), list) and isinstance(classify_bumps(saved), list)
+
+
+def test_neuron_grid_is_absolute_so_continuations_share_it():
+    cfg = ModAddConfig.from_preset("nanda", epochs=3000, neuron_every=200, **TINY)
+    m = _Member(cfg, Path("x.pt"), None)
+    m.records["neuron_step"] = [1500]  # a continuation's first record, from the checkpoint at 1500
+    due = []
+    for epoch in range(1510, 2010, 10):
+        m.epoch = epoch
+        if m.neurons_due():
+            m.records["neuron_step"].append(epoch)
+            due.append(epoch)
+    assert due == [1600, 1800, 2000]  # the original's grid (multiples of 200), not 1700, 1900
+
+
+def test_a_run_file_without_the_cadence_setting_continues_at_every_evaluation():
+    from bumps.modadd.train import config_fields
+
+    stored = {k: v for k, v in ModAddConfig.from_preset("nanda").as_dict().items() if k != "neuron_every"}
+    assert config_fields(stored)["neuron_every"] == 0
+    assert config_fields({**stored, "neuron_every": 200})["neuron_every"] == 200
+
+
+def test_a_diverged_run_keeps_a_finite_final_neuron_table(tmp_path):
+    cfg = ModAddConfig.from_preset("nanda", epochs=200, **{**TINY, "lr": 1e4, "warmup": 0, "neuron_every": 50})
+    run = train(cfg, tmp_path / "div.pt")
+    if run["config"]["stop_reason"] != "diverged":
+        pytest.skip("this configuration did not diverge here")
+    assert torch.isfinite(run["neuron_freq"]).all() and run["neuron_step"][-1] <= run["step"][-1]

@@ -50,7 +50,9 @@ def test_paired_difference_enters_censored_runs_at_the_budget_as_bounds():
     d = wd_grid.paired_difference(low, high)
     assert d.seeds == [0, 1, 2] and d.n == 3  # seed 3's low run is unfinished: not a unit
     assert d.diffs == pytest.approx([math.log(3000 / 9000), math.log(2000 / 30000), math.log(30000 / 8000)])
-    assert d.upper_bounds == [1] and d.lower_bounds == [2]
+    assert d.upper_bounds == [1] and d.lower_bounds == [2] and d.both_censored == []
+    both = wd_grid.paired_difference(cells((0, "censored", 30000)), cells((0, "censored", 30000)))
+    assert both.diffs == [0.0] and both.both_censored == [0] and not both.lower_bounds + both.upper_bounds
     assert d.mean == pytest.approx(sum(d.diffs) / 3) and d.ci_low < d.mean < d.ci_high
     one = wd_grid.paired_difference(low[:1], high[:1])
     assert one.mean is None and wd_grid.judge_wd(one)[1] is None

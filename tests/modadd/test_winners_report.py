@@ -28,7 +28,8 @@ def test_the_registered_set_is_the_registered_command():
     assert not is_registered(replace(reg, data_seed=8))  # split seed = model seed
     assert not is_registered(replace(reg, weight_decay=3.0))
     assert not is_registered(replace(reg, stop_after_grok=0))
-    assert is_registered(replace(reg, neuron_every=0))  # recording-only settings do not matter
+    assert is_registered(replace(reg, neuron_dtype="float16"))  # storage does not matter
+    assert not is_registered(replace(reg, neuron_every=0))  # the cadence does (W3 detects bumps on it)
 
 
 def test_verdicts_read_registered_rows_only():

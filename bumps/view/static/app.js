@@ -277,11 +277,12 @@
       const cols = order.map((n) => nf[n]); // columns are neurons, rows frequencies
       const cw = Math.max(1, Math.floor(1000 / cols.length)), rh = Math.max(3, Math.floor(240 / F));
       const cv = heatCanvas(cols, cw, rh, { range: [0, 1], label: (c, k, v) => `neuron ${order[c]}, k=${k + 1}: ${exact(v)} of its variance` });
-      const box = el("div", { class: "heat", id: "neuron-table", "data-neurons": cols.length, "data-step": r.step }, cv);
+      const nstep = r.neuron_step ?? r.step; // the table has its own cadence: the latest at or before r.step
+      const box = el("div", { class: "heat", id: "neuron-table", "data-neurons": cols.length, "data-step": nstep }, cv);
       const keys = new Set(m.key_freqs);
       for (const k of m.key_freqs) box.append(el("span", { class: "ylabel key-freq", style: `top:${(k - 0.5) * rh}px`, text: `key ${k}` }));
       for (const k of [1, F]) if (!keys.has(k)) box.append(el("span", { class: "ylabel", style: `top:${(k - 0.5) * rh}px`, text: `k=${k}` }));
-      kids.push(el("div", { class: "wavetitle", text: `neuron × frequency table at epoch ${r.step}: fraction of each neuron's variance per frequency (0–1)` + (state.sortNeurons ? ", neurons sorted by best frequency" : "") }), box);
+      kids.push(el("div", { class: "wavetitle", text: `neuron × frequency table at epoch ${nstep}: fraction of each neuron's variance per frequency (0–1)` + (state.sortNeurons ? ", neurons sorted by best frequency" : "") }), box);
     }
     out.replaceChildren(...kids);
     lineChart(specBox, spec, { height: 200 });
