@@ -480,25 +480,35 @@ def run_study(
 
 
 def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], ledger: str | Path) -> list[str]:
-    """Shell lines that train what is left in two one-thread processes, then rewrite the report.
+    """Shell lines that train what is left in two one-thread processes, one run at a time, then wait.
+
+    Each process trains its (variant, seed) runs one after another, each as its own invocation, so every
+    run reaches the ledger when it finishes (one probe run fits a session; an ensemble of three may not,
+    and an unfinished run's file does not survive a fresh checkout). The runs alternate between the two
+    processes in :func:`split_two`'s variant order.
 
     Parameters
     ----------
     base : str
         ``bumps probe-ablation`` with the study's flags but ``--seeds``, ``--variants``, ``--report``.
     seeds : list of int
-        The study's seed indices (finished ones are skipped by the ledger).
+        The study's seed indices (unused: each job names its seed; kept for the callers' signature).
     todo : dict
         Variant -> seeds left (:func:`remaining`).
     ledger : str or Path
         The ledger both processes append to.
     """
-    seed_text = ",".join(map(str, seeds))
-    lines = [
-        f"{base} --seeds {seed_text} --variants {','.join(part)} --threads 1 --ledger {Path(ledger).as_posix()} "
-        f"--report runs/probe_ablation/part{i + 1} > runs/probe_ablation/part{i + 1}.log 2>&1 &"
-        for i, part in enumerate(split_two(todo))
-    ]
+    jobs = [f"{v}:{s}" for part in split_two(todo) for v in part for s in todo[v]]
+    lines = []
+    for i in range(2):
+        mine = jobs[i::2]
+        if not mine:
+            continue
+        lines.append(
+            f"( for job in {' '.join(mine)}; do {base} --seeds ${{job#*:}} --variants ${{job%:*}} --threads 1 "
+            f"--ledger {Path(ledger).as_posix()} --report runs/probe_ablation/part{i + 1}; done ) "
+            f"> runs/probe_ablation/part{i + 1}.log 2>&1 &"
+        )
     return ["mkdir -p runs/probe_ablation", *lines, "wait"]
 
 
@@ -1149,7 +1159,13 @@ def render_markdown(rows: list[VariantRow], claims: list[ClaimResult], meta: dic
         total = sum(len(s) for s in todo.values())
         lines += ["", f"**Remaining** ({total} runs): " + "; ".join(f"{v} seeds {s}" for v, s in todo.items()) + "."]
         if meta.get("remaining_commands"):
-            lines += ["", "Two one-thread processes with disjoint variants train them:", "", "```bash"]
+            lines += [
+                "",
+                "Two one-thread processes train them, one run per invocation, so each run reaches the ledger as it "
+                "finishes:",
+                "",
+                "```bash",
+            ]
             lines += [*meta["remaining_commands"], "```"]
     if meta.get("compute"):
         c = meta["compute"]

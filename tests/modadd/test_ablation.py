@@ -318,6 +318,10 @@ def test_remaining_and_the_two_process_commands():
     lines = remaining_commands("bumps probe-ablation --p 113", [0, 1, 2], todo, "reports/probe_ablation_runs.json")
     assert lines[0] == "mkdir -p runs/probe_ablation" and lines[-1] == "wait" and len(lines) == 4
     assert all("--threads 1 --ledger reports/probe_ablation_runs.json" in x for x in lines[1:3])
+    # one run per invocation, every remaining (variant, seed) exactly once over the two processes
+    jobs = [j for x in lines[1:3] for j in x.split("for job in ")[1].split("; do")[0].split()]
+    assert sorted(jobs) == sorted(f"{v}:{s}" for v, ss in todo.items() for s in ss)
+    assert all("--seeds ${job#*:} --variants ${job%:*}" in x for x in lines[1:3])
 
 
 def test_report_files(tmp_path):
