@@ -1276,12 +1276,12 @@ def wd_grid(
         f"bumps wd-grid --weight-decays {weight_decays} --seeds {seeds} --epochs {epochs} "
         f"--ledger {ledger.as_posix()} --report {report.as_posix()}"
     )
-    left = any(not c.finished for cs in cells.values() for c in cs)
+    left = [f"{v[2:]}:{c.seed}" for v, cs in cells.items() for c in cs if not c.finished]
     meta = dict(
         command=command,
         ledger=ledger.as_posix(),
         budget=epochs,
-        remaining_command=(command + " --threads 1") if left else "",
+        remaining_command=wd_grid.remaining_command(left, epochs, ledger, report) if left else "",
     )
     for path in wd_grid.write_report(cells, diff, claim, entry, meta, report):
         typer.echo(f"wrote {path}")

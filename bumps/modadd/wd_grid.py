@@ -223,6 +223,16 @@ def report_text(cells: dict[str, list[SeedCell]], diff: PairedDifference, claim,
     return "\n".join(lines) + "\n"
 
 
+def remaining_command(jobs: list[str], epochs: int, ledger: Path, report: Path) -> str:
+    """One shell loop training the unfinished ``λ:seed`` jobs one run per invocation (each reaches the ledger
+    when it finishes), then rewriting the report; two such loops over halves of ``jobs`` share 2 cores."""
+    return (
+        f"for job in {' '.join(jobs)}; do bumps wd-grid --weight-decays ${{job%:*}} --seeds ${{job#*:}} "
+        f"--epochs {epochs} --threads 1 --ledger {ledger.as_posix()} --report runs/wd_grid/part; done; "
+        f"bumps wd-grid --no-train --ledger {ledger.as_posix()} --report {report.as_posix()}"
+    )
+
+
 def sources_line(claim) -> str:
     """Which of seed 003's two statements the measured direction supports."""
     if claim.verdict == "supported":

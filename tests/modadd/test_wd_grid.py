@@ -102,3 +102,14 @@ def test_cli_bad_weight_decays_is_one_line_and_exit_2(flag):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "weight-decays" in proc.stderr
+
+
+def test_remaining_command_trains_one_run_per_invocation():
+    from pathlib import Path
+
+    line = wd_grid.remaining_command(["0.3:1", "0:2"], 30000, Path("reports/wd_grid_runs.json"), Path("reports/wd"))
+    assert line.startswith("for job in 0.3:1 0:2; do bumps wd-grid --weight-decays ${job%:*} --seeds ${job#*:}")
+    assert line.endswith("bumps wd-grid --no-train --ledger reports/wd_grid_runs.json --report reports/wd")
+    import subprocess
+
+    assert subprocess.run(["bash", "-n", "-c", line]).returncode == 0
