@@ -239,7 +239,7 @@ def sources_line(claim) -> str:
         return "The numbers support seed 003's text (higher weight decay groks sooner), not its appendix numbers."
     if claim.verdict == "not supported":
         return "The numbers support seed 003's appendix numbers (higher weight decay groks later), not its text."
-    return "The interval includes no difference: the numbers decide neither of seed 003's statements."
+    return "The interval includes 0 (no difference): the numbers decide neither of seed 003's statements."
 
 
 def write_report(cells, diff, claim, entry, meta: dict, report: Path) -> list[Path]:
@@ -248,12 +248,13 @@ def write_report(cells, diff, claim, entry, meta: dict, report: Path) -> list[Pa
 
     data = dict(
         meta=meta,
-        rows={
-            v: dict(weight_decay=float(v[2:]), **row_summary(cs), seeds=[asdict(c) for c in cs])
+        rows=[
+            dict(variant=v, weight_decay=float(v[2:]), **row_summary(cs), seeds=[asdict(c) for c in cs])
             for v, cs in cells.items()
-        },
+        ],
         paired=asdict(diff) | {"n": diff.n},
         claim=None if claim is None else asdict(claim) | {"registry_status": entry.status},
+        reading="" if claim is None else sources_line(claim),
     )
     md, js = report.with_suffix(".md"), report.with_suffix(".json")
     report.parent.mkdir(parents=True, exist_ok=True)
