@@ -91,6 +91,11 @@ class WinnerPrediction:
         largest initial ``|C_k|``.
     chance : float
         ``Σ_k share_k²`` over the key frequencies.
+    chance_independent : float
+        ``Σ_k q_k share_k``, ``q_k`` the fraction of the neurons the alignment assigns to k: the expected
+        accuracy of the same predictions shuffled across neurons (claim W1i). It equals ``chance`` when
+        the predictions are spread like the outcome, and can be lower otherwise (a uniform spread scores
+        1/K ≤ ``chance``); an uninformative predictor scores this in expectation, whatever its spread.
     """
 
     seed: int
@@ -99,6 +104,7 @@ class WinnerPrediction:
     accuracy_alignment: float
     accuracy_norm: float
     chance: float
+    chance_independent: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,11 +130,12 @@ def predict_winners(run: dict) -> WinnerPrediction:
     winner = final.argmax(1)  # 0-based column
     use = torch.isin(winner, cols)
     if not bool(use.any()):
-        return WinnerPrediction(int(cfg.seed), tuple(keys), 0, math.nan, math.nan, math.nan)
+        return WinnerPrediction(int(cfg.seed), tuple(keys), 0, math.nan, math.nan, math.nan, math.nan)
     truth = winner[use]
     by_align = cols[align[use][:, cols].argmax(1)]
     by_norm = cols[norm[use][:, cols].argmax(1)]
     share = torch.stack([(truth == c).double().mean() for c in cols])
+    assigned = torch.stack([(by_align == c).double().mean() for c in cols])
     return WinnerPrediction(
         seed=int(cfg.seed),
         key_freqs=tuple(int(k) for k in keys),
@@ -136,6 +143,7 @@ def predict_winners(run: dict) -> WinnerPrediction:
         accuracy_alignment=float((by_align == truth).double().mean()),
         accuracy_norm=float((by_norm == truth).double().mean()),
         chance=float((share**2).sum()),
+        chance_independent=float((assigned * share).sum()),
     )
 
 

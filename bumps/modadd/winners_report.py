@@ -51,6 +51,8 @@ class WinnerRow:
         Neurons predicted (final frequency a key frequency).
     accuracy_alignment, accuracy_norm, chance : float
         As :class:`bumps.modadd.winners.WinnerPrediction`.
+    chance_independent : float
+        As :class:`bumps.modadd.winners.WinnerPrediction` (claim W1i; nan in rows written before it).
     restricted_loss, full_loss : float
         At the run's last epoch, over all p² pairs: the restricted loss (``run["restricted_loss"][-1]``) and
         the full loss ``(n_train·train_loss + n_test·test_loss) / p²`` (nan: not recorded).
@@ -75,6 +77,7 @@ class WinnerRow:
     full_loss: float = math.nan
     bumping_neurons: int = 0
     tie_auc: float = math.nan
+    chance_independent: float = math.nan
 
 
 def full_loss(run: dict, cfg: ModAddConfig) -> float:
@@ -116,6 +119,7 @@ def row_of(path: str | Path, run: dict) -> WinnerRow:
         full_loss(run, cfg),
         int(bumping.sum()),
         tie_auc(tie_margins(run), bumping),
+        w.chance_independent,
     )
 
 
@@ -144,12 +148,13 @@ def statistics(rows: list[WinnerRow]) -> dict:
     out = {}
     for cid, diffs in (
         ("W1", [r.accuracy_alignment - r.chance for r in use]),
+        ("W1i", [r.accuracy_alignment - r.chance_independent for r in use if math.isfinite(r.chance_independent)]),
         ("W2", [r.accuracy_alignment - r.accuracy_norm for r in use]),
         ("RL", [math.log(r.restricted_loss) - math.log(r.full_loss) for r in losses]),
         ("W3", [r.tie_auc - 0.5 for r in ties]),
     ):
         out[cid] = dict(diffs=diffs, n=len(diffs), interval=list(t_interval(diffs)) if len(diffs) >= 2 else None)
-    out["n"] = max(out[c]["n"] for c in ("W1", "W2", "RL", "W3"))
+    out["n"] = max(out[c]["n"] for c in ("W1", "W1i", "W2", "RL", "W3"))
     return out
 
 
@@ -160,7 +165,7 @@ def claims(rows: list[WinnerRow]) -> list:
     entries = registry.load("modadd")
     stats = statistics([r for r in rows if r.registered])
     out = []
-    for cid in ("W1", "W2", "RL", "W3"):
+    for cid in ("W1", "W1i", "W2", "RL", "W3"):
         iv = stats[cid]["interval"]
         out.append((entries[cid], None if iv is None else entries[cid].judge(tuple(iv), stats[cid]["n"])))
     return out
@@ -181,14 +186,15 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
         "frequency of largest initial |C_k|; chance Σ_k share_k².",
         "",
         "| run | seed | weight decay | registered | key frequencies | neurons | alignment | norm | chance "
-        "| restricted loss | full loss | bumping neurons | tie AUC |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| independence baseline | restricted loss | full loss | bumping neurons | tie AUC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.run} | {r.seed} | {r.weight_decay:g} | {'yes' if r.registered else 'no'} | "
             f"{', '.join(map(str, r.key_freqs))} | {r.neurons} | {r.accuracy_alignment:.3f} | "
-            f"{r.accuracy_norm:.3f} | {r.chance:.3f} | {r.restricted_loss:.3g} | {r.full_loss:.3g} | "
+            f"{r.accuracy_norm:.3f} | {r.chance:.3f} | {r.chance_independent:.3f} | "
+            f"{r.restricted_loss:.3g} | {r.full_loss:.3g} | "
             f"{r.bumping_neurons} | {r.tie_auc:.3f} |"
         )
     lines += ["", "## Claims (registered runs only)", ""]
@@ -201,12 +207,15 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
                 f"* **{entry.id}** ({entry.statement}): {c.value:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] over "
                 f"n = {c.n_seeds} runs; rule: {c.rule}; **{c.verdict}**."
             )
+        if entry.status != "registered":
+            lines.append(f"  Rule {entry.status}: {entry.reason}.")
     other = statistics([r for r in rows if not r.registered])
     if other["n"]:
         lines += [
             "",
             f"**Exploratory** (the {other['n']} runs outside the registered set, no verdict): accuracy − chance "
-            f"{_iv(other, 'W1')}; alignment − norm {_iv(other, 'W2')}; log(restricted) − log(full) "
+            f"{_iv(other, 'W1')}; accuracy − independence baseline {_iv(other, 'W1i')}; "
+            f"alignment − norm {_iv(other, 'W2')}; log(restricted) − log(full) "
             f"{_iv(other, 'RL')} (n = {other['RL']['n']}); tie AUC − 0.5 {_iv(other, 'W3')} (n = {other['W3']['n']}) "
             "(mean [95% t-interval] over runs).",
         ]

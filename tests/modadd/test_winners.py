@@ -64,6 +64,8 @@ def test_predict_winners_reads_the_runs_initial_weights():
     assert pred.accuracy_norm == pytest.approx(float((by_norm == winner).double().mean()))
     share = torch.stack([(winner == k).double().mean() for k in keys])
     assert pred.chance == pytest.approx(float((share**2).sum()))
+    # the alignment picks every neuron's winner here, so its marginal is the outcome's: the baselines agree
+    assert pred.chance_independent == pytest.approx(pred.chance)
     other = predict_winners({"config": {**cfg.as_dict(), "seed": 4}, "neuron_freq": table[None]})
     assert other.accuracy_alignment < 1.0  # another seed's initial weights do not fit this table
 
@@ -81,3 +83,14 @@ def test_tie_auc_is_the_mann_whitney_probability():
 
     u = mannwhitneyu(m[b], m[~b]).statistic  # counts a > b: the complement of ours
     assert tie_auc(m, b) == pytest.approx(1 - u / (b.sum() * (~b).sum()))
+
+
+def test_the_independence_baseline_is_the_shuffled_predictions_expected_accuracy():
+    """Σ_k q_k share_k: what the same predictions score when shuffled across neurons (exact expectation)."""
+    rng = np.random.default_rng(1)
+    truth, pred = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    share = np.bincount(truth, minlength=3) / 300
+    q = np.bincount(pred, minlength=3) / 300
+    shuffles = [np.mean(rng.permutation(pred) == truth) for _ in range(4000)]
+    assert np.mean(shuffles) == pytest.approx(float((q * share).sum()), abs=2e-3)
+    assert float((q * share).sum()) <= float((share**2).sum()) + float((q**2).sum())  # Cauchy-Schwarz, loosely

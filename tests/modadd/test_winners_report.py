@@ -32,26 +32,28 @@ def test_the_registered_set_is_the_registered_command():
     assert not is_registered(replace(reg, neuron_every=0))  # the cadence does (W3 detects bumps on it)
 
 
+def judged(rows):
+    return {e.id: c for e, c in claims(rows)}
+
+
 def test_verdicts_read_registered_rows_only():
     beats = [row(s, True, 0.6 + 0.01 * s, 0.4) for s in range(5, 9)]
     below = [row(s, False, 0.1, 0.5, wd=3.0) for s in range(3)]
-    (w1, c1), (w2, c2), (rl, c3), (w3, c4) = claims(beats + below)
-    assert (w1.id, w2.id, rl.id, w3.id) == ("W1", "W2", "RL", "W3")
-    assert c4 is None  # no tie AUC in these rows
-    assert c1.verdict == c2.verdict == "supported" and c1.n_seeds == 4
-    assert c3.verdict == "supported" and c3.value == pytest.approx(
-        math.log(0.5), abs=1e-3
-    )  # restricted 0.01 < full 0.02
-    (_, c1), (_, c2), (_, c3), _ = claims(below)
-    assert c1 is None and c2 is None and c3 is None  # nothing registered: not measured, whatever the others say
-    (_, c1), _, _, _ = claims([row(s, True, 0.2 + 0.01 * s, 0.4) for s in range(5, 9)])
-    assert c1.verdict == "not supported"
+    got = judged(beats + below)
+    assert list(got) == ["W1", "W1i", "W2", "RL", "W3"]
+    assert got["W1"].verdict == got["W2"].verdict == "supported" and got["W1"].n_seeds == 4
+    assert got["RL"].verdict == "supported" and got["RL"].value == pytest.approx(math.log(0.5), abs=1e-3)
+    assert got["W3"] is None and got["W1i"] is None  # no tie AUC, no independence baseline in these rows
+    assert all(c is None for c in judged(below).values())  # nothing registered: not measured
+    assert judged([row(s, True, 0.2 + 0.01 * s, 0.4) for s in range(5, 9)])["W1"].verdict == "not supported"
     higher = [row(s, True, 0.5, 0.4, restricted=0.05 * (1 + 0.1 * s), full=0.01) for s in range(5, 9)]
-    assert claims(higher)[2][1].verdict == "not supported"
-    no_losses = [row(s, True, 0.5, 0.4, restricted=math.nan) for s in range(5, 9)]
-    assert claims(no_losses)[2][1] is None
+    assert judged(higher)["RL"].verdict == "not supported"
+    assert judged([row(s, True, 0.5, 0.4, restricted=math.nan) for s in range(5, 9)])["RL"] is None
     tied = [replace(row(s, True, 0.5, 0.4), tie_auc=0.7 + 0.01 * s) for s in range(5, 9)]
-    assert claims(tied)[3][1].verdict == "supported" and claims(tied)[3][1].n_seeds == 4
+    assert judged(tied)["W3"].verdict == "supported" and judged(tied)["W3"].n_seeds == 4
+    # W1's chance (Σ share²) beats an uninformative predictor; W1i's independence baseline does not
+    shuffled = [replace(row(s, True, 0.25 + 0.001 * s, 0.3, chance=0.3), chance_independent=0.25) for s in range(5, 9)]
+    assert judged(shuffled)["W1"].verdict == "not supported" and judged(shuffled)["W1i"].verdict != "not supported"
 
 
 def test_rows_are_kept_by_config_hash_across_invocations(tmp_path):
@@ -84,8 +86,9 @@ def test_cli_on_a_real_run_writes_the_report(tmp_path):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("cid", ["W1", "W2", "RL", "W3"])
+@pytest.mark.parametrize("cid", ["W1", "W2", "RL", "W3", "W1i"])
 def test_the_rules_are_registered(cid):
     from bumps import registry
 
-    assert registry.load("modadd")[cid].status == "registered"
+    want = "added after data" if cid == "W1i" else "registered"
+    assert registry.load("modadd")[cid].status == want
