@@ -589,13 +589,13 @@ def estimate_memory(configs: list[ModAddConfig]) -> dict[str, int]:
     rows = max(int(x.train_frac * pairs) for x in configs)
     evals = max(x.epochs // x.eval_every + 2 for x in configs)
     tables = max(x.epochs // max(x.neuron_every, x.eval_every) + 3 for x in configs)
-    per_record = (mlp * ((p - 1) // 2) * tables + (2 * ((p - 1) // 2) + 16) * evals) / evals
+    record_values = mlp * ((p - 1) // 2) * tables + (2 * ((p - 1) // 2) + 16) * evals  # neuron tables + the rest
     return {
         "inputs": 24 * pairs + 8 * m * pairs + size * pairs,
         "weights": 6 * m * n_params * size,
         "training step": m * rows * (6 * mlp + 4 * v + 12 * d) * size,
         "evaluation": pairs * (3 * mlp + 2 * v + 4 * d) * size,
-        "records": int(2 * m * evals * per_record * size) + 32 * m * max(x.epochs for x in configs),
+        "records": 2 * m * record_values * size + 32 * m * max(x.epochs for x in configs),
     }
 
 

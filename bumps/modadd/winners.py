@@ -110,13 +110,21 @@ class WinnerPrediction:
         return asdict(self)
 
 
-def predict_winners(run: dict) -> WinnerPrediction:
+def initial_maps(run: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`initial_alignment` of a run's epoch-0 weights, regenerated from its config."""
+    cfg = ModAddConfig(**config_fields(run["config"]))
+    return initial_alignment(init_params(replace(cfg, device="cpu")), cfg.p)
+
+
+def predict_winners(run: dict, initial: tuple[torch.Tensor, torch.Tensor] | None = None) -> WinnerPrediction:
     """Predict each neuron's final frequency of a mod-add run from its initial weights (module docstring).
 
     Parameters
     ----------
     run : dict
         A mod-add run (``config`` and ``neuron_freq``, whose last record is the final one).
+    initial : tuple of torch.Tensor, optional
+        :func:`initial_maps` of the run, when already computed.
 
     Returns
     -------
@@ -125,7 +133,7 @@ def predict_winners(run: dict) -> WinnerPrediction:
     cfg = ModAddConfig(**config_fields(run["config"]))
     final = torch.as_tensor(np.asarray(run["neuron_freq"][-1], dtype=np.float64))  # [d_mlp, n_freq]
     keys = key_frequencies(final)
-    align, norm = initial_alignment(init_params(replace(cfg, device="cpu")), cfg.p)  # epoch-0 weights
+    align, norm = initial if initial is not None else initial_maps(run)  # epoch-0 weights
     cols = torch.tensor([k - 1 for k in keys], dtype=torch.long)
     winner = final.argmax(1)  # 0-based column
     use = torch.isin(winner, cols)
@@ -147,13 +155,15 @@ def predict_winners(run: dict) -> WinnerPrediction:
     )
 
 
-def tie_margins(run: dict) -> np.ndarray:
+def tie_margins(run: dict, initial: tuple[torch.Tensor, torch.Tensor] | None = None) -> np.ndarray:
     """Per neuron: the best minus the second-best initial alignment among the run's final key frequencies.
 
     Parameters
     ----------
     run : dict
         A mod-add run (``config`` and ``neuron_freq``, as :func:`predict_winners`).
+    initial : tuple of torch.Tensor, optional
+        :func:`initial_maps` of the run, when already computed.
 
     Returns
     -------
@@ -165,7 +175,7 @@ def tie_margins(run: dict) -> np.ndarray:
     keys = key_frequencies(final)
     if len(keys) < 2:
         return np.full(cfg.d_mlp, math.nan)
-    align, _ = initial_alignment(init_params(replace(cfg, device="cpu")), cfg.p)
+    align, _ = initial if initial is not None else initial_maps(run)
     top = align[:, [k - 1 for k in keys]].sort(1, descending=True).values  # [d_mlp, K]
     return (top[:, 0] - top[:, 1]).numpy()
 

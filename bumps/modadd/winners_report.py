@@ -24,7 +24,7 @@ from bumps.modadd.ledger import config_hash
 from bumps.modadd.model import ModAddConfig
 from bumps.modadd.phases import classify_bumps
 from bumps.modadd.train import config_fields
-from bumps.modadd.winners import predict_winners, tie_auc, tie_margins
+from bumps.modadd.winners import initial_maps, predict_winners, tie_auc, tie_margins
 
 REGISTERED_SEEDS = range(5, 15)
 
@@ -98,7 +98,8 @@ def is_registered(cfg: ModAddConfig) -> bool:
 def row_of(path: str | Path, run: dict) -> WinnerRow:
     """The row of one loaded mod-add run."""
     cfg = ModAddConfig(**config_fields(run["config"]))
-    w = predict_winners(run)
+    initial = initial_maps(run)  # the epoch-0 weights, regenerated once for both uses
+    w = predict_winners(run, initial)
     bumping = np.zeros(cfg.d_mlp, dtype=bool)
     for b in classify_bumps(run):
         if b["series"] == "neuron_freq" and b["key"]:
@@ -118,7 +119,7 @@ def row_of(path: str | Path, run: dict) -> WinnerRow:
         float(run["restricted_loss"][-1]) if "restricted_loss" in run and len(run["restricted_loss"]) else math.nan,
         full_loss(run, cfg),
         int(bumping.sum()),
-        tie_auc(tie_margins(run), bumping),
+        tie_auc(tie_margins(run, initial), bumping),
         w.chance_independent,
     )
 
