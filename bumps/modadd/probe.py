@@ -391,35 +391,47 @@ class ProbeSet:
             # [P, B]: the MSE is a mean over real rows and d_mlp
             row_w = mask.index_select(0, pm) / denom.index_select(0, pm)[:, None]
 
-            def gather(now, prev, from_prev):  # [P, B, d]: member pm's activations, now or from the buffer
+            def gather(now, prev, j, from_prev):  # [len(j), B, d]: pairs j's members' activations, now or buffer
                 # one index_select on [now; prev] (its backward is an index_add; fancy indexing's is slow)
-                return torch.cat([now, prev]).index_select(0, pm + M * from_prev.long())
+                return torch.cat([now, prev]).index_select(0, pm.index_select(0, j) + M * from_prev.long())
 
-            def mse(params, x, y):  # [P]
-                return (((self._probe(params, x) - y) ** 2).sum(-1) * row_w).sum(-1)
+            def mse(j, params, x_all, x_prev, h_all, h_prev):  # [len(j)]: pairs j only
+                k = off.index_select(0, j)  # k = +1 reads its input, k = -1 its target from the buffer
+                x, y = gather(x_all, x_prev, j, k == 1), gather(h_all, h_prev, j, k == -1)
+                return (((self._probe(params, x) - y) ** 2).sum(-1) * row_w.index_select(0, j)).sum(-1)
+
+            def pick(params, j):  # pairs j of the stacked weights (all of them: no copy)
+                return params if len(j) == len(pm) else {n: t.index_select(0, j) for n, t in params.items()}
 
             upd = ready & self.trainable
-            if bool(upd.any()):  # phase 1: model frozen (detached activations), probes learn
+            if bool(upd.any()):  # phase 1: model frozen (detached activations), probes learn (updated pairs only)
+                tj = upd.nonzero().flatten()
                 with torch.enable_grad():
-                    leaf = {n: t.detach().requires_grad_(True) for n, t in self.p.items()}
-                    loss = (mse(leaf, gather(x_now, prev_in, off == 1), gather(h_now, prev_h, off == -1)) * upd).sum()
-                    grads = dict(zip(_PARAMS, torch.autograd.grad(loss, [leaf[n] for n in _PARAMS]), strict=True))
+                    leaf = {n: t.detach().requires_grad_(True) for n, t in pick(self.p, tj).items()}
+                    loss = mse(tj, leaf, x_now, prev_in, h_now, prev_h).sum()
+                    g = torch.autograd.grad(loss, [leaf[n] for n in _PARAMS])
+                grads = {
+                    n: torch.zeros_like(self.p[n]).index_copy_(0, tj, gn) for n, gn in zip(_PARAMS, g, strict=True)
+                }
                 self._adam(grads, upd)
-            # phase 2: probes frozen (no grad to them), activations with the model's graph
+            # phase 2: probes frozen (no grad to them), activations with the model's graph; a shadow probe
+            # only sizes the penalty, so its MSE is computed without a graph
             frozen = {n: t.detach() for n, t in self.p.items()}
-            pen = mse(frozen, gather(mlp_in, prev_in, off == 1), gather(mlp_hidden, prev_h, off == -1))
-            pen = torch.where(ready, pen, torch.zeros_like(pen))
+            own = (~self.pair_shadow).nonzero().flatten()
+            pen = mse(own, pick(frozen, own), mlp_in, prev_in, mlp_hidden, prev_h)
+            pen = torch.where(ready.index_select(0, own), pen, torch.zeros_like(pen))
+            out = out.index_add(0, pm.index_select(0, own), pen)
             if bool(self.pair_shadow.any()):
-                own = ~self.pair_shadow
-                out = out.index_add(0, pm[own], pen[own])
-                shadow = torch.zeros_like(out).index_add(0, pm[self.pair_shadow], pen[self.pair_shadow].detach())
+                sj = self.pair_shadow.nonzero().flatten()
+                with torch.no_grad():
+                    pen_sh = mse(sj, pick(frozen, sj), x_now, prev_in, h_now, prev_h)
+                    pen_sh = torch.where(ready.index_select(0, sj), pen_sh, torch.zeros_like(pen_sh))
+                shadow = torch.zeros_like(out).index_add(0, pm.index_select(0, sj), pen_sh)
                 sum_frozen = out.detach()
                 ratio = torch.where(sum_frozen > 0, shadow / sum_frozen.clamp_min(1e-30), torch.zeros_like(shadow))
                 out = out * torch.where(self.matched, ratio, torch.ones_like(ratio))
                 self.last_shadow_mse = torch.where(self.matched, shadow, torch.zeros_like(shadow))
                 self.last_frozen_mse = torch.where(self.matched, sum_frozen, torch.zeros_like(sum_frozen))
-            else:
-                out = out.index_add(0, pm, pen)
         if bool(self.l2.any()):
             l2 = ((mlp_hidden**2).sum(-1) * mask).sum(-1) / denom
             out = out + torch.where(self.l2, l2, torch.zeros_like(l2))
