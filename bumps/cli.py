@@ -1290,6 +1290,80 @@ def wd_grid(
     typer.echo("claim WD: " + ("not measured yet" if claim is None else claim.verdict))
 
 
+@app.command("fresh-knockouts")
+def fresh_knockouts(
+    seeds: str = typer.Option("5,6,7,8,9,10,11,12,13,14", help="Seeds (model seed = split seed), trained in turn."),
+    threads: int = typer.Option(0, help=THREADS_HELP),
+    train: bool = typer.Option(True, help="--no-train: report the ledger only."),
+    out_dir: Path = typer.Option(
+        Path("runs/modadd_fresh"), help="Run files and continuations (finished ones reused, unfinished resumed)."
+    ),
+    ledger: Path = typer.Option(
+        Path("runs/modadd_fresh/fresh_runs.json"),
+        help="Seed ledger (the committed study: --ledger reports/modadd_fresh_runs.json); seeds it holds are not "
+        "retrained.",
+    ),
+    report: Path = typer.Option(
+        Path("runs/modadd_fresh/fresh"),
+        help="Writes REPORT.md and .json (the committed one: --report reports/modadd_fresh).",
+    ),
+    old_claims: Path = typer.Option(
+        Path("reports/claims.json"), help="Earlier claims report whose knockouts make the exploratory row."
+    ),
+    p: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_model: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
+    epochs: int | None = typer.Option(None, help="Override for every run (small tests)."),
+) -> None:
+    """Registered claims M4-8, M4-64, M5, M5n, M5p: knockouts of each fresh seed's clearest bumps."""
+    import json
+
+    from bumps.errors import BumpsError
+    from bumps.io.runfile import check_writable
+    from bumps.modadd import ablation, fresh, fresh_report
+    from bumps.threads import choose_threads
+
+    choose_threads(0, requested=threads)
+    seed_list = ablation.parse_list(seeds, "seeds", int)
+    overrides = {k: v for k, v in dict(p=p, d_model=d_model, d_mlp=d_mlp, epochs=epochs).items() if v is not None}
+    configs = {s: fresh.fresh_config(s, **overrides) for s in seed_list}
+    for path in (report.with_suffix(".md"), report.with_suffix(".json"), ledger, out_dir / "probe"):
+        check_writable(path, "output")
+    book = fresh.FreshLedger.load(ledger)
+
+    def bar(total, label):
+        ctx, advance = _progress(total, label)
+        return ctx, lambda done, _total, **_: advance(done)
+
+    for s, cfg in configs.items():
+        if book.find(cfg) is not None or not train:
+            continue
+        result = fresh.run_seed(s, cfg, out_dir, bar=bar)
+        book.add(result)
+        typer.echo(f"seed {s}: {len(result.events)} events, {len(result.outcomes)} arms; recorded in {ledger}")
+    old = []
+    if old_claims.exists():
+        try:
+            old = (json.loads(old_claims.read_text()).get("modadd") or {}).get("knockouts") or []
+        except (OSError, ValueError, AttributeError):
+            raise BumpsError(
+                f"--old-claims {old_claims} is not a claims.json; give another or a missing path"
+            ) from None
+    # every seed of the ledger run at the registered configuration (with the overrides, for tests)
+    results = [r for r in book.results if r.config_hash == fresh.config_digest(fresh.fresh_config(r.seed, **overrides))]
+    meta = dict(
+        command=f"bumps fresh-knockouts --no-train --ledger {ledger.as_posix()} --report {report.as_posix()}",
+        ledger=ledger.as_posix(),
+        report=report.as_posix(),
+    )
+    for path in fresh_report.write_report(results, old, meta, report):
+        typer.echo(f"wrote {path}")
+    for entry, sv, claim in fresh.judge(results):
+        typer.echo(
+            f"claim {entry.id}: " + ("not measured yet" if claim is None else claim.verdict) + f" ({sv.n} seeds)"
+        )
+
+
 @app.command()
 def winners(
     runs: list[Path] = typer.Argument(..., help="Finished mod-add run files (their configs regenerate epoch 0)."),

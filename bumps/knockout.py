@@ -74,6 +74,9 @@ class KnockoutPlan:
     pair : int or str
         Identifies the event within its study, so that a competitor is compared with the controls and the
         unintervened continuation of the same bump.
+    arm : str, default ""
+        A finer name within the role, when a study has several competitors or controls per event (e.g.
+        ``rival``, ``other-key``, ``control-8``); empty: the role alone names it.
     """
 
     event: BumpEvent
@@ -81,6 +84,12 @@ class KnockoutPlan:
     removed: tuple[int, ...]
     at: str
     pair: int | str
+    arm: str = ""
+
+    @property
+    def name(self) -> str:
+        """The arm's name: ``arm``, or the role when it has none."""
+        return self.arm or self.role
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

@@ -20,6 +20,7 @@ step to the end step, over the original fall).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -174,8 +175,11 @@ def out_path(out_dir: Path, k: KnockoutPlan) -> Path:
     """The continuation's run file (the name is stable: finished continuations are found again)."""
     e = k.event
     what = "-".join(map(str, k.removed)) or "none"
-    name = f"{Path(e.group).stem}_{e.series}_f{freq_of(e)}_u{unit_of(e)}_p{e.peak_step}_{k.role}_{what}.pt"
-    return out_dir / (name if len(name) < 200 else name[:150] + f"_{abs(hash(name)) % 10**8}.pt")
+    name = f"{Path(e.group).stem}_{e.series}_f{freq_of(e)}_u{unit_of(e)}_p{e.peak_step}_{k.name}_{what}.pt"
+    # a long name (many neurons) is cut and tagged with its sha1, the same in every process (``hash`` is not)
+    return out_dir / (
+        name if len(name) < 200 else name[:150] + "_" + hashlib.sha1(name.encode()).hexdigest()[:10] + ".pt"
+    )
 
 
 def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=None, train: bool = True) -> list[dict]:
@@ -242,6 +246,7 @@ def outcome(original: dict, k: KnockoutPlan, cont: dict, params: BumpParams | No
         "freq": freq_of(e),
         "unit": unit_of(e),
         "role": k.role,
+        "arm": k.name,
         "neurons": list(removed.get("neurons", ())),
         "freqs": list(removed.get("freqs", ())),
         "from_epoch": first,

@@ -1,0 +1,221 @@
+"""Fresh-seed knockouts: the registered arms, the per-seed statistics, the ledger and the command."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bumps.errors import BumpsError
+from bumps.modadd import fresh
+from bumps.modadd.fresh import FreshLedger, SeedResult, plan_frequency_arms, plan_neuron_arms, seed_values
+from bumps.modadd.knockout import event, out_path
+from bumps.stats import clopper_pearson, t_interval
+
+STEPS = torch.tensor([0, 10, 20, 30, 40])
+
+
+def _norm_run(keys, official):
+    """Ten frequencies' W_E norms over five records; the bump is frequency 1, peak 20, end 40."""
+    norm = torch.ones(5, 10)
+    norm[:, 0] = torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0])
+    norm[2] = torch.tensor([3.0, 0.9, 0.5, 2.0, 1.2, 2.1, 0.6, 0.55, 1.3, 0.95])  # at the peak
+    norm[4, 1] = 4.0  # frequency 2 gains 3.1
+    norm[4, 3] = 3.0  # frequency 4 gains 1.0
+    return {"step": STEPS, "freq_norm": norm, "key_freqs": torch.tensor(keys), "key_freqs_official": official}
+
+
+def test_frequency_arms_rival_other_key_and_non_key_of_both_rules():
+    run = _norm_run([1, 2, 4, 6], [1, 2, 4, 5])
+    plans = plan_frequency_arms("r.pt", run, event("freq_norm", 1, None, 0, 20, 40))
+    arms = {p.name: p.removed for p in plans}
+    assert [p.role for p in plans] == ["none", "competitor", "control", "control"]
+    assert list(arms) == ["none", "rival", "other-key", "non-key"]
+    assert arms["rival"] == (2,)  # gains most over [peak, end]
+    assert arms["other-key"] == (4,)  # keys 4 and 6: norms 2.0 and 2.1 at the peak; 2.0 is nearer the rival's 0.9
+    # non-key under both rules: not 1, 2, 4, 6 (threshold) nor 5 (official); nearest 0.9 at the peak: 10 (0.95)
+    assert arms["non-key"] == (10,)
+    assert {p.event.group for p in plans} == {"r.pt"}
+
+
+def test_frequency_arms_drop_the_other_key_without_a_third_key_and_everything_without_a_rival():
+    two = plan_frequency_arms("r.pt", _norm_run([1, 2], []), event("freq_norm", 1, None, 0, 20, 40))
+    assert [p.name for p in two] == ["none", "rival", "non-key"]
+    assert plan_frequency_arms("r.pt", _norm_run([1], []), event("freq_norm", 1, None, 0, 20, 40)) == []
+
+
+def test_other_key_is_the_nearest_norm_to_the_rivals_not_the_first_listed():
+    run = _norm_run([1, 2, 6, 9], [])
+    arms = {p.name: p.removed for p in plan_frequency_arms("r.pt", run, event("freq_norm", 1, None, 0, 20, 40))}
+    assert arms["rival"] == (2,) and arms["other-key"] == (9,)  # |1.3 − 0.9| < |2.1 − 0.9|
+
+
+def test_neuron_arms_share_one_unintervened_continuation():
+    nf = torch.rand(5, 80, 4, generator=torch.Generator().manual_seed(0))
+    run = {"step": STEPS, "neuron_freq": nf}
+    plans = plan_neuron_arms("r.pt", run, event("neuron_freq", 2, 7, 0, 20, 40), ks=(3, 10))
+    assert [p.name for p in plans] == ["none", "competitor-3", "control-3", "competitor-10", "control-10"]
+    assert [p.role for p in plans] == ["none", "competitor", "control", "competitor", "control"]
+    assert [len(p.removed) for p in plans] == [0, 3, 3, 10, 10]
+    gains = (nf[4, :, 1] - nf[2, :, 1]).numpy()
+    gains[7] = -np.inf
+    assert set(plans[3].removed) == set(np.argsort(-gains, kind="stable")[:10].tolist())
+
+
+def _outcome(series, freq, unit, peak, role, drop_ratio, persists=True):
+    return dict(
+        run="seed.pt",
+        series=series,
+        freq=freq,
+        unit=unit,
+        role=fresh.ROLE_OF.get(role, role),
+        arm=role,
+        neurons=[],
+        freqs=[],
+        from_epoch=0,
+        start_step=0,
+        peak_step=peak,
+        end_step=peak + 10,
+        persists=persists,
+        drop_ratio=drop_ratio,
+    )
+
+
+def _event(family, rank, series, freq, unit, peak):
+    return dict(
+        family=family, rank=rank, series=series, freq=freq, unit=unit, start_step=0, peak_step=peak, end_step=peak + 10
+    )
+
+
+def _result(seed, arms_by_event, none_persists=(True, True)):
+    """A seed with two frequency events; arms_by_event: per event {role: (drop_ratio, persists)}."""
+    events, outcomes = [], []
+    for rank, (arms, keep) in enumerate(zip(arms_by_event, none_persists, strict=True)):
+        peak = 100 * (rank + 1)
+        events.append(_event("frequency", rank, "freq_norm", 3 + rank, None, peak))
+        outcomes.append(_outcome("freq_norm", 3 + rank, None, peak, "none", 1.0, keep))
+        for role, (ratio, persists) in arms.items():
+            outcomes.append(_outcome("freq_norm", 3 + rank, None, peak, role, ratio, persists))
+    return SeedResult(seed, f"h{seed}", 100, 200, [3, 4], [3, 4], events, outcomes, 1.0)
+
+
+def test_seed_values_average_each_seeds_kept_events_then_judge_over_seeds():
+    a = _result(
+        5, [{"rival": (0.2, False), "other-key": (0.9, True)}, {"rival": (0.4, True), "other-key": (0.5, True)}]
+    )
+    # seed 6: the second event's unintervened continuation loses the bump, so only the first counts
+    b = _result(
+        6,
+        [{"rival": (0.1, True), "other-key": (0.3, True)}, {"rival": (9.0, True), "other-key": (-9.0, True)}],
+        none_persists=(True, False),
+    )
+    sv = seed_values([b, a], "M5")
+    assert sv.seeds == [5, 6] and sv.events == [2, 1]
+    assert sv.values == pytest.approx([(0.7 + 0.1) / 2, 0.2])
+    assert seed_values([a, b], "M5n").n == 0  # no non-key arm in these seeds
+    p = seed_values([a, b], "M5p")  # largest kept event: seed 5's rival does not persist, seed 6's does
+    assert p.seeds == [5, 6] and p.values == [1.0, 0.0]
+    verdicts = {e.id: (sv, c) for e, sv, c in fresh.judge([a, b])}
+    claim = verdicts["M5"][1]
+    mean, lo, hi = t_interval([0.4, 0.2])
+    assert (claim.value, claim.ci_low, claim.ci_high) == pytest.approx((mean, lo, hi), rel=1e-3)  # shown rounded
+    assert claim.n_seeds == 2
+    m5p = verdicts["M5p"][1]
+    assert (m5p.value, m5p.ci_low, m5p.ci_high) == pytest.approx(clopper_pearson(1, 2), rel=2e-3)
+    assert verdicts["M5n"][1] is None and verdicts["M4-8"][1] is None
+
+
+def test_one_seed_gives_no_interval_and_the_verdict_waits():
+    a = _result(5, [{"rival": (0.2, True), "other-key": (0.9, True)}, {"rival": (0.4, True), "other-key": (0.5, True)}])
+    verdicts = {e.id: c for e, _, c in fresh.judge([a])}
+    assert verdicts["M5"] is None and verdicts["M5p"] is not None
+
+
+def test_ledger_round_trip_replaces_a_seed_of_the_same_configuration(tmp_path):
+    path = tmp_path / "ledger.json"
+    cfg = fresh.fresh_config(5, p=23, d_model=16, d_mlp=32)
+    r = _result(5, [{"rival": (0.2, True)}, {"rival": (0.4, True)}])
+    r.config_hash = fresh.config_digest(cfg)
+    book = FreshLedger.load(path)
+    assert book.find(cfg) is None
+    book.add(r)
+    book.add(r)
+    again = FreshLedger.load(path)
+    assert len(again.results) == 1 and again.find(cfg) == r
+    assert again.find(fresh.fresh_config(6, p=23, d_model=16, d_mlp=32)) is None
+    path.write_text("{not json")
+    with pytest.raises(BumpsError, match="not a fresh-knockout ledger"):
+        FreshLedger.load(path)
+
+
+def test_long_continuation_names_are_the_same_in_every_process(tmp_path):
+    """A plan removing 64 neurons has a cut name; its tag must not depend on Python's hash seed."""
+    code = (
+        "from pathlib import Path; from bumps.knockout import KnockoutPlan; "
+        "from bumps.modadd.knockout import event, out_path; "
+        "e = event('neuron_freq', 2, 7, 0, 20, 40, run='runs/seed5.pt'); "
+        "k = KnockoutPlan(e, 'competitor', tuple(range(64)), 'checkpoint', 0, arm='competitor-64'); "
+        "print(out_path(Path('o'), k))"
+    )
+    names = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": s}, capture_output=True, text=True
+        ).stdout
+        for s in ("1", "2")
+    }
+    assert len(names) == 1 and len(next(iter(names)).strip()) < 200
+
+
+def test_out_path_keeps_short_names():
+    from bumps.knockout import KnockoutPlan
+
+    e = event("freq_norm", 2, None, 0, 20, 40, run="runs/seed5.pt")
+    assert out_path(Path("o"), KnockoutPlan(e, "competitor", (4,), "checkpoint", 0, arm="rival")).name == (
+        "seed5_freq_norm_f2_uNone_p20_rival_4.pt"
+    )
+
+
+def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
+    from typer.testing import CliRunner
+
+    from bumps.cli import app
+
+    args = [
+        "fresh-knockouts",
+        "--seeds",
+        "1",
+        "--p",
+        "13",
+        "--d-model",
+        "16",
+        "--d-mlp",
+        "32",
+        "--epochs",
+        "60",
+        "--threads",
+        "1",
+        "--out-dir",
+        str(tmp_path / "runs"),
+        "--ledger",
+        str(tmp_path / "ledger.json"),
+        "--report",
+        str(tmp_path / "rep"),
+        "--old-claims",
+        str(tmp_path / "none.json"),
+    ]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    book = json.loads((tmp_path / "ledger.json").read_text())
+    assert [s["seed"] for s in book["seeds"]] == [1] and book["seeds"][0]["epochs_done"] == 60
+    (tmp_path / "runs" / "seed1.pt").unlink()  # the ledger alone must keep it from training again
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0 and "recorded in" not in second.output
+    assert not (tmp_path / "runs" / "seed1.pt").exists()
+    text = (tmp_path / "rep.md").read_text()
+    assert "Seeds finished: 1 of 10" in text and "not measured yet" in text
+    assert math.isfinite(book["seeds"][0]["wall_seconds"])
