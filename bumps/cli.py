@@ -1019,6 +1019,39 @@ def induction(
         )
 
 
+@app.command("induction-search")
+def induction_search(
+    runs: list[Path] = typer.Argument(..., help="Finished `bumps induction` run files of the search."),
+    report: Path = typer.Option(
+        Path("runs/induction_search"),
+        help="Writes REPORT.md and .json; rows already in REPORT.json are kept (the committed one: "
+        "--report reports/induction_search).",
+    ),
+    seed_from: Path | None = typer.Option(
+        None, help="When REPORT.json does not exist yet: start from this report's rows (an induction-claims json)."
+    ),
+) -> None:
+    """Seed 002's memorise-then-generalise: a growing table of single runs at other settings."""
+    from bumps.induction import search
+    from bumps.io.info import check_finished
+    from bumps.io.runfile import check_writable, load_run
+
+    for path in (report.with_suffix(".md"), report.with_suffix(".json")):
+        check_writable(path, "report")
+    old = search.load_rows(report.with_suffix(".json"))
+    if not old and seed_from is not None:
+        old = search.load_rows(seed_from)
+    loaded = [(p, load_run(p, kind="recorded")) for p in runs]
+    for p, run in loaded:
+        check_finished(run, p)  # an autosave's curves stop where it was interrupted
+    new = [search.search_row(p.name, run) for p, run in loaded]
+    rows = search.merge(old, new)
+    for path in search.write_report(rows, f"bumps induction-search RUNS --report {report.as_posix()}", report):
+        typer.echo(f"wrote {path}")
+    for r in new:
+        typer.echo(f"{r['run']}: memorised {r.get('memorised')}, generalised {r.get('generalised')}")
+
+
 @app.command("induction-claims")
 def induction_claims(
     runs: list[Path] = typer.Argument(..., help="bumps induction run files of the infinite-data study, one per seed."),
