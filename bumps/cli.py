@@ -1343,6 +1343,9 @@ def fresh_knockouts(
     old_claims: Path = typer.Option(
         Path("reports/claims.json"), help="Earlier claims report whose knockouts make the exploratory row."
     ),
+    winners_report: Path = typer.Option(
+        Path("reports/winners.json"), help="Winners report quoted in the opening paragraph (missing: left out)."
+    ),
     p: int | None = typer.Option(None, help="Override for every run (small tests)."),
     d_model: int | None = typer.Option(None, help="Override for every run (small tests)."),
     d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
@@ -1366,7 +1369,13 @@ def fresh_knockouts(
 
     def bar(total, label):
         ctx, advance = _progress(total, label)
-        return ctx, lambda done, _total, **_: advance(done)
+        base: list[int] = []  # continuations start at their checkpoints' epochs: count from the first report
+
+        def to(done, total_epochs, **_):
+            base.append(base[0] if base else done - 1)
+            advance(done - base[0], total_epochs - base[0])
+
+        return ctx, to
 
     for s, cfg in configs.items():
         if book.find(cfg) is not None or not train:
@@ -1389,7 +1398,13 @@ def fresh_knockouts(
         ledger=ledger.as_posix(),
         report=report.as_posix(),
     )
-    for path in fresh_report.write_report(results, old, meta, report):
+    winners = None
+    if winners_report.exists():
+        try:
+            winners = json.loads(winners_report.read_text())["claims"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BumpsError(f"--winners-report {winners_report} is not a winners report.json") from None
+    for path in fresh_report.write_report(results, old, meta, report, winners):
         typer.echo(f"wrote {path}")
     for entry, sv, claim in fresh.judge(results):
         typer.echo(

@@ -28,7 +28,57 @@ def _fmt(x) -> str:
     return "–" if x is None else f"{x:.3g}"
 
 
-def report_text(results: list[SeedResult], verdicts: list[tuple], old: dict | None, meta: dict) -> str:
+def _stated(c: dict | None) -> str:
+    """``0.12 [0.01, 0.3], supported`` of a claim row (a dict), or ``not measured yet``."""
+    if c is None:
+        return "not measured yet"
+    return f"{_fmt(c['value'])} [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}] over {c['n_seeds']} seeds, {c['verdict']}"
+
+
+def answer_paragraph(verdicts: list[tuple], winners: list[dict] | None, n_done: int) -> str:
+    """One paragraph: what the registered numbers say about competition in mod-add, or that they do not
+    decide it (``winners``: the claim rows of the winners report, when there is one)."""
+    rows = {e.id: (None if c is None else asdict(c)) for e, _, c in verdicts}
+    m5 = rows["M5"]
+    parts = [
+        f"**What the numbers say about competition in mod-add** ({n_done} of {len(SEEDS)} registered seeds "
+        f"finished). Removing the rival key frequency against removing another key frequency, the control "
+        f"that separates competition from compensation (M5, other key − rival drop ratio): {_stated(m5)}. "
+        f"Against a matched non-key frequency (M5n, which compensation predicts as well): {_stated(rows['M5n'])}. "
+        f"The rival's removal ends the seed's largest bump (M5p): {_stated(rows['M5p'])}. Removing the 8 or 64 "
+        f"neurons that gain most on a falling neuron's frequency against matched neurons (M4-8, M4-64): "
+        f"{_stated(rows['M4-8'])}; {_stated(rows['M4-64'])}."
+    ]
+    if winners:
+        w = {c["id"]: c for c in winners}
+        if "W1" in w:
+            how = "better than" if w["W1"]["verdict"] == "supported" else "no better than"
+            parts.append(
+                f"At the neuron level, initial phase alignment predicts a neuron's final frequency {how} chance "
+                f"(W1: {_stated(w['W1'])}; against shuffled predictions, W1i: {_stated(w.get('W1i'))})."
+            )
+    if m5 is None:
+        parts.append("The competition-versus-compensation test is not measured yet: the numbers do not decide it.")
+    elif m5["verdict"] == "supported":
+        parts.append(
+            "Removing the rival stops a key frequency's fall more than removing another key frequency does: "
+            "competition, not compensation, explains the key-frequency bumps tested."
+        )
+    elif m5["verdict"] == "not supported":
+        parts.append(
+            "Removing the rival stops the fall no more than removing another key frequency does: compensation "
+            "explains the knockout effect as well as competition, and the knockouts give no evidence for competition."
+        )
+    else:
+        parts.append(
+            "The interval of M5 includes both readings: the numbers do not decide competition against compensation."
+        )
+    return " ".join(parts)
+
+
+def report_text(
+    results: list[SeedResult], verdicts: list[tuple], old: dict | None, meta: dict, winners: list[dict] | None = None
+) -> str:
     """The Markdown report."""
     done = sorted(r.seed for r in results)
     left = [s for s in SEEDS if s not in done]
@@ -43,6 +93,8 @@ def report_text(results: list[SeedResult], verdicts: list[tuple], old: dict | No
         "stopped, 1: unchanged). Events whose unintervened continuation loses the bump are left out.",
         "",
         f"Seeds finished: {len(done)} of {len(SEEDS)} ({', '.join(map(str, done)) or 'none'}).",
+        "",
+        answer_paragraph(verdicts, winners, len(done)),
         "",
         "## Claims",
         "",
@@ -119,8 +171,12 @@ def report_text(results: list[SeedResult], verdicts: list[tuple], old: dict | No
     return "\n".join(lines) + "\n"
 
 
-def write_report(results: list[SeedResult], old_records: list[dict], meta: dict, report: Path) -> list[Path]:
-    """Judge the registered claims and write ``report``.md and .json atomically; returns the paths."""
+def write_report(
+    results: list[SeedResult], old_records: list[dict], meta: dict, report: Path, winners: list[dict] | None = None
+) -> list[Path]:
+    """Judge the registered claims and write ``report``.md and .json atomically; returns the paths.
+
+    ``winners``: the claim rows of the winners report, quoted in the opening paragraph."""
     from bumps.io.runfile import atomic_write
 
     verdicts = judge(results)
@@ -138,10 +194,11 @@ def write_report(results: list[SeedResult], old_records: list[dict], meta: dict,
             for entry, sv, claim in verdicts
         },
         exploratory_old=old,
+        answer=answer_paragraph(verdicts, winners, len(results)),
     )
     md, js = report.with_suffix(".md"), report.with_suffix(".json")
     report.parent.mkdir(parents=True, exist_ok=True)
-    text = report_text(results, verdicts, old, meta).encode()
+    text = report_text(results, verdicts, old, meta, winners).encode()
     atomic_write(md, lambda f: f.write(text))
     blob = (json.dumps(data, indent=1, default=str) + "\n").encode()
     atomic_write(js, lambda f: f.write(blob))

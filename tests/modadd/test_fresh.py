@@ -219,3 +219,33 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     text = (tmp_path / "rep.md").read_text()
     assert "Seeds finished: 1 of 10" in text and "not measured yet" in text
     assert math.isfinite(book["seeds"][0]["wall_seconds"])
+
+
+def _m5_seed(seed, diff):
+    return _result(
+        seed,
+        [
+            {"rival": (0.1, False), "other-key": (0.1 + diff, True)},
+            {"rival": (0.2, False), "other-key": (0.2 + diff, True)},
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("diffs", "reading"),
+    [
+        ((0.5, 0.52, 0.49), "competition, not compensation, explains"),
+        ((0.0, 0.01, -0.01), "compensation explains the knockout effect as well as competition"),
+        ((0.5, -0.4, 0.1), "the numbers do not decide competition against compensation"),
+        ((), "not measured yet: the numbers do not decide it"),
+    ],
+)
+def test_the_opening_paragraph_reads_the_m5_verdict(diffs, reading):
+    from bumps.modadd.fresh_report import answer_paragraph
+
+    results = [_m5_seed(5 + i, d) for i, d in enumerate(diffs)]
+    verdicts = fresh.judge(results)
+    winners = [dict(id="W1", value=-0.03, ci_low=-0.05, ci_high=-0.01, n_seeds=10, verdict="not supported")]
+    text = answer_paragraph(verdicts, winners, len(results))
+    assert reading in text and f"({len(results)} of 10 registered seeds finished)" in text
+    assert "no better than chance (W1: -0.03 [-0.05, -0.01] over 10 seeds, not supported" in text
