@@ -1346,6 +1346,9 @@ def fresh_knockouts(
     winners_report: Path = typer.Option(
         Path("reports/winners.json"), help="Winners report quoted in the opening paragraph (missing: left out)."
     ),
+    members: int = typer.Option(
+        1, help="Continuations trained together as one ensemble; 0: all of a seed's (a GPU); on CPU 1 is fastest."
+    ),
     p: int | None = typer.Option(None, help="Override for every run (small tests)."),
     d_model: int | None = typer.Option(None, help="Override for every run (small tests)."),
     d_mlp: int | None = typer.Option(None, help="Override for every run (small tests)."),
@@ -1361,6 +1364,8 @@ def fresh_knockouts(
 
     choose_threads(0, requested=threads)
     seed_list = ablation.parse_list(seeds, "seeds", int)
+    if members < 0:
+        raise BumpsError(f"--members must be >= 0 (got {members}); 0 trains a seed's continuations as one ensemble")
     overrides = {k: v for k, v in dict(p=p, d_model=d_model, d_mlp=d_mlp, epochs=epochs).items() if v is not None}
     configs = {s: fresh.fresh_config(s, **overrides) for s in seed_list}
     for path in (report.with_suffix(".md"), report.with_suffix(".json"), ledger, out_dir / "probe"):
@@ -1380,7 +1385,7 @@ def fresh_knockouts(
     for s, cfg in configs.items():
         if book.find(cfg) is not None or not train:
             continue
-        result = fresh.run_seed(s, cfg, out_dir, bar=bar)
+        result = fresh.run_seed(s, cfg, out_dir, bar=bar, members=members or None)
         book.add(result)
         typer.echo(f"seed {s}: {len(result.events)} events, {len(result.outcomes)} arms; recorded in {ledger}")
     old = []

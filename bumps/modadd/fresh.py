@@ -297,7 +297,7 @@ class FreshLedger:
 
 
 # ---------------------------------------------------------------------------------------- training
-def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None) -> SeedResult:
+def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None, members: int | None = 1) -> SeedResult:
     """Train (or resume) the seed's run, then every registered continuation; return its result.
 
     Parameters
@@ -310,6 +310,8 @@ def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None) -> SeedResul
         Run files; a finished run or continuation there is reused, an interrupted one resumed.
     bar : callable, optional
         ``bar(total_epochs, label) -> (context manager, advance(done, total))`` for progress, per phase.
+    members : int or None, default 1
+        Continuations per ensemble (None: all in one, for a GPU; on CPU one at a time is fastest).
     """
     from contextlib import nullcontext
 
@@ -331,7 +333,7 @@ def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None) -> SeedResul
         total = sum(p.event.end_step - p.event.start_step for p in plans)  # about the epochs to train
         ctx, advance = bar(total, f"seed {seed}: {len(plans)} continuations")
         with ctx:
-            outcomes = run_knockouts(plans, out_dir / f"seed{seed}_knockouts", progress=advance)
+            outcomes = run_knockouts(plans, out_dir / f"seed{seed}_knockouts", progress=advance, members=members)
     return seed_result(seed, cfg, run, events, outcomes, time.perf_counter() - t0)
 
 

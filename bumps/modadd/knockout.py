@@ -182,12 +182,22 @@ def out_path(out_dir: Path, k: KnockoutPlan) -> Path:
     )
 
 
-def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=None, train: bool = True) -> list[dict]:
-    """Train every continuation (one ensemble per shape) and return one outcome record each.
+def run_knockouts(
+    knockouts: list[KnockoutPlan],
+    out_dir: str | Path,
+    progress=None,
+    train: bool = True,
+    members: int | None = None,
+) -> list[dict]:
+    """Train every continuation and return one outcome record each.
 
     Rerunning skips continuations whose run file is finished and continues interrupted ones.
     ``train=False`` trains nothing and returns records for the finished continuations only.
+    ``members``: continuations per ensemble, in plan order (None: all of them in one; on CPU small
+    ensembles are faster per model, ``benchmarks/bench_grok.py --ensembles``).
     """
+    if members is not None and members < 1:
+        raise BumpsError(f"`members` must be >= 1 (got {members})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = {k.event.group: load_run(k.event.group, kind="modadd") for k in knockouts}
@@ -214,8 +224,19 @@ def run_knockouts(knockouts: list[KnockoutPlan], out_dir: str | Path, progress=N
         ivs.append(Intervention(start, **_removed(k)) if k.role != "none" else None)
         todo.append(k)
     if configs and train:
-        with threads_for(step_elements(configs), configs[0].device):  # the policy every training command shares
-            train_many(configs, outs, resume=sources, interventions=ivs, progress=progress)
+        size = members or len(configs)
+        done_before = 0
+        for a in range(0, len(configs), size):
+            part = slice(a, a + size)
+            cfgs = configs[part]
+
+            def report(done, total, _base=done_before, **fields):  # epochs summed over every ensemble so far
+                if progress is not None:
+                    progress(_base + done, _base + total, **fields)
+
+            with threads_for(step_elements(cfgs), cfgs[0].device):  # the policy every training command shares
+                train_many(cfgs, outs[part], resume=sources[part], interventions=ivs[part], progress=report)
+            done_before += sum(c.epochs for c in cfgs)
     unfinished = set(todo) if not train else set()
     return [
         outcome(runs[k.event.group], k, load_run(out_path(out_dir, k), kind="modadd"))

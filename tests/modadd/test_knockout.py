@@ -131,3 +131,20 @@ def test_continuations_reproduce_the_run_and_knockouts_hold(base, tmp_path):
     assert run_knockouts(plans, tmp_path) == results
     assert run_knockouts(plans, tmp_path, train=False) == results
     assert outcome(run, plans[0], none) == baseline
+
+
+def test_continuations_one_at_a_time_match_one_ensemble(base, tmp_path):
+    """``members=1`` trains each continuation alone: the same outcomes, and progress counts every one."""
+    path, run = base
+    plans = plan_neuron(path, run, event("neuron_freq", 2, 7, 40, 120, 160), 3)
+    together = run_knockouts(plans, tmp_path / "together")
+    seen = []
+    alone = run_knockouts(
+        plans, tmp_path / "alone", progress=lambda done, total, **_: seen.append((done, total)), members=1
+    )
+    assert [r["role"] for r in alone] == [r["role"] for r in together]
+    for a, b in zip(alone, together, strict=True):
+        assert a["persists"] == b["persists"] and a["drop_ratio"] == pytest.approx(b["drop_ratio"], rel=1e-6, abs=1e-9)
+    assert seen[-1] == (3 * 160, 3 * 160) and all(d <= t for d, t in seen)
+    with pytest.raises(Exception, match="`members` must be >= 1"):
+        run_knockouts(plans, tmp_path / "x", members=0)
