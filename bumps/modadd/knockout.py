@@ -205,7 +205,7 @@ def run_knockouts(
         path: [(f, int(c["epoch"])) for f, c in load_checkpoints(path, run["config"]["run_id"])]
         for path, run in runs.items()
     }  # each run's checkpoints are read once
-    configs, outs, sources, ivs, todo = [], [], [], [], []
+    configs, starts, outs, sources, ivs, todo = [], [], [], [], [], []
     for k in knockouts:
         run = runs[k.event.group]
         ckpt, start = _start_checkpoint(k.event.group, saved[k.event.group], k.event.peak_step)
@@ -219,24 +219,26 @@ def run_knockouts(
         else:
             source = ckpt
         configs.append(cfg.validate())
+        starts.append(start)
         outs.append(out)
         sources.append(source)
         ivs.append(Intervention(start, **_removed(k)) if k.role != "none" else None)
         todo.append(k)
     if configs and train:
         size = members or len(configs)
-        done_before = 0
+        to_train = [c.epochs - s for c, s in zip(configs, starts, strict=True)]  # from each checkpoint
+        trained = 0
         for a in range(0, len(configs), size):
             part = slice(a, a + size)
             cfgs = configs[part]
 
-            def report(done, total, _base=done_before, **fields):  # epochs summed over every ensemble so far
-                if progress is not None:
-                    progress(_base + done, _base + total, **fields)
+            def report(done, _total, _before=trained, _start=sum(starts[part]), **fields):
+                if progress is not None:  # epochs trained past the checkpoints, over every ensemble
+                    progress(_before + done - _start, sum(to_train), **fields)
 
             with threads_for(step_elements(cfgs), cfgs[0].device):  # the policy every training command shares
                 train_many(cfgs, outs[part], resume=sources[part], interventions=ivs[part], progress=report)
-            done_before += sum(c.epochs for c in cfgs)
+            trained += sum(to_train[part])
     unfinished = set(todo) if not train else set()
     return [
         outcome(runs[k.event.group], k, load_run(out_path(out_dir, k), kind="modadd"))
