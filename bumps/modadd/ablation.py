@@ -484,8 +484,9 @@ def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], 
 
     Each process trains its (variant, seed) runs one after another, each as its own invocation, so every
     run reaches the ledger when it finishes (one probe run fits a session; an ensemble of three may not,
-    and an unfinished run's file does not survive a fresh checkout). The runs alternate between the two
-    processes in :func:`split_two`'s variant order.
+    and an unfinished run's file does not survive a fresh checkout). The controls (every variant but the stencils) come
+    first, since they decide the page's interpretation, then the stencils, each seed by seed; the runs
+    alternate between the two processes in that order.
 
     Parameters
     ----------
@@ -497,8 +498,13 @@ def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], 
         Variant -> seeds left (:func:`remaining`).
     ledger : str or Path
         The ledger both processes append to.
+
+    Each invocation writes its own partial report, ``runs/probe_ablation/part/{variant}_{seed}``: a report
+    records the settings it was made from, and one path shared by invocations of other variants or seeds
+    would be refused as "made from other settings".
     """
-    jobs = [f"{v}:{s}" for part in split_two(todo) for v in part for s in todo[v]]
+    pairs = sorted(((v, s) for v, ss in todo.items() for s in ss), key=lambda vs: (vs[0] in STENCILS, vs[1], vs[0]))
+    jobs = [f"{v}:{s}" for v, s in pairs]
     lines = []
     for i in range(2):
         mine = jobs[i::2]
@@ -506,10 +512,10 @@ def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], 
             continue
         lines.append(
             f"( for job in {' '.join(mine)}; do {base} --seeds ${{job#*:}} --variants ${{job%:*}} --threads 1 "
-            f"--ledger {Path(ledger).as_posix()} --report runs/probe_ablation/part{i + 1}; done ) "
+            f"--ledger {Path(ledger).as_posix()} --report runs/probe_ablation/part/${{job%:*}}_${{job#*:}}; done ) "
             f"> runs/probe_ablation/part{i + 1}.log 2>&1 &"
         )
-    return ["mkdir -p runs/probe_ablation", *lines, "wait"]
+    return ["mkdir -p runs/probe_ablation/part", *lines, "wait"]
 
 
 # ---------------------------------------------------------------------------- tables

@@ -316,12 +316,14 @@ def test_remaining_and_the_two_process_commands():
     parts = split_two({"a": [0, 1, 2], "b": [0, 1, 2], "c": [0], "d": [1, 2]})
     assert sorted(sum(parts, [])) == ["a", "b", "c", "d"] and len(parts) == 2 and not set(parts[0]) & set(parts[1])
     lines = remaining_commands("bumps probe-ablation --p 113", [0, 1, 2], todo, "reports/probe_ablation_runs.json")
-    assert lines[0] == "mkdir -p runs/probe_ablation" and lines[-1] == "wait" and len(lines) == 4
+    assert lines[0] == "mkdir -p runs/probe_ablation/part" and lines[-1] == "wait" and len(lines) == 4
     assert all("--threads 1 --ledger reports/probe_ablation_runs.json" in x for x in lines[1:3])
     # one run per invocation, every remaining (variant, seed) exactly once over the two processes
     jobs = [j for x in lines[1:3] for j in x.split("for job in ")[1].split("; do")[0].split()]
     assert sorted(jobs) == sorted(f"{v}:{s}" for v, ss in todo.items() for s in ss)
     assert all("--seeds ${job#*:} --variants ${job%:*}" in x for x in lines[1:3])
+    # each invocation its own partial report: a shared one is refused as made from other settings
+    assert all("--report runs/probe_ablation/part/${job%:*}_${job#*:};" in x for x in lines[1:3])
 
 
 def test_report_files(tmp_path):
@@ -392,3 +394,10 @@ def test_committed_report_follows_from_the_committed_ledger():
     cells = study_cells(_study_configs(), Ledger.load(ROOT / "reports" / "probe_ablation_runs.json"), training)
     got = tables_payload(variant_rows(cells), judge_claims(cells))
     assert got["variants"] == data["variants"] and got["claims"] == data["claims"]
+
+
+def test_remaining_commands_run_the_controls_first():
+    todo = {"km1": [0, 1], "frozen-matched": [1, 2], "hidden-l2": [2]}
+    lines = remaining_commands("bumps probe-ablation", [0, 1, 2], todo, "ledger.json")
+    first, second = (x.split("for job in ")[1].split("; do")[0].split() for x in lines[1:3])
+    assert first == ["frozen-matched:1", "hidden-l2:2", "km1:1"] and second == ["frozen-matched:2", "km1:0"]
