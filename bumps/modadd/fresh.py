@@ -23,7 +23,12 @@ Every arm continues from the run's last checkpoint at or before the peak to the 
 curve's fall from the peak step to the end step over the original fall). Events whose unintervened
 continuation loses the bump drop out of every statistic.
 
-Statistics (:func:`statistics`): per seed, the mean over its kept events of a drop-ratio
+M3f (registered after these runs were trained, before it was computed on any): per seed, from its
+run file alone (:func:`family_rate_difference`), key bumps per neuron-frequency curve minus key bumps
+per W_E/W_L norm curve, the detector judging every curve against one reference range per series; the
+mean over seeds with a Student-t interval.
+
+Statistics (:func:`judge`): per seed, the mean over its kept events of a drop-ratio
 difference (M4-K: control-K − competitor-K; M5: other key − rival; M5n: non-key − rival), then the
 mean over seeds with a Student-t interval; M5p: per seed, its largest kept frequency event, whether
 the rival's removal no longer shows the bump, as a fraction of seeds with a Clopper–Pearson
@@ -59,7 +64,7 @@ DIFFERENCES = {
     "M5": ("frequency", "rival", "other-key"),
     "M5n": ("frequency", "rival", "non-key"),
 }
-CLAIM_IDS = (*DIFFERENCES, "M5p")
+CLAIM_IDS = (*DIFFERENCES, "M5p", "M3f")
 
 
 def fresh_config(seed: int, **overrides) -> ModAddConfig:
@@ -199,6 +204,8 @@ class SeedResult:
         Training time of the run and its continuations.
     versions : dict
         Package versions of the process that trained them.
+    m3f : float or None
+        :func:`family_rate_difference` of the seed's run (None: not computed; seeds recorded before M3f).
     """
 
     seed: int
@@ -211,6 +218,7 @@ class SeedResult:
     outcomes: list[dict]
     wall_seconds: float
     versions: dict = field(default_factory=dict)
+    m3f: float | None = None
 
     def arms(self) -> dict[tuple, dict[str, dict]]:
         """Event key (series, freq, unit, peak_step) -> role -> outcome."""
@@ -233,7 +241,7 @@ class SeedResult:
 
 
 def seed_result(seed: int, cfg: ModAddConfig, run: dict, events, outcomes, wall: float) -> SeedResult:
-    """Assemble a :class:`SeedResult` from a finished run and its outcome records."""
+    """Assemble a :class:`SeedResult` from a finished run and its outcome records (M3f computed here)."""
     from bumps.io.runfile import versions
 
     return SeedResult(
@@ -250,7 +258,63 @@ def seed_result(seed: int, cfg: ModAddConfig, run: dict, events, outcomes, wall:
         ],
         wall_seconds=round(float(wall), 1),
         versions=versions(),
+        m3f=family_rate_difference(run),
     )
+
+
+def family_rate_difference(run: dict) -> float:
+    """M3f's per-seed value: key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve.
+
+    Bumps are :func:`bumps.modadd.phases.classify_bumps` with ``BumpParams(reference="family")``: each
+    series' curves (all d_mlp x frequency ``neuron_freq`` curves; all frequencies of ``freq_norm``, of
+    ``freq_norm_wl``) are judged against one reference range, the series' own, other thresholds at their
+    defaults. There are d_mlp neuron curves and 2 norm curves (W_E, W_L) per key frequency.
+
+    Parameters
+    ----------
+    run : dict
+        A mod-add run (:func:`bumps.io.runfile.load_run`) with ``neuron_freq``, ``freq_norm`` and
+        ``freq_norm_wl``.
+    """
+    from bumps.detect.bumps import BumpParams
+    from bumps.modadd.phases import classify_bumps
+
+    rows = classify_bumps(run, BumpParams(reference="family"))
+    n_keys = max(1, len(run["key_freqs"]))
+    d_mlp = int(np.asarray(run["neuron_freq"]).shape[1])
+    neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
+    invariant = sum(r["key"] for r in rows if r["series"] in INVARIANT)
+    return neuron / (d_mlp * n_keys) - invariant / (2 * n_keys)
+
+
+def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, bar=None) -> SeedResult | None:
+    """A ledger seed recorded before M3f, with M3f computed from its run file; None when there is none.
+
+    The run file is ``out_dir/seed{seed}.pt``; with ``train`` it is trained (or resumed) when missing:
+    the same configuration and seed give the same run, and no continuation is retrained.
+    """
+    from contextlib import nullcontext
+
+    from bumps.io.runfile import load_run
+    from bumps.modadd.train import step_elements, train_many
+    from bumps.threads import threads_for
+
+    path = out_dir / f"seed{result.seed}.pt"
+    if not path.exists() and not train:
+        return None
+    if train:
+        bar = bar or (lambda total, label: (nullcontext(), None))
+        ctx, advance = bar(cfg.epochs, f"seed {result.seed}: run (for M3f)")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with ctx, threads_for(step_elements([cfg]), cfg.device):
+            train_many([cfg], [path], resume="auto", progress=advance)
+    run = load_run(path, kind="modadd")
+    if int(run["grok_epoch"]) != result.grok_epoch or int(run["config"]["epochs_done"]) != result.epochs_done:
+        raise BumpsError(
+            f"{path} is not the run the ledger recorded for seed {result.seed} (grok epoch {run['grok_epoch']}, "
+            f"ledger {result.grok_epoch}); move it away and rerun"
+        )
+    return replace(result, m3f=family_rate_difference(run))
 
 
 class FreshLedger:
@@ -281,19 +345,23 @@ class FreshLedger:
         return next((r for r in self.results if r.config_hash == digest), None)
 
     def add(self, result: SeedResult) -> None:
-        """Record a finished seed (replacing one of the same configuration) and write the file atomically."""
-        from bumps.io.runfile import atomic_write
+        """Record a finished seed (replacing one of the same configuration) and write the file atomically.
 
-        self.results = [r for r in self.results if r.config_hash != result.config_hash] + [result]
-        self.results.sort(key=lambda r: (r.seed, r.config_hash))
-        data = dict(
-            format=self.FORMAT,
-            description="Finished seeds of `bumps fresh-knockouts` (bumps.modadd.fresh): events, arms, outcomes.",
-            seeds=[asdict(r) for r in self.results],
-        )
-        blob = (json.dumps(data, indent=1) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path, lambda f: f.write(blob))
+        The file is re-read under a folder lock first, so seeds another process recorded meanwhile stay."""
+        from bumps.io.runfile import atomic_write
+        from bumps.modadd.ledger import folder_lock
+
+        with folder_lock(self.path.parent):  # re-read: keep what another process added meanwhile
+            current = FreshLedger.load(self.path).results
+            self.results = [r for r in current if r.config_hash != result.config_hash] + [result]
+            self.results.sort(key=lambda r: (r.seed, r.config_hash))
+            data = dict(
+                format=self.FORMAT,
+                description="Finished seeds of `bumps fresh-knockouts` (bumps.modadd.fresh): events, arms, outcomes.",
+                seeds=[asdict(r) for r in self.results],
+            )
+            blob = (json.dumps(data, indent=1) + "\n").encode()
+            atomic_write(self.path, lambda f: f.write(blob))
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -353,10 +421,17 @@ class SeedValues:
 
 
 def seed_values(results: list[SeedResult], cid: str) -> SeedValues:
-    """Per seed: the mean drop-ratio difference (``DIFFERENCES[cid]``) over its kept events, or for
-    ``M5p`` 1.0 when the rival's removal of its largest kept frequency event no longer shows the bump."""
+    """Per seed: the mean drop-ratio difference (``DIFFERENCES[cid]``) over its kept events; for
+    ``M5p`` 1.0 when the rival's removal of its largest kept frequency event no longer shows the bump;
+    for ``M3f`` the seed's :attr:`SeedResult.m3f` (no events: 0 in ``events``)."""
     seeds, values, counts = [], [], []
     for r in sorted(results, key=lambda r: r.seed):
+        if cid == "M3f":
+            if r.m3f is not None:
+                seeds.append(r.seed)
+                values.append(float(r.m3f))
+                counts.append(0)
+            continue
         if cid == "M5p":
             kept = [(ev, a) for ev, a in r.kept("frequency") if "rival" in a]
             if kept:

@@ -103,7 +103,7 @@ def report_text(
     ]
     for entry, sv, claim in verdicts:
         per = ", ".join(
-            f"{s}: {v:+.2f}" if entry.id != "M5p" else f"{s}: {int(v)}"
+            f"{s}: {int(v)}" if entry.id == "M5p" else f"{s}: {v:+.3f}" if entry.id == "M3f" else f"{s}: {v:+.2f}"
             for s, v in zip(sv.seeds, sv.values, strict=True)
         )
         if claim is None:
@@ -118,7 +118,9 @@ def report_text(
         "",
         "M4-K: control-K − competitor-K; M5: other key − rival; M5n: non-key − rival (drop ratios; each seed's "
         "mean over its kept events, then a Student-t interval over seeds). M5p: per seed, 1 when removing the "
-        "rival from its largest kept frequency event no longer shows the bump (Clopper–Pearson over seeds).",
+        "rival from its largest kept frequency event no longer shows the bump (Clopper–Pearson over seeds). "
+        "M3f: per seed, key bumps per neuron-frequency curve − key bumps per W_E/W_L norm curve, each series' "
+        "curves judged against one reference range (no knockouts; Student-t over seeds).",
     ]
     if old is not None:
         lines += [

@@ -384,7 +384,7 @@ class Ledger:
         """
         if not records:
             return []
-        with _locked(self.path.parent):
+        with folder_lock(self.path.parent):
             current = Ledger.load(self.path).records
             have = {r.config_hash for r in current}
             new = []
@@ -406,7 +406,7 @@ class Ledger:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive ``flock`` on a folder (no lock file left behind); no lock where fcntl is missing."""
     folder.mkdir(parents=True, exist_ok=True)
     try:

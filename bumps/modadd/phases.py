@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 
 from bumps.detect.analysis import SERIES, Source, analyze
+from bumps.detect.bumps import BumpParams
 from bumps.io.schema import own_steps
 
 FRAME = {"freq_norm": "frame-invariant", "freq_norm_wl": "frame-invariant", "neuron_freq": "per-unit"}
@@ -66,12 +67,22 @@ def phase_of(step: int, phases: dict[str, int]) -> str:
     return "after"
 
 
-def classify_bumps(run: dict) -> list[dict]:
-    """Every bump of a mod-add run's frequency and neuron curves, labelled (see the module docstring)."""
+def classify_bumps(run: dict, params: BumpParams | None = None) -> list[dict]:
+    """Every bump of a mod-add run's frequency and neuron curves, labelled (see the module docstring).
+
+    Parameters
+    ----------
+    run : dict
+        A mod-add run (:func:`bumps.io.runfile.load_run`).
+    params : BumpParams, optional
+        Detector settings (default: :class:`bumps.detect.bumps.BumpParams` at its defaults, each curve
+        judged against its own range; ``BumpParams(reference="family")`` judges every curve of a series
+        against the range of all of them).
+    """
     specs = [s for s in SERIES["modadd"] if s.key in run]
     own = own_steps(run, specs)
     source = Source([(s, np.asarray(run[s.key], dtype=np.float64)) for s in specs], np.asarray(run["step"]), run, own)
-    result = analyze(source)
+    result = analyze(source, params)
     phases = phase_boundaries(run)
     keys = {int(k) for k in run["key_freqs"]}
     rows = []

@@ -219,6 +219,68 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     text = (tmp_path / "rep.md").read_text()
     assert "Seeds finished: 1 of 10" in text and "not measured yet" in text
     assert math.isfinite(book["seeds"][0]["wall_seconds"])
+    m3f = book["seeds"][0]["m3f"]
+    assert isinstance(m3f, float) and math.isfinite(m3f)
+
+    # a seed recorded before M3f: --no-train has no run file to read, so it stays missing ...
+    book["seeds"][0]["m3f"] = None
+    (tmp_path / "ledger.json").write_text(json.dumps(book))
+    third = CliRunner().invoke(app, [*args, "--no-train"])
+    assert third.exit_code == 0 and json.loads((tmp_path / "ledger.json").read_text())["seeds"][0]["m3f"] is None
+    # ... and training gives the same run again (same seed), hence the same M3f, without its continuations
+    fourth = CliRunner().invoke(app, args)
+    assert fourth.exit_code == 0 and "M3f" in fourth.output, fourth.output
+    again = json.loads((tmp_path / "ledger.json").read_text())["seeds"][0]
+    assert again["m3f"] == pytest.approx(m3f) and again["outcomes"] == book["seeds"][0]["outcomes"]
+    assert (tmp_path / "runs" / "seed1.pt").exists() and "| M3f |" in (tmp_path / "rep.md").read_text()
+
+
+def test_family_rate_difference_counts_key_bumps_per_curve_with_one_reference_per_series(monkeypatch):
+    from bumps.modadd import phases
+
+    seen = []
+
+    def rows(run, params=None):
+        seen.append(params.reference)
+        key = [dict(series="neuron_freq", key=True)] * 6 + [dict(series="freq_norm", key=True)] * 3
+        other = [dict(series="neuron_freq", key=False), dict(series="freq_norm_wl", key=False)]
+        return key + [dict(series="freq_norm_wl", key=True)] + other
+
+    monkeypatch.setattr(phases, "classify_bumps", rows)
+    run = {"key_freqs": torch.tensor([2, 5]), "neuron_freq": torch.zeros(3, 10, 6)}
+    # 6 key neuron bumps over 10 neurons x 2 keys; 4 key norm bumps over 2 norms x 2 keys
+    assert fresh.family_rate_difference(run) == pytest.approx(6 / 20 - 4 / 4)
+    assert seen == ["family"]
+
+
+def test_classify_bumps_passes_the_detector_settings_on(monkeypatch):
+    from bumps.detect.bumps import BumpParams
+    from bumps.modadd import phases
+
+    got = []
+    monkeypatch.setattr(phases, "analyze", lambda source, params=None: got.append(params) or {"bumps": []})
+    monkeypatch.setattr(phases, "phase_boundaries", lambda run: {})
+    run = {"step": STEPS, "freq_norm": torch.ones(5, 10), "key_freqs": torch.tensor([1])}
+    assert phases.classify_bumps(run, BumpParams(reference="family")) == []
+    assert phases.classify_bumps(run) == []
+    assert [None if g is None else g.reference for g in got] == ["family", None]
+
+
+def test_m3f_is_judged_over_the_seeds_that_have_it():
+    rs = [_result(s, [{"rival": (0.2, True)}] * 2) for s in (5, 6, 7)]
+    rs[0].m3f, rs[1].m3f = 0.1, 0.3  # seed 7 recorded before M3f
+    sv = seed_values(rs, "M3f")
+    assert sv.seeds == [5, 6] and sv.values == [0.1, 0.3]
+    claim = {e.id: c for e, _, c in fresh.judge(rs)}["M3f"]
+    assert claim.n_seeds == 2 and claim.value == pytest.approx(0.2, rel=1e-3)
+
+
+def test_two_processes_adding_to_one_ledger_keep_both_seeds(tmp_path):
+    path = tmp_path / "ledger.json"
+    a, b = FreshLedger.load(path), FreshLedger.load(path)  # both loaded before either writes
+    a.add(_result(5, [{"rival": (0.2, True)}] * 2))
+    b.add(_result(6, [{"rival": (0.2, True)}] * 2))
+    assert [r.seed for r in FreshLedger.load(path).results] == [5, 6]
 
 
 def _m5_seed(seed, diff):
