@@ -101,12 +101,6 @@ def report_text(rows: list[dict], command: str) -> str:
 
 def write_report(rows: list[dict], command: str, report: Path) -> list[Path]:
     """Write ``report``.md and .json atomically; returns the paths."""
-    from bumps.io.runfile import atomic_write
+    from bumps.io.runfile import write_report_files
 
-    md, js = report.with_suffix(".md"), report.with_suffix(".json")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    text = report_text(rows, command).encode()
-    atomic_write(md, lambda f: f.write(text))
-    blob = (json.dumps(dict(command=command, rows=rows), indent=1) + "\n").encode()
-    atomic_write(js, lambda f: f.write(blob))
-    return [md, js]
+    return write_report_files(report, report_text(rows, command), dict(command=command, rows=rows))

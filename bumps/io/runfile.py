@@ -154,6 +154,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return path
 
 
+def write_report_files(report: str | os.PathLike, markdown: str, data: Any) -> list[Path]:
+    """Write a report's ``report``.md (``markdown``) and ``report``.json (``data``), each atomically.
+
+    The JSON is serialised (indent 1, values it cannot encode written with ``str``) before either file
+    is touched, so a failure leaves both as they were.
+
+    Parameters
+    ----------
+    report : str or os.PathLike
+        The report's path without suffix; its folder is created.
+    markdown : str
+        The Markdown text.
+    data : object
+        The JSON content.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The .md and .json paths.
+    """
+    import json
+
+    report = Path(report)
+    md, js = report.with_suffix(".md"), report.with_suffix(".json")
+    blob = (json.dumps(data, indent=1, default=str) + "\n").encode()
+    text = markdown.encode()
+    report.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(md, lambda f: f.write(text))
+    atomic_write(js, lambda f: f.write(blob))
+    return [md, js]
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`).
 

@@ -179,7 +179,7 @@ def write_report(
     """Judge the registered claims and write ``report``.md and .json atomically; returns the paths.
 
     ``winners``: the claim rows of the winners report, quoted in the opening paragraph."""
-    from bumps.io.runfile import atomic_write
+    from bumps.io.runfile import write_report_files
 
     verdicts = judge(results)
     old = exploratory_old(old_records)
@@ -198,10 +198,4 @@ def write_report(
         exploratory_old=old,
         answer=answer_paragraph(verdicts, winners, len(results)),
     )
-    md, js = report.with_suffix(".md"), report.with_suffix(".json")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    text = report_text(results, verdicts, old, meta, winners).encode()
-    atomic_write(md, lambda f: f.write(text))
-    blob = (json.dumps(data, indent=1, default=str) + "\n").encode()
-    atomic_write(js, lambda f: f.write(blob))
-    return [md, js]
+    return write_report_files(report, report_text(results, verdicts, old, meta, winners), data)

@@ -19,7 +19,6 @@ is) and the report says so; the mean over seeds with its Student-t interval.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,7 +243,7 @@ def sources_line(claim) -> str:
 
 def write_report(cells, diff, claim, entry, meta: dict, report: Path) -> list[Path]:
     """Write ``report``.md and .json atomically; returns the paths."""
-    from bumps.io.runfile import atomic_write
+    from bumps.io.runfile import write_report_files
 
     data = dict(
         meta=meta,
@@ -256,10 +255,4 @@ def write_report(cells, diff, claim, entry, meta: dict, report: Path) -> list[Pa
         claim=None if claim is None else asdict(claim) | {"registry_status": entry.status},
         reading="" if claim is None else sources_line(claim),
     )
-    md, js = report.with_suffix(".md"), report.with_suffix(".json")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    text = report_text(cells, diff, claim, entry, meta).encode()
-    atomic_write(md, lambda f: f.write(text))
-    blob = (json.dumps(data, indent=1, default=str) + "\n").encode()
-    atomic_write(js, lambda f: f.write(blob))
-    return [md, js]
+    return write_report_files(report, report_text(cells, diff, claim, entry, meta), data)

@@ -225,18 +225,12 @@ def report_text(rows: list[WinnerRow], command: str) -> str:
 
 def write_report(rows: list[WinnerRow], command: str, report: Path) -> list[Path]:
     """Write ``report``.md and .json atomically."""
-    from bumps.io.runfile import atomic_write
+    from bumps.io.runfile import write_report_files
 
-    md, js = report.with_suffix(".md"), report.with_suffix(".json")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    text = report_text(rows, command).encode()
     judged = [
         {"id": e.id, "registry_status": e.status, **(asdict(c) if c is not None else {"verdict": "not measured"})}
         for e, c in claims(rows)
     ]
     other = statistics([r for r in rows if not r.registered])
     data = {"command": command, "claims": judged, "exploratory": other, "rows": [asdict(r) for r in rows]}
-    blob = (json.dumps(data, indent=1) + "\n").encode()
-    atomic_write(md, lambda f: f.write(text))
-    atomic_write(js, lambda f: f.write(blob))
-    return [md, js]
+    return write_report_files(report, report_text(rows, command), data)

@@ -35,3 +35,20 @@ def test_load_run_checks_kind(tmp_path):
     atomic_save({"not": "a run"}, tmp_path / "x.pt")
     with pytest.raises(BumpsError, match="not a bumps run"):
         load_run(tmp_path / "x.pt")
+
+
+def test_report_files_are_written_together_or_not_at_all(tmp_path):
+    import json
+    import math
+
+    from bumps.io.runfile import write_report_files
+
+    report = tmp_path / "sub" / "rep"
+    paths = write_report_files(report, "# ok\n", {"x": 1, "path": tmp_path})
+    assert [p.name for p in paths] == ["rep.md", "rep.json"]
+    assert paths[0].read_text() == "# ok\n" and json.loads(paths[1].read_text()) == {"x": 1, "path": str(tmp_path)}
+    with pytest.raises(ValueError):  # NaN is fine for json, a circular structure is not
+        loop: dict = {"nan": math.nan}
+        loop["self"] = loop
+        write_report_files(report, "# new\n", loop)
+    assert paths[0].read_text() == "# ok\n" and json.loads(paths[1].read_text())["x"] == 1
