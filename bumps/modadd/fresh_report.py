@@ -167,6 +167,19 @@ def report_text(
         lines += ["", f"**Remaining** ({len(left)} seeds: {', '.join(map(str, left))}):", "", "```bash"]
         lines += ["mkdir -p runs/modadd_fresh", remaining_command(left, Path(meta["ledger"]), Path(meta["report"]))]
         lines += ["```"]
+    lacking = [r.seed for r in sorted(results, key=lambda r: r.seed) if r.m3f is None]
+    if lacking:
+        seeds = ",".join(map(str, lacking))
+        lines += [
+            "",
+            f"**M3f missing** for seeds {', '.join(map(str, lacking))} (recorded before M3f; their run files are "
+            "gone). This trains their runs again, without continuations, and records M3f:",
+            "",
+            "```bash",
+            f"bumps fresh-knockouts --seeds {seeds} --threads 1 --ledger {Path(meta['ledger']).as_posix()} "
+            f"--report {Path(meta['report']).as_posix()}",
+            "```",
+        ]
     versions = sorted({json.dumps(r.versions, sort_keys=True) for r in results})
     if versions:
         lines += ["", "Versions (per seed in the ledger): " + "; ".join(versions)]

@@ -227,6 +227,7 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     (tmp_path / "ledger.json").write_text(json.dumps(book))
     third = CliRunner().invoke(app, [*args, "--no-train"])
     assert third.exit_code == 0 and json.loads((tmp_path / "ledger.json").read_text())["seeds"][0]["m3f"] is None
+    assert "**M3f missing** for seeds 1" in (tmp_path / "rep.md").read_text()
     # ... and training gives the same run again (same seed), hence the same M3f, without its continuations
     fourth = CliRunner().invoke(app, args)
     assert fourth.exit_code == 0 and "M3f" in fourth.output, fourth.output
