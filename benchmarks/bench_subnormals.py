@@ -6,7 +6,8 @@ the nanda model at p = 113, trained for a few epochs, then its unembedding scale
 lie far apart. From that checkpoint it continues EPOCHS epochs (progress measures only at the start
 and end) with flushing and with it turned off, interleaved REPEATS times, and prints the fraction of
 subnormal logit-gradient entries, each setting's fastest seconds per epoch, their ratio, and whether
-the final weights are bitwise equal.
+the final weights are bitwise equal. Flushing reaches the calling thread only (`bumps.subnormals`):
+with --threads above 1 the flushed setting is only partly flushed.
 
     .venv/bin/python benchmarks/bench_subnormals.py [--epochs 20] [--repeats 2] [--scale 150] [--threads 1]
 """
@@ -64,15 +65,18 @@ def main() -> None:
         settings = {"flushed": flush, "not flushed": lambda: contextlib.nullcontext()}
         best: dict[str, float] = {}
         final: dict[str, dict] = {}
-        for r in range(args.repeats):
-            for name, ctx in settings.items():
-                modadd_train.flush_subnormals = ctx
-                t0 = time.perf_counter()
-                run = modadd_train.train_many([longer], [tmp / f"r{r}_{name[:3]}.pt"], resume=[tmp / "start.pt"])[0]
-                per = (time.perf_counter() - t0) / args.epochs
-                best[name] = min(best.get(name, float("inf")), per)
-                final[name] = run["final_params"]
-        modadd_train.flush_subnormals = flush
+        try:
+            for r in range(args.repeats):
+                for name, ctx in settings.items():
+                    modadd_train.flush_subnormals = ctx
+                    t0 = time.perf_counter()
+                    out = [tmp / f"r{r}_{name[:3]}.pt"]
+                    run = modadd_train.train_many([longer], out, resume=[tmp / "start.pt"])[0]
+                    per = (time.perf_counter() - t0) / args.epochs
+                    best[name] = min(best.get(name, float("inf")), per)
+                    final[name] = run["final_params"]
+        finally:
+            modadd_train.flush_subnormals = flush
         assert flush is flush_subnormals
     for name, per in best.items():
         print(f"{name:12s} {per * 1e3:7.1f} ms / epoch (fastest of {args.repeats})")

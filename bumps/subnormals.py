@@ -7,10 +7,16 @@ the backward pass's gathers and matrix products over them become several times s
 (``benchmarks/bench_subnormals.py`` measures the ratio, on a state built to have them).
 
 Flushing them (``torch.set_flush_denormal``: subnormal results become 0, subnormal inputs read as 0)
-changes nothing an update can see: a gradient entry that small is below float32's resolution next to
-any other contribution, and AdamW's step for it, m / (sqrt(v) + eps) with eps = 1e-8, is itself
-subnormal. The benchmark checks that the parameters after its steps are bitwise the same both ways.
-Where the CPU does not support flushing (``torch.set_flush_denormal`` returns False) nothing changes.
+drops gradient contributions of order 1e-38 and below. Next to any other contribution they are
+below float32's resolution; a gradient entry made of them alone gives an AdamW step of order
+lr · 1e-38 / eps, far below the rounding step of any weight that is not itself almost zero. The
+benchmark and ``tests/test_subnormals.py`` check that training continued from such a state ends
+with bitwise the same weights both ways; that is measured, not guaranteed for every state.
+
+Limits: the setting is per thread (the CPU's MXCSR register). It reaches the calling thread only,
+not torch's intra-op worker threads, so it takes full effect with one thread (``--threads 1``, how
+the studies train); with more, ops split over the pool still see subnormals. It does nothing on a
+GPU, and where the CPU cannot flush (``torch.set_flush_denormal`` returns False) nothing changes.
 """
 
 from __future__ import annotations
@@ -20,10 +26,23 @@ from collections.abc import Iterator
 
 import torch
 
+_depth = 0  # enabled blocks open now (one process-wide setting; blocks may nest)
+_supported = False  # whether the last attempt to turn flushing on succeeded
+
+
+def flushing() -> bool:
+    """Whether the calling thread flushes subnormals now (inside an enabled :func:`flush_subnormals`)."""
+    return _depth > 0 and _supported
+
+
+def flushed_throughout() -> bool:
+    """Whether every CPU op of the process is flushed now: :func:`flushing`, and torch uses one thread."""
+    return flushing() and torch.get_num_threads() == 1
+
 
 @contextlib.contextmanager
 def flush_subnormals(enabled: bool = True) -> Iterator[bool]:
-    """Run a block with subnormal floats flushed to zero, then turn flushing off again.
+    """Run a block with subnormal floats flushed to zero on the calling thread, then turn flushing off.
 
     Parameters
     ----------
@@ -33,38 +52,23 @@ def flush_subnormals(enabled: bool = True) -> Iterator[bool]:
     Yields
     ------
     bool
-        Whether flushing is in effect inside the block (False where the CPU cannot flush).
+        :func:`flushing` inside the block (False where the CPU cannot flush).
 
     Notes
     -----
-    torch keeps one process-wide setting with no getter, off by default. Blocks may nest: flushing
-    stays on until the outermost enabled block ends, and is off after it.
+    torch keeps the setting with no getter, off by default, and bumps assumes nothing else sets it.
+    Blocks may nest: flushing stays on until the outermost enabled block ends, and is off after it
+    (also when the block raises).
     """
-    global _depth
+    global _depth, _supported
     if not enabled:
         yield flushing()
         return
-    _set(True)
+    _supported = bool(torch.set_flush_denormal(True))
     _depth += 1
     try:
-        yield _supported
+        yield flushing()
     finally:
         _depth -= 1
         if _depth == 0:
-            _set(False)
-
-
-def flushing() -> bool:
-    """Whether subnormals are being flushed now (inside an enabled :func:`flush_subnormals` block)."""
-    return _depth > 0 and _supported
-
-
-_depth = 0  # enabled blocks now open
-_supported = False
-
-
-def _set(on: bool) -> None:
-    global _supported
-    ok = bool(torch.set_flush_denormal(on))
-    if on:
-        _supported = ok
+            torch.set_flush_denormal(False)

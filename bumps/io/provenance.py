@@ -37,6 +37,7 @@ OUTCOME_KEYS = frozenset(
         "losses",
         "probe_choices",
         "device",
+        "subnormals_flushed",
     }
 )
 MD_STAMP = re.compile(r"^<!-- bumps-settings: (\{.*\}) -->$", re.M)

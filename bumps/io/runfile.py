@@ -158,7 +158,8 @@ def write_report_files(report: str | os.PathLike, markdown: str, data: Any) -> l
     """Write a report's ``report``.md (``markdown``) and ``report``.json (``data``), each atomically.
 
     The JSON is serialised (indent 1, values it cannot encode written with ``str``) before either file
-    is touched, so a failure leaves both as they were.
+    is touched, so a value that cannot be serialised leaves both files as they were; each file is then
+    replaced atomically, one after the other (an error writing the second leaves the first new).
 
     Parameters
     ----------

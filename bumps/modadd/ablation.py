@@ -499,6 +499,8 @@ def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], 
     ledger : str or Path
         The ledger both processes append to.
 
+    Notes
+    -----
     Each invocation writes its own partial report, ``runs/probe_ablation/part/{variant}_{seed}``: a report
     records the settings it was made from, and one path shared by invocations of other variants or seeds
     would be refused as "made from other settings".

@@ -205,7 +205,8 @@ class SeedResult:
     versions : dict
         Package versions of the process that trained them.
     m3f : float or None
-        :func:`family_rate_difference` of the seed's run (None: not computed; seeds recorded before M3f).
+        :func:`family_rate_difference` of the seed's run (None: not computed, a seed recorded before M3f;
+        NaN: undefined, the run has no key frequency).
     """
 
     seed: int
@@ -275,12 +276,20 @@ def family_rate_difference(run: dict) -> float:
     run : dict
         A mod-add run (:func:`bumps.io.runfile.load_run`) with ``neuron_freq``, ``freq_norm`` and
         ``freq_norm_wl``.
+
+    Returns
+    -------
+    float
+        The difference of the two rates; NaN when the run has no key frequency (both rates 0/0), which
+        the statistic leaves out.
     """
     from bumps.detect.bumps import BumpParams
     from bumps.modadd.phases import classify_bumps
 
+    n_keys = len(run["key_freqs"])
+    if n_keys == 0:
+        return math.nan
     rows = classify_bumps(run, BumpParams(reference="family"))
-    n_keys = max(1, len(run["key_freqs"]))
     d_mlp = int(np.asarray(run["neuron_freq"]).shape[1])
     neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
     invariant = sum(r["key"] for r in rows if r["series"] in INVARIANT)
@@ -288,19 +297,48 @@ def family_rate_difference(run: dict) -> float:
 
 
 def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, bar=None) -> SeedResult | None:
-    """A ledger seed recorded before M3f, with M3f computed from its run file; None when there is none.
+    """A ledger seed recorded before M3f, with M3f computed from its run file.
 
-    The run file is ``out_dir/seed{seed}.pt``; with ``train`` it is trained (or resumed) when missing:
-    the same configuration and seed give the same run, and no continuation is retrained.
+    Parameters
+    ----------
+    result : SeedResult
+        The ledger's record of the seed (its ``m3f`` None).
+    cfg : ModAddConfig
+        The seed's configuration (:func:`fresh_config`); ``config_digest(cfg)`` is ``result.config_hash``.
+    out_dir : Path
+        Where the seed's run file is, ``seed{seed}.pt``.
+    train : bool
+        Train the run when the file is missing (or resume it when unfinished); False: only read it.
+    bar : callable, optional
+        Progress, as in :func:`run_seed`.
+
+    Returns
+    -------
+    SeedResult or None
+        ``result`` with ``m3f`` set (NaN: the run has no key frequency); None when there is no run file
+        and ``train`` is False.
+
+    Raises
+    ------
+    BumpsError
+        If the run file is of another configuration, or (trained again) its grok epoch or last epoch is
+        not the ledger's: training did not reproduce the recorded run, so M3f cannot be read from it.
     """
     from contextlib import nullcontext
 
     from bumps.io.runfile import load_run
-    from bumps.modadd.train import step_elements, train_many
+    from bumps.modadd.train import config_fields, step_elements, train_many
     from bumps.threads import threads_for
 
     path = out_dir / f"seed{result.seed}.pt"
-    if not path.exists() and not train:
+    if path.exists():
+        stored = load_run(path, kind="modadd")["config"]
+        theirs = config_fields(stored)
+        if config_digest(ModAddConfig(**theirs)) != result.config_hash or any(
+            theirs.get(k) != getattr(cfg, k) for k in ("neuron_every", "neuron_dtype")
+        ):
+            raise BumpsError(f"{path} is a run of other settings than seed {result.seed}'s; move it away and rerun")
+    elif not train:
         return None
     if train:
         bar = bar or (lambda total, label: (nullcontext(), None))
@@ -309,10 +347,11 @@ def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, 
         with ctx, threads_for(step_elements([cfg]), cfg.device):
             train_many([cfg], [path], resume="auto", progress=advance)
     run = load_run(path, kind="modadd")
-    if int(run["grok_epoch"]) != result.grok_epoch or int(run["config"]["epochs_done"]) != result.epochs_done:
+    got = (int(run["grok_epoch"]), int(run["config"]["epochs_done"]))
+    if got != (result.grok_epoch, result.epochs_done):
         raise BumpsError(
-            f"{path} is not the run the ledger recorded for seed {result.seed} (grok epoch {run['grok_epoch']}, "
-            f"ledger {result.grok_epoch}); move it away and rerun"
+            f"{path} groks at {got[0]} and stops at {got[1]}, the ledger's seed {result.seed} at "
+            f"{result.grok_epoch} and {result.epochs_done}: not the recorded run, so M3f is not read from it"
         )
     return replace(result, m3f=family_rate_difference(run))
 
@@ -427,7 +466,7 @@ def seed_values(results: list[SeedResult], cid: str) -> SeedValues:
     seeds, values, counts = [], [], []
     for r in sorted(results, key=lambda r: r.seed):
         if cid == "M3f":
-            if r.m3f is not None:
+            if r.m3f is not None and math.isfinite(r.m3f):
                 seeds.append(r.seed)
                 values.append(float(r.m3f))
                 counts.append(0)

@@ -167,7 +167,7 @@ def report_text(
         lines += ["", f"**Remaining** ({len(left)} seeds: {', '.join(map(str, left))}):", "", "```bash"]
         lines += ["mkdir -p runs/modadd_fresh", remaining_command(left, Path(meta["ledger"]), Path(meta["report"]))]
         lines += ["```"]
-    lacking = [r.seed for r in sorted(results, key=lambda r: r.seed) if r.m3f is None]
+    lacking = [r.seed for r in sorted(results, key=lambda r: r.seed) if r.m3f is None]  # NaN: computed, undefined
     if lacking:
         seeds = ",".join(map(str, lacking))
         lines += [

@@ -67,7 +67,7 @@ from bumps.modadd.model import (
 from bumps.modadd.probe import CHOICES, ProbeSet
 from bumps.runtime import release_freed_memory
 from bumps.stopflag import StopFlag
-from bumps.subnormals import flush_subnormals, flushing
+from bumps.subnormals import flush_subnormals, flushed_throughout
 
 SERIES_KEYS = (
     "train_loss",
@@ -829,7 +829,8 @@ def _assemble(m: _Member, params, opt_state, final: bool, probe_state, tokens, l
     config = {
         **cfg.as_dict(),
         "versions": versions(),
-        "subnormals_flushed": flushing(),  # bumps.subnormals: numerics the same, steps faster
+        # bumps.subnormals: on every CPU op (one thread), not on a GPU
+        "subnormals_flushed": flushed_throughout() and torch.device(cfg.device).type == "cpu",
         "train_seconds": m.elapsed,
         "epochs_done": m.epoch,
         "first_epoch": m.first_epoch,

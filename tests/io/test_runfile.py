@@ -37,7 +37,7 @@ def test_load_run_checks_kind(tmp_path):
         load_run(tmp_path / "x.pt")
 
 
-def test_report_files_are_written_together_or_not_at_all(tmp_path):
+def test_report_files_are_left_alone_when_the_data_cannot_be_serialised(tmp_path):
     import json
     import math
 

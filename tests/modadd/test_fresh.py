@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from bumps.errors import BumpsError
+from bumps.io.runfile import load_run
 from bumps.modadd import fresh
 from bumps.modadd.fresh import FreshLedger, SeedResult, plan_frequency_arms, plan_neuron_arms, seed_values
 from bumps.modadd.knockout import event, out_path
@@ -212,7 +213,8 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     assert first.exit_code == 0, first.output
     book = json.loads((tmp_path / "ledger.json").read_text())
     assert [s["seed"] for s in book["seeds"]] == [1] and book["seeds"][0]["epochs_done"] == 60
-    (tmp_path / "runs" / "seed1.pt").unlink()  # the ledger alone must keep it from training again
+    (tmp_path / "runs" / "seed1.pt").rename(tmp_path / "runs" / "seed1.pt.kept")  # the ledger alone must keep
+    # it from training again
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0 and "recorded in" not in second.output
     assert not (tmp_path / "runs" / "seed1.pt").exists()
@@ -220,7 +222,10 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     assert "Seeds finished: 1 of 10" in text and "not measured yet" in text
     assert math.isfinite(book["seeds"][0]["wall_seconds"])
     m3f = book["seeds"][0]["m3f"]
-    assert isinstance(m3f, float) and math.isfinite(m3f)
+    run = load_run(tmp_path / "runs" / "seed1.pt.kept", kind="modadd")
+    assert isinstance(m3f, float) and m3f == pytest.approx(fresh.family_rate_difference(run), nan_ok=True)
+    # this 60-epoch run has no key frequency: M3f is undefined (NaN), recorded, and left out of the statistic
+    assert (len(run["key_freqs"]) == 0) == math.isnan(m3f) and seed_values([_as_result(book)], "M3f").n == 0
 
     # a seed recorded before M3f: --no-train has no run file to read, so it stays missing ...
     book["seeds"][0]["m3f"] = None
@@ -232,8 +237,21 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     fourth = CliRunner().invoke(app, args)
     assert fourth.exit_code == 0 and "M3f" in fourth.output, fourth.output
     again = json.loads((tmp_path / "ledger.json").read_text())["seeds"][0]
-    assert again["m3f"] == pytest.approx(m3f) and again["outcomes"] == book["seeds"][0]["outcomes"]
+    assert again["m3f"] == pytest.approx(m3f, nan_ok=True) and again["outcomes"] == book["seeds"][0]["outcomes"]
     assert (tmp_path / "runs" / "seed1.pt").exists() and "| M3f |" in (tmp_path / "rep.md").read_text()
+
+    # a run file of other settings is not read for the ledger's seed
+    from bumps.io.runfile import atomic_save
+
+    run["config"]["lr"] = 0.5
+    atomic_save(run, tmp_path / "runs" / "seed1.pt")
+    (tmp_path / "ledger.json").write_text(json.dumps(book))  # m3f None again
+    fifth = CliRunner().invoke(app, [*args, "--no-train"])
+    assert fifth.exit_code != 0 and "other settings" in str(fifth.exception)
+
+
+def _as_result(book: dict) -> SeedResult:
+    return SeedResult(**book["seeds"][0])
 
 
 def test_family_rate_difference_counts_key_bumps_per_curve_with_one_reference_per_series(monkeypatch):
@@ -252,6 +270,7 @@ def test_family_rate_difference_counts_key_bumps_per_curve_with_one_reference_pe
     # 6 key neuron bumps over 10 neurons x 2 keys; 4 key norm bumps over 2 norms x 2 keys
     assert fresh.family_rate_difference(run) == pytest.approx(6 / 20 - 4 / 4)
     assert seen == ["family"]
+    assert math.isnan(fresh.family_rate_difference({**run, "key_freqs": torch.tensor([], dtype=torch.int64)}))
 
 
 def test_classify_bumps_passes_the_detector_settings_on(monkeypatch):
