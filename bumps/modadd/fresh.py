@@ -315,8 +315,8 @@ def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, 
     Returns
     -------
     SeedResult or None
-        ``result`` with ``m3f`` set (NaN: the run has no key frequency); None when there is no run file
-        and ``train`` is False.
+        ``result`` with ``m3f`` set (NaN: the run has no key frequency); None when ``train`` is False and
+        there is no run file or it is unfinished.
 
     Raises
     ------
@@ -338,6 +338,8 @@ def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, 
             theirs.get(k) != getattr(cfg, k) for k in ("neuron_every", "neuron_dtype")
         ):
             raise BumpsError(f"{path} is a run of other settings than seed {result.seed}'s; move it away and rerun")
+        if not train and not stored.get("final"):
+            return None  # still training (another process): nothing to read yet
     elif not train:
         return None
     if train:

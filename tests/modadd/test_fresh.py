@@ -243,11 +243,16 @@ def test_command_records_a_seed_and_does_not_train_it_again(tmp_path):
     # a run file of other settings is not read for the ledger's seed
     from bumps.io.runfile import atomic_save
 
-    run["config"]["lr"] = 0.5
+    again_lr, run["config"]["lr"] = run["config"]["lr"], 0.5
     atomic_save(run, tmp_path / "runs" / "seed1.pt")
     (tmp_path / "ledger.json").write_text(json.dumps(book))  # m3f None again
     fifth = CliRunner().invoke(app, [*args, "--no-train"])
     assert fifth.exit_code != 0 and "other settings" in str(fifth.exception)
+    # an unfinished run file (another process still training it) is left alone by --no-train
+    run["config"]["lr"], run["config"]["final"] = again_lr, False
+    atomic_save(run, tmp_path / "runs" / "seed1.pt")
+    sixth = CliRunner().invoke(app, [*args, "--no-train"])
+    assert sixth.exit_code == 0 and json.loads((tmp_path / "ledger.json").read_text())["seeds"][0]["m3f"] is None
 
 
 def _as_result(book: dict) -> SeedResult:
