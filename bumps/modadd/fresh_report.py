@@ -172,8 +172,10 @@ def report_text(
         seeds = ",".join(map(str, lacking))
         lines += [
             "",
-            f"**M3f missing** for seeds {', '.join(map(str, lacking))} (recorded before M3f; their run files are "
-            "gone). This trains their runs again, without continuations, and records M3f:",
+            f"**M3f missing** for seeds {', '.join(map(str, lacking))} (recorded before M3f, without their run "
+            "files here). This trains their runs again, without continuations, and records M3f; a retrained run "
+            "whose grok epoch or last epoch is not the ledger's is refused (a run trained alone need not "
+            "reproduce one trained in an ensemble: the summation order differs):",
             "",
             "```bash",
             f"bumps fresh-knockouts --seeds {seeds} --threads 1 --ledger {Path(meta['ledger']).as_posix()} "
