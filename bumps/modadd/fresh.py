@@ -324,11 +324,9 @@ def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, 
         If the run file is of another configuration, or (trained again) its grok epoch or last epoch is
         not the ledger's: training did not reproduce the recorded run, so M3f cannot be read from it.
     """
-    from contextlib import nullcontext
 
     from bumps.io.runfile import load_run
-    from bumps.modadd.train import config_fields, step_elements, train_many
-    from bumps.threads import threads_for
+    from bumps.modadd.train import config_fields
 
     path = out_dir / f"seed{result.seed}.pt"
     if path.exists():
@@ -342,13 +340,7 @@ def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, 
             return None  # still training (another process): nothing to read yet
     elif not train:
         return None
-    if train:
-        bar = bar or (lambda total, label: (nullcontext(), None))
-        ctx, advance = bar(cfg.epochs, f"seed {result.seed}: run (for M3f)")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with ctx, threads_for(step_elements([cfg]), cfg.device):
-            train_many([cfg], [path], resume="auto", progress=advance)
-    run = load_run(path, kind="modadd")
+    run = _train_run(cfg, path, bar, f"seed {result.seed}: run (for M3f)") if train else load_run(path, kind="modadd")
     got = (int(run["grok_epoch"]), int(run["config"]["epochs_done"]))
     if got != (result.grok_epoch, result.epochs_done):
         raise BumpsError(
@@ -406,6 +398,25 @@ class FreshLedger:
 
 
 # ---------------------------------------------------------------------------------------- training
+def _no_bar(total, label):
+    from contextlib import nullcontext
+
+    return nullcontext(), None
+
+
+def _train_run(cfg: ModAddConfig, path: Path, bar, label: str) -> dict:
+    """Train (or resume, or reuse when finished) one seed's run file alone; return the run."""
+    from bumps.io.runfile import load_run
+    from bumps.modadd.train import step_elements, train_many
+    from bumps.threads import threads_for
+
+    ctx, advance = (bar or _no_bar)(cfg.epochs, label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ctx, threads_for(step_elements([cfg]), cfg.device):
+        train_many([cfg], [path], resume="auto", progress=advance)
+    return load_run(path, kind="modadd")
+
+
 def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None, members: int | None = 1) -> SeedResult:
     """Train (or resume) the seed's run, then every registered continuation; return its result.
 
@@ -422,20 +433,11 @@ def run_seed(seed: int, cfg: ModAddConfig, out_dir: Path, bar=None, members: int
     members : int or None, default 1
         Continuations per ensemble (None: all in one, for a GPU; on CPU one at a time is fastest).
     """
-    from contextlib import nullcontext
 
-    from bumps.io.runfile import load_run
-    from bumps.modadd.train import step_elements, train_many
-    from bumps.threads import threads_for
-
-    bar = bar or (lambda total, label: (nullcontext(), None))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    bar = bar or _no_bar
     path = out_dir / f"seed{seed}.pt"
     t0 = time.perf_counter()
-    ctx, advance = bar(cfg.epochs, f"seed {seed}: run")
-    with ctx, threads_for(step_elements([cfg]), cfg.device):
-        train_many([cfg], [path], resume="auto", progress=advance)
-    run = load_run(path, kind="modadd")
+    run = _train_run(cfg, path, bar, f"seed {seed}: run")
     events, plans = plan_seed(str(path), run)
     outcomes = []
     if plans:
