@@ -1255,7 +1255,7 @@ def probe_ablation(
         versions=versions(),
         compute=ablation.compute_of(study.records),
         remaining=left,
-        remaining_commands=ablation.remaining_commands(base, seed_list, left, ledger) if left else [],
+        remaining_commands=ablation.remaining_commands(base, left, ledger) if left else [],
     )
     for path in ablation.write_report(study.rows, study.claims, meta, report, settings=settings):
         typer.echo(f"wrote {path}")

@@ -479,7 +479,7 @@ def run_study(
     return Study(cells, variant_rows(cells), judge_claims(cells), list({id(r): r for r in records}.values()), ledger)
 
 
-def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], ledger: str | Path) -> list[str]:
+def remaining_commands(base: str, todo: dict[str, list[int]], ledger: str | Path) -> list[str]:
     """Shell lines that train what is left in two one-thread processes, one run at a time, then wait.
 
     Each process trains its (variant, seed) runs one after another, each as its own invocation, so every
@@ -492,8 +492,6 @@ def remaining_commands(base: str, seeds: list[int], todo: dict[str, list[int]], 
     ----------
     base : str
         ``bumps probe-ablation`` with the study's flags but ``--seeds``, ``--variants``, ``--report``.
-    seeds : list of int
-        The study's seed indices (unused: each job names its seed; kept for the callers' signature).
     todo : dict
         Variant -> seeds left (:func:`remaining`).
     ledger : str or Path

@@ -15,10 +15,8 @@ import numpy as np
 
 from bumps.errors import BumpsError
 from bumps.io.runfile import load_run
-from bumps.modadd.phases import classify_bumps, seed_summary
+from bumps.modadd.phases import INVARIANT, classify_bumps, key_bump_rates, seed_summary
 from bumps.stats import STAT, Claim, ClaimSpec, Clause, Condition, Rule, above, below, boot, sign_flip_p
-
-INVARIANT = ("freq_norm", "freq_norm_wl")
 
 _KNOCKOUT_RULE = Rule(
     above(0),
@@ -68,12 +66,10 @@ MODADD_CLAIMS: dict[str, ClaimSpec] = {
 
 def _per_seed(rows: list[dict], n_keys: int, d_mlp: int) -> dict:
     inv = [r for r in rows if r["series"] in INVARIANT]
-    n_key_neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
-    n_key_inv = sum(r["key"] for r in inv)
+    neuron_rate, invariant_rate = key_bump_rates(rows, n_keys, d_mlp)
     return {
-        # bumps per curve: d_mlp neuron curves and 2 norm curves (W_E, W_L) per key frequency
-        "neuron_key_rate": n_key_neuron / max(1, d_mlp * n_keys),
-        "invariant_key_rate": n_key_inv / max(1, 2 * n_keys),
+        "neuron_key_rate": neuron_rate,
+        "invariant_key_rate": invariant_rate,
         "invariant_key_bumps": sum(r["key"] for r in inv),
         "invariant_bumps": len(inv),
         "trivial_fraction": (sum(r["trivial"] for r in inv) / len(inv)) if inv else float("nan"),

@@ -50,13 +50,13 @@ from bumps.errors import BumpsError
 from bumps.knockout import BumpEvent, KnockoutPlan
 from bumps.modadd.knockout import clearest_events, freq_of, plan_neuron, run_knockouts
 from bumps.modadd.model import ModAddConfig
+from bumps.modadd.phases import INVARIANT, classify_bumps, key_bump_rates
 
 SEEDS = tuple(range(5, 15))
 NEURON_EVENTS = 3
 FREQ_EVENTS = 2
 NEURON_KS = (8, 64)
 STOP_AFTER_GROK = 1000
-INVARIANT = ("freq_norm", "freq_norm_wl")
 # claim id -> (series family, arm subtracted, arm it is subtracted from): the drop-ratio differences
 DIFFERENCES = {
     "M4-8": ("neuron", "competitor-8", "control-8"),
@@ -153,8 +153,6 @@ def plan_neuron_arms(run_path: str, run: dict, event: BumpEvent, ks: tuple[int, 
 
 def plan_seed(run_path: str, run: dict) -> tuple[list[dict], list[KnockoutPlan]]:
     """The seed's registered events (as rows: family, rank, series, freq, unit, steps, drop) and plans."""
-    from bumps.modadd.phases import classify_bumps
-
     rows = classify_bumps(run)
     events, plans = [], []
     for family, found in (
@@ -284,16 +282,13 @@ def family_rate_difference(run: dict) -> float:
         the statistic leaves out.
     """
     from bumps.detect.bumps import BumpParams
-    from bumps.modadd.phases import classify_bumps
 
     n_keys = len(run["key_freqs"])
     if n_keys == 0:
         return math.nan
     rows = classify_bumps(run, BumpParams(reference="family"))
-    d_mlp = int(np.asarray(run["neuron_freq"]).shape[1])
-    neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
-    invariant = sum(r["key"] for r in rows if r["series"] in INVARIANT)
-    return neuron / (d_mlp * n_keys) - invariant / (2 * n_keys)
+    neuron_rate, invariant_rate = key_bump_rates(rows, n_keys, int(np.asarray(run["neuron_freq"]).shape[1]))
+    return neuron_rate - invariant_rate
 
 
 def fill_m3f(result: SeedResult, cfg: ModAddConfig, out_dir: Path, train: bool, bar=None) -> SeedResult | None:

@@ -30,6 +30,7 @@ from bumps.detect.bumps import BumpParams
 from bumps.io.schema import own_steps
 
 FRAME = {"freq_norm": "frame-invariant", "freq_norm_wl": "frame-invariant", "neuron_freq": "per-unit"}
+INVARIANT = ("freq_norm", "freq_norm_wl")  # the frame-invariant series: W_E's and W_L's per-frequency norms
 
 
 def phase_boundaries(run: dict) -> dict[str, int]:
@@ -104,6 +105,29 @@ def classify_bumps(run: dict, params: BumpParams | None = None) -> list[dict]:
             }
         )
     return rows
+
+
+def key_bump_rates(rows: list[dict], n_keys: int, d_mlp: int) -> tuple[float, float]:
+    """Key-frequency bumps per curve: per neuron-frequency curve, and per W_E/W_L norm curve.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Labelled bumps of one run (:func:`classify_bumps`).
+    n_keys : int
+        The run's number of key frequencies: there are ``d_mlp * n_keys`` key neuron-frequency curves
+        and ``2 * n_keys`` key norm curves (W_E, W_L).
+    d_mlp : int
+        The run's MLP width.
+
+    Returns
+    -------
+    tuple of float
+        ``(neuron_rate, invariant_rate)``; both 0 when ``n_keys`` is 0 (no curve, no bump).
+    """
+    neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
+    invariant = sum(r["key"] for r in rows if r["series"] in INVARIANT)
+    return neuron / max(1, d_mlp * n_keys), invariant / max(1, 2 * n_keys)
 
 
 def seed_summary(run: dict) -> dict:

@@ -260,8 +260,6 @@ def _as_result(book: dict) -> SeedResult:
 
 
 def test_family_rate_difference_counts_key_bumps_per_curve_with_one_reference_per_series(monkeypatch):
-    from bumps.modadd import phases
-
     seen = []
 
     def rows(run, params=None):
@@ -270,7 +268,7 @@ def test_family_rate_difference_counts_key_bumps_per_curve_with_one_reference_pe
         other = [dict(series="neuron_freq", key=False), dict(series="freq_norm_wl", key=False)]
         return key + [dict(series="freq_norm_wl", key=True)] + other
 
-    monkeypatch.setattr(phases, "classify_bumps", rows)
+    monkeypatch.setattr(fresh, "classify_bumps", rows)
     run = {"key_freqs": torch.tensor([2, 5]), "neuron_freq": torch.zeros(3, 10, 6)}
     # 6 key neuron bumps over 10 neurons x 2 keys; 4 key norm bumps over 2 norms x 2 keys
     assert fresh.family_rate_difference(run) == pytest.approx(6 / 20 - 4 / 4)

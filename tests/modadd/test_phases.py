@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bumps.modadd.phases import classify_bumps, phase_of, seed_summary
+from bumps.modadd.phases import classify_bumps, key_bump_rates, phase_of, seed_summary
 
 
 def planted_run() -> dict:
@@ -85,3 +85,24 @@ def test_phase_of_boundaries():
         "after",
     ]
     assert phase_of(1000, {"memorisation_end": 10}) == "circuit"
+
+
+def test_key_bump_rates_count_per_curve():
+    rows = [
+        {"series": "neuron_freq", "key": True},
+        {"series": "neuron_freq", "key": True},
+        {"series": "neuron_freq", "key": False},
+        {"series": "freq_norm", "key": True},
+        {"series": "freq_norm_wl", "key": False},
+    ]
+    # 2 key frequencies: 4 neurons x 2 = 8 key neuron curves, 2 x 2 = 4 key norm curves
+    assert key_bump_rates(rows, n_keys=2, d_mlp=4) == (2 / 8, 1 / 4)
+    assert key_bump_rates([], n_keys=0, d_mlp=4) == (0.0, 0.0)
+
+
+def test_key_bump_rates_of_planted_run():
+    run = planted_run()
+    rows = classify_bumps(run)
+    neuron_rate, invariant_rate = key_bump_rates(rows, len(run["key_freqs"]), run["neuron_freq"].shape[1])
+    n_key_neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
+    assert n_key_neuron > 0 and neuron_rate == n_key_neuron / (4 * len(run["key_freqs"]))
