@@ -1,10 +1,11 @@
 """Train 5-digit addition transformers, an ensemble in one process, recording every step with the recorder.
 
-:func:`train_digits` trains M models of equal shapes together: every parameter carries a leading model axis,
-one forward (:func:`bumps.digits.model.forward`) serves all of them and one stacked AdamW
-(:mod:`bumps.adamw`) updates them, so model i follows exactly the equations of its own single run (its own
-seed, data seed and batches). At every ``record_every``-th step each model's :class:`bumps.recorder.Recorder`
-records, from the forward of that step's training batch (before its update):
+:func:`train_digits` trains M models of equal shapes together on the stacked-ensemble core
+(:mod:`bumps.ensemble`): every parameter carries a leading model axis, one forward
+(:func:`bumps.digits.model.forward`) serves all of them and one stacked AdamW updates them, so model i follows
+exactly the equations of its own single run (its own seed, data seed and batches). At every
+``record_every``-th step each model's :class:`bumps.recorder.Recorder` records, from the forward of that
+step's training batch (before its update):
 
 * ``loss`` and ``loss_per_digit`` ``[T, digit]``, ``acc_per_digit`` ``[T, digit]`` (digit 0: the carry
   digit, :mod:`bumps.digits.data`);
@@ -27,18 +28,13 @@ from pathlib import Path
 
 import torch
 
-from bumps.adamw import AdamWState, adamw_step
+from bumps import ensemble
 from bumps.digits.data import answer_positions, random_operands, sequences, split_pairs, step_generator
 from bumps.digits.model import SETUP_CHOICES, DigitsConfig, forward, init_params, per_digit_loss
-from bumps.errors import BumpsError
-from bumps.io.provenance import settings_hash
-from bumps.io.runfile import check_writable, is_run, safe_load
-from bumps.recorder import KIND, Recorder
-from bumps.stopflag import StopFlag
+from bumps.ensemble import Member, StackedTrainer
 
 PARAM_ORDER = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 SHAPE_FIELDS = ("n_digits", "batch_size", "d_model", "n_heads", "d_mlp", "dtype", "device", "betas", "eps")
-RESUMABLE = ("steps",)  # settings a continued run may change
 
 
 def axes_of(cfg: DigitsConfig) -> dict[str, tuple[str, ...]]:
@@ -56,18 +52,10 @@ def axes_of(cfg: DigitsConfig) -> dict[str, tuple[str, ...]]:
     return axes
 
 
-class Interrupted(BumpsError):
-    """Training was stopped (Ctrl-C); every unfinished run file holds what it recorded and can be continued."""
-
-
 def default_run_path(cfg: DigitsConfig) -> Path:
     """``runs/digits_seed{seed}.pt``, or ``runs/digits_{hash}_seed{seed}.pt`` when settings other than the seed
-    differ from the defaults (``hash``: :func:`bumps.io.provenance.settings_hash` of those), so that runs of
-    different settings never share a file. ``steps`` and ``device`` do not count (a run may be extended)."""
-    base, mine = DigitsConfig().as_dict(), cfg.as_dict()
-    changed = {k: v for k, v in mine.items() if k not in ("seed", "steps", "device") and base[k] != v}
-    tag = f"_{settings_hash(changed)}" if changed else ""
-    return Path("runs") / f"digits{tag}_seed{cfg.seed}.pt"
+    differ from the defaults (:func:`bumps.ensemble.default_run_path`)."""
+    return ensemble.default_run_path("digits", cfg, DigitsConfig())
 
 
 def step_elements(configs: list[DigitsConfig]) -> int:
@@ -77,41 +65,18 @@ def step_elements(configs: list[DigitsConfig]) -> int:
     return len(configs) * c.batch_size * max(s * c.d_model, (c.n_digits + 1) * c.d_mlp)
 
 
-class _Member:
+class _Member(Member):
     """One model of the ensemble: its config, data, recorder and resumable state."""
 
+    noun = "a digits run"
+
     def __init__(self, cfg: DigitsConfig, out: Path, command: str | None):
-        self.cfg, self.out, self.step, self.run = cfg, out, 0, None
-        self.params = init_params(cfg)
-        self.opt: dict | None = None
+        super().__init__(cfg, out, command, init_params(cfg), axes_of(cfg), SETUP_CHOICES)
         self.train_pairs = self.test_tokens = None
         if cfg.train_size is not None:
             train, test = split_pairs(cfg.n_digits, cfg.train_size, cfg.test_size, cfg.the_data_seed)
             self.train_pairs = train
             self.test_tokens = sequences(test[:, 0], test[:, 1], cfg.n_digits).to(cfg.device)
-        self.state: Callable[[], dict] = lambda: {}
-        self.recorder = Recorder(
-            out,
-            config={**cfg.as_dict(), "setup_choices": SETUP_CHOICES},
-            seed=cfg.seed,
-            axes=axes_of(cfg),
-            every=cfg.record_every,
-            autosave_every=0,  # the trainer saves after whole steps, with the weights
-            command=command,
-            extras=lambda: self.state(),
-        )
-
-    def resume_from(self, run: dict) -> None:
-        if not is_run(run) or run.get("kind") != KIND or "resume" not in run:
-            raise BumpsError(
-                f"{self.out} exists and is not a digits run this can continue; use another `out` or `force`"
-            )
-        self.recorder.restore(run, ignore=RESUMABLE + ("setup_choices",))
-        res = run["resume"]
-        self.params = {k: v.to(self.cfg.device) for k, v in res["params"].items()}
-        self.opt, self.step = res["optimizer"], int(res["step"])
-        if run["config"].get("final") and self.step >= self.cfg.steps:
-            self.run = run
 
     def batch(self, step: int) -> torch.Tensor:
         g = step_generator(self.cfg.the_data_seed, step)
@@ -130,32 +95,11 @@ def _norms(params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
     return heads, weights
 
 
-class _Trainer:
+class _Trainer(StackedTrainer):
     def __init__(self, members: list[_Member], progress, autosave_every: int, stop_at: int | None):
-        self.members, self.progress, self.autosave_every, self.stop_at = members, progress, autosave_every, stop_at
-        self.active = [i for i, m in enumerate(members) if m.run is None]
-        for i in self.active:
-            self.members[i].state = lambda i=i: self._state(i)
-        if not self.active:
-            return
-        steps = {members[i].step for i in self.active}
-        if len(steps) > 1:
-            raise BumpsError(f"the unfinished runs are at different steps {sorted(steps)}; continue them separately")
-        self.step = steps.pop()
-        cfg = members[self.active[0]].cfg
-        self.cfg, self.dev = cfg, torch.device(cfg.device)
-        self.qpos = answer_positions(cfg.n_digits).to(self.dev)
-        self.params = {k: torch.stack([members[i].params[k] for i in self.active]) for k in PARAM_ORDER}
-        zero = AdamWState.zeros(self.params)
-        self.opt = AdamWState.stack(
-            [members[i].opt if members[i].opt is not None else zero.member(j) for j, i in enumerate(self.active)],
-            self.dev,
-        )
-
-    def _state(self, i: int) -> dict:
-        j = self.active.index(i)
-        params = {k: v[j].detach().cpu().clone() for k, v in self.params.items()}
-        return {"resume": {"params": params, "optimizer": self.opt.member(j), "step": self.members[i].step}}
+        super().__init__(members, PARAM_ORDER, progress, autosave_every, stop_at)
+        if self.active:
+            self.qpos = answer_positions(self.cfg.n_digits).to(self.dev)
 
     def _record(self, logits, pattern, tokens, per_digit) -> None:
         n_in = 2 * self.cfg.n_digits + 2
@@ -188,68 +132,15 @@ class _Trainer:
     def _update(self) -> float:
         members = [self.members[i] for i in self.active]
         tokens = torch.stack([m.batch(self.step) for m in members])  # [M, B, S]
-        for v in self.params.values():
-            v.requires_grad_(True)
-        logits, pattern = forward(self.params, tokens, self.cfg.n_digits)
-        per_digit = per_digit_loss(logits, tokens[..., self.qpos + 1], self.cfg.loss_dtype)  # [M, A]
-        names = list(self.params)
-        grad = torch.autograd.grad(per_digit.mean(1).sum(), [self.params[k] for k in names])
-        grads = dict(zip(names, grad, strict=True))
-        for v in self.params.values():
-            v.requires_grad_(False)
+        with self._tracked():
+            logits, pattern = forward(self.params, tokens, self.cfg.n_digits)
+            per_digit = per_digit_loss(logits, tokens[..., self.qpos + 1], self.cfg.loss_dtype)  # [M, A]
+            grads = self._grads(per_digit.mean(1).sum())
         if self.step % self.cfg.record_every == 0:
             with torch.no_grad():
                 self._record(logits.detach(), pattern.detach(), tokens, per_digit.detach())
-        lr = torch.tensor(
-            [m.cfg.lr * (min(self.step / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
-            dtype=torch.float64,
-            device=self.dev,
-        )
-        wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
-        adamw_step(self.params, grads, self.opt, lr, wd, self.cfg.betas, self.cfg.eps)
-        self.step += 1
-        for m in members:
-            m.step = self.step
+        self._adamw_step(grads)
         return float(per_digit[0].detach().mean())
-
-    def _drop_finished(self) -> None:
-        done = [j for j, i in enumerate(self.active) if self.members[i].step >= self.members[i].cfg.steps]
-        for j in done:
-            m = self.members[self.active[j]]
-            m.run = m.recorder.close("finished")
-        if done:
-            keep = [j for j in range(len(self.active)) if j not in done]
-            index = torch.tensor(keep, dtype=torch.long, device=self.dev)
-            self.params = {k: v[index].clone() for k, v in self.params.items()}
-            self.opt = self.opt.select(index)
-            self.active = [self.active[j] for j in keep]
-
-    def run(self) -> None:
-        if not self.active:
-            return
-        total = sum(m.cfg.steps for m in self.members)
-        with StopFlag() as flag:
-            while True:
-                self._drop_finished()
-                if not self.active:
-                    return
-                loss = self._update()
-                if self.autosave_every and self.step % self.autosave_every == 0:
-                    for i in self.active:
-                        if self.members[i].step < self.members[i].cfg.steps:
-                            self.members[i].recorder.save(final=False)
-                if self.progress is not None:
-                    done = sum(min(m.step, m.cfg.steps) for m in self.members)
-                    self.progress(done, total, loss=loss)
-                if flag.hit or (self.stop_at is not None and self.step >= self.stop_at):
-                    unfinished = [i for i in self.active if self.members[i].step < self.members[i].cfg.steps]
-                    for i in unfinished:
-                        self.members[i].recorder.save(final=False)
-                    self._drop_finished()
-                    outs = ", ".join(str(self.members[i].out) for i in unfinished)
-                    raise Interrupted(
-                        f"interrupted at step {self.step}; saved {outs}; rerun the same command to continue"
-                    )
 
 
 def train_digits(
@@ -292,53 +183,16 @@ def train_digits(
     ------
     BumpsError
         For bad settings, unequal shapes, duplicate or unwritable outputs, a run file that cannot be
-        continued; :class:`Interrupted` after saving, on Ctrl-C or at ``stop_at``.
+        continued; :class:`bumps.ensemble.Interrupted` after saving, on Ctrl-C or at ``stop_at``.
     """
-    if not configs or len(configs) != len(outs):
-        raise BumpsError(f"train_digits needs one out per config (got {len(configs)} configs, {len(outs)} outs)")
-    if resume not in ("auto", "never"):
-        raise BumpsError(f"`resume` must be auto or never (got {resume!r})")
-    for c in configs:
-        c.validate()
-        diff = [k for k in SHAPE_FIELDS if getattr(c, k) != getattr(configs[0], k)]
-        if diff:
-            raise BumpsError(f"models trained together need equal {', '.join(diff)}; train them separately")
-    outs = [check_writable(o) for o in outs]
-    if len({o.resolve() for o in outs}) != len(outs):
-        raise BumpsError("two models write the same `out`; give each its own file (put {seed} in it)")
+    outs = ensemble.prepare(configs, outs, resume, SHAPE_FIELDS, "train_digits")
     members = [_Member(c, o, command) for c, o in zip(configs, outs, strict=True)]
-    if resume == "auto":
-        for m in members:
-            if m.out.exists():
-                m.resume_from(safe_load(m.out))
+    ensemble.resume_members(members, resume)
     _Trainer(members, progress, autosave_every, stop_at).run()
     return [m.run for m in members]
 
 
 def run_paths(configs: list[DigitsConfig], out: str | Path | None) -> list[Path]:
-    """One run file per model.
-
-    Parameters
-    ----------
-    configs : list of DigitsConfig
-        The models.
-    out : str, pathlib.Path or None
-        None: each model's :func:`default_run_path`. A pattern: ``{seed}`` in it is replaced by each model's
-        seed; it must contain ``{seed}`` when there is more than one model.
-
-    Returns
-    -------
-    list of pathlib.Path
-        In the order of ``configs``.
-
-    Raises
-    ------
-    BumpsError
-        If several models would share one file.
-    """
-    if out is None:
-        return [default_run_path(c) for c in configs]
-    pattern = str(out)
-    if len(configs) > 1 and "{seed}" not in pattern:
-        raise BumpsError(f"`out` {pattern} must contain {{seed}} for several seeds, e.g. runs/digits_seed{{seed}}.pt")
-    return [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+    """One run file per model: each model's :func:`default_run_path`, or ``out`` with ``{seed}`` replaced by
+    each model's seed (:func:`bumps.ensemble.run_paths`)."""
+    return ensemble.run_paths(configs, out, "digits", DigitsConfig())

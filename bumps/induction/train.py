@@ -1,10 +1,10 @@
 """Train induction-head transformers, recording with the recorder; stacked ensembles, resumable, with head knockouts.
 
-:func:`train_induction` trains M models of equal shapes together: every parameter carries a leading model
-axis, one forward (:func:`bumps.induction.model.forward`) serves all of them and one stacked AdamW
-(:mod:`bumps.adamw`) updates them, so model i follows exactly the equations of its own single run. At every
-``record_every``-th step each model's :class:`bumps.recorder.Recorder` records, from the forward of that
-step's training batch (before its update):
+:func:`train_induction` trains M models of equal shapes together on the stacked-ensemble core
+(:mod:`bumps.ensemble`): every parameter carries a leading model axis, one forward
+(:func:`bumps.induction.model.forward`) serves all of them and one stacked AdamW updates them, so model i
+follows exactly the equations of its own single run. At every ``record_every``-th step each model's
+:class:`bumps.recorder.Recorder` records, from the forward of that step's training batch (before its update):
 
 * ``loss`` (all next-token predictions) and ``loss_pred`` (the predictable ones,
   :mod:`bumps.induction.data`); with infinite data the batch is fresh, so these are also test losses;
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from bumps.adamw import AdamWState, adamw_step
-from bumps.errors import BumpsError
+from bumps import ensemble
+from bumps.ensemble import Member, StackedTrainer
 from bumps.induction.data import fixed_sets, induction_queries, make_batch, step_generator
 from bumps.induction.model import (
     HEAD_PARAMS,
@@ -44,10 +44,6 @@ from bumps.induction.model import (
     token_losses,
 )
 from bumps.induction.scores import scores
-from bumps.io.provenance import settings_hash
-from bumps.io.runfile import check_writable, is_run, safe_load
-from bumps.recorder import KIND, Recorder
-from bumps.stopflag import StopFlag
 
 SHAPE_FIELDS = (
     "n_ctx",
@@ -63,7 +59,6 @@ SHAPE_FIELDS = (
     "betas",
     "eps",
 )
-RESUMABLE = ("steps",)  # settings a continued run may change
 SCORE_KEYS = ("induction", "prev_token", "head_out_norm", "layer_induction", "layer_prev_token")
 
 
@@ -84,49 +79,16 @@ def axes_of(cfg: InductionConfig) -> dict[str, tuple[str, ...]]:
     return axes
 
 
-class Interrupted(BumpsError):
-    """Training was stopped (Ctrl-C); every unfinished run file holds what it recorded and can be continued."""
-
-
 def default_run_path(cfg: InductionConfig) -> Path:
     """``runs/induction_seed{seed}.pt``, or ``runs/induction_{hash}_seed{seed}.pt`` when settings other than the
-    seed differ from the defaults (``hash``: :func:`bumps.io.provenance.settings_hash` of those), so that runs of
-    different settings never share a file. ``steps`` and ``device`` do not count (a run may be extended)."""
-    base, mine = InductionConfig().as_dict(), cfg.as_dict()
-    changed = {k: v for k, v in mine.items() if k not in ("seed", "steps", "device") and base[k] != v}
-    tag = f"_{settings_hash(changed)}" if changed else ""
-    return Path("runs") / f"induction{tag}_seed{cfg.seed}.pt"
+    seed differ from the defaults (:func:`bumps.ensemble.default_run_path`)."""
+    return ensemble.default_run_path("induction", cfg, InductionConfig())
 
 
 def run_paths(configs: list[InductionConfig], out: str | Path | None) -> list[Path]:
-    """One run file per model.
-
-    Parameters
-    ----------
-    configs : list of InductionConfig
-        The models.
-    out : str, pathlib.Path or None
-        None: each model's :func:`default_run_path`. A pattern: ``{seed}`` in it is replaced by each model's
-        seed; it must contain ``{seed}`` when there is more than one model.
-
-    Returns
-    -------
-    list of pathlib.Path
-        In the order of ``configs``.
-
-    Raises
-    ------
-    BumpsError
-        If several models would share one file.
-    """
-    if out is None:
-        return [default_run_path(c) for c in configs]
-    pattern = str(out)
-    if len(configs) > 1 and "{seed}" not in pattern:
-        raise BumpsError(
-            f"`out` {pattern} must contain {{seed}} for several seeds, e.g. runs/induction_seed{{seed}}.pt"
-        )
-    return [Path(pattern.replace("{seed}", str(c.seed))) for c in configs]
+    """One run file per model: each model's :func:`default_run_path`, or ``out`` with ``{seed}`` replaced by
+    each model's seed (:func:`bumps.ensemble.run_paths`)."""
+    return ensemble.run_paths(configs, out, "induction", InductionConfig())
 
 
 def alive_mask(cfg: InductionConfig) -> torch.Tensor:
@@ -163,14 +125,13 @@ def step_elements(configs: list[InductionConfig]) -> int:
     return len(configs) * c.batch_size * (c.n_ctx - 1) * max(c.vocab, c.n_heads * (c.n_ctx - 1))
 
 
-class _Member:
-    """One model of the ensemble: its config, data, recorder and resumable state."""
+class _Member(Member):
+    """One model of the ensemble: its config, data, head mask, checkpoints, recorder and resumable state."""
+
+    noun = "an induction run"
 
     def __init__(self, cfg: InductionConfig, out: Path, command: str | None, start: dict | None = None):
-        self.cfg, self.out, self.run = cfg, out, None
-        self.params = init_params(cfg)
-        self.opt: dict | None = None
-        self.step = 0
+        super().__init__(cfg, out, command, init_params(cfg), axes_of(cfg), SETUP_CHOICES)
         self.mask = alive_mask(cfg)
         if start is not None:
             self.params = {k: v.clone().to(cfg.device) for k, v in start["params"].items()}
@@ -184,30 +145,12 @@ class _Member:
         self.train = self.test = None
         if cfg.train_size is not None:
             self.train, self.test = fixed_sets(cfg.layout, cfg.train_size, cfg.test_size, cfg.the_data_seed)
-        self.state: Callable[[], dict] = lambda: {}
-        self.recorder = Recorder(
-            out,
-            config={**cfg.as_dict(), "setup_choices": SETUP_CHOICES},
-            seed=cfg.seed,
-            axes=axes_of(cfg),
-            every=cfg.record_every,
-            autosave_every=0,  # the trainer saves after whole steps, with the weights
-            command=command,
-            extras=lambda: self.state(),
-        )
 
-    def resume_from(self, run: dict) -> None:
-        if not is_run(run) or run.get("kind") != KIND or "resume" not in run:
-            raise BumpsError(
-                f"{self.out} exists and is not an induction run this can continue; use another `out` or `force`"
-            )
-        self.recorder.restore(run, ignore=RESUMABLE + ("setup_choices",))
-        res = run["resume"]
-        self.params = {k: v.to(self.cfg.device) for k, v in res["params"].items()}
-        self.opt, self.step = res["optimizer"], int(res["step"])
+    def restore_extra(self, run: dict) -> None:
         self.checkpoints = dict(run.get("checkpoints", {}))
-        if run["config"].get("final") and self.step >= self.cfg.steps:
-            self.run = run
+
+    def extra_state(self) -> dict:
+        return {"checkpoints": self.checkpoints}
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens [B, n_ctx], starts [B, n_repeats])`` of ``step``."""
@@ -255,35 +198,19 @@ def test_losses(params: dict[str, torch.Tensor], tokens: torch.Tensor, starts: t
     return total / len(tokens), pred / len(tokens)
 
 
-class _Trainer:
+class _Trainer(StackedTrainer):
     def __init__(self, members: list[_Member], progress, autosave_every: int, stop_at: int | None):
-        self.members, self.progress, self.autosave_every, self.stop_at = members, progress, autosave_every, stop_at
-        self.active = [i for i, m in enumerate(members) if m.run is None]
-        for i in self.active:
-            self.members[i].state = lambda i=i: self._state(i)
-        if not self.active:
-            return
-        steps = {members[i].step for i in self.active}
-        if len(steps) > 1:
-            raise BumpsError(f"the unfinished runs are at different steps {sorted(steps)}; continue them separately")
-        self.step = steps.pop()
-        cfg = members[self.active[0]].cfg
-        self.cfg, self.dev = cfg, torch.device(cfg.device)
-        self.params = {k: torch.stack([members[i].params[k] for i in self.active]) for k in PARAM_ORDER}
-        zero = AdamWState.zeros(self.params)
-        self.opt = AdamWState.stack(
-            [members[i].opt if members[i].opt is not None else zero.member(j) for j, i in enumerate(self.active)],
-            self.dev,
-        )
-        self.mask = torch.stack([members[i].mask for i in self.active]).to(self.dev)  # [M, L, H]
+        super().__init__(members, PARAM_ORDER, progress, autosave_every, stop_at)
+        if self.active:
+            self.mask = torch.stack([members[i].mask for i in self.active]).to(self.dev)  # [M, L, H]
 
-    def _state(self, i: int) -> dict:
-        if i not in self.active:
-            return {"resume": self.members[i].run["resume"], "checkpoints": self.members[i].checkpoints}
-        j = self.active.index(i)
-        params = {k: v[j].detach().cpu().clone() for k, v in self.params.items()}
-        resume = {"params": params, "optimizer": self.opt.member(j), "step": self.members[i].step}
-        return {"resume": resume, "checkpoints": self.members[i].checkpoints}
+    def _start(self) -> None:
+        if self.step == 0:
+            self._checkpoint()
+
+    def _select(self, index: torch.Tensor) -> None:
+        super()._select(index)
+        self.mask = self.mask[index]
 
     def _checkpoint(self) -> None:
         for j, i in enumerate(self.active):
@@ -313,73 +240,17 @@ class _Trainer:
         batches = [m.batch(self.step) for m in members]
         tokens = torch.stack([b[0] for b in batches])  # [M, B, n_ctx]
         starts = torch.stack([b[1] for b in batches])  # [M, B, R]
-        for v in self.params.values():
-            v.requires_grad_(True)
-        logits, _ = forward(self.params, tokens)
-        losses = token_losses(logits, tokens, self.cfg.loss_dtype)  # [M, B, S]
-        names = list(self.params)
-        grad = torch.autograd.grad(losses.mean((1, 2)).sum(), [self.params[k] for k in names])
-        grads = dict(zip(names, grad, strict=True))
-        for v in self.params.values():
-            v.requires_grad_(False)
+        with self._tracked():
+            logits, _ = forward(self.params, tokens)
+            losses = token_losses(logits, tokens, self.cfg.loss_dtype)  # [M, B, S]
+            grads = self._grads(losses.mean((1, 2)).sum())
         for name in HEAD_PARAMS:
             grads[name] = grads[name] * self.mask.to(grads[name].dtype)[..., None, None]
         if self.step % self.cfg.record_every == 0:
             self._record(tokens, starts, losses.detach())
-        lr = torch.tensor(
-            [m.cfg.lr * (min(self.step / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
-            dtype=torch.float64,
-            device=self.dev,
-        )
-        wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
-        adamw_step(self.params, grads, self.opt, lr, wd, self.cfg.betas, self.cfg.eps)
-        self.step += 1
-        for m in members:
-            m.step = self.step
+        self._adamw_step(grads)
         self._checkpoint()
         return float(losses[0].detach().mean())
-
-    def _drop_finished(self) -> None:
-        done = [j for j, i in enumerate(self.active) if self.members[i].step >= self.members[i].cfg.steps]
-        for j in done:
-            m = self.members[self.active[j]]
-            m.run = m.recorder.close("finished")
-        if done:
-            keep = [j for j in range(len(self.active)) if j not in done]
-            index = torch.tensor(keep, dtype=torch.long, device=self.dev)
-            self.params = {k: v[index].clone() for k, v in self.params.items()}
-            self.opt = self.opt.select(index)
-            self.mask = self.mask[index]
-            self.active = [self.active[j] for j in keep]
-
-    def run(self) -> None:
-        if not self.active:
-            return
-        total = sum(m.cfg.steps for m in self.members)
-        if self.step == 0:
-            self._checkpoint()
-        with StopFlag() as flag:
-            while True:
-                self._drop_finished()
-                if not self.active:
-                    return
-                loss = self._update()
-                if self.autosave_every and self.step % self.autosave_every == 0:
-                    for i in self.active:
-                        if self.members[i].step < self.members[i].cfg.steps:
-                            self.members[i].recorder.save(final=False)
-                if self.progress is not None:
-                    done = sum(min(m.step, m.cfg.steps) for m in self.members)
-                    self.progress(done, total, loss=loss)
-                if flag.hit or (self.stop_at is not None and self.step >= self.stop_at):
-                    unfinished = [i for i in self.active if self.members[i].step < self.members[i].cfg.steps]
-                    for i in unfinished:
-                        self.members[i].recorder.save(final=False)
-                    self._drop_finished()
-                    outs = ", ".join(str(self.members[i].out) for i in unfinished)
-                    raise Interrupted(
-                        f"interrupted at step {self.step}; saved {outs}; rerun the same command to continue"
-                    )
 
 
 def train_induction(
@@ -426,25 +297,11 @@ def train_induction(
     ------
     BumpsError
         For bad settings, unequal shapes, duplicate or unwritable outputs, a run file that cannot be
-        continued; :class:`Interrupted` after saving, on Ctrl-C or at ``stop_at``.
+        continued; :class:`bumps.ensemble.Interrupted` after saving, on Ctrl-C or at ``stop_at``.
     """
-    if not configs or len(configs) != len(outs):
-        raise BumpsError(f"train_induction needs one out per config (got {len(configs)} configs, {len(outs)} outs)")
-    if resume not in ("auto", "never"):
-        raise BumpsError(f"`resume` must be auto or never (got {resume!r})")
-    for c in configs:
-        c.validate()
-        diff = [k for k in SHAPE_FIELDS if getattr(c, k) != getattr(configs[0], k)]
-        if diff:
-            raise BumpsError(f"models trained together need equal {', '.join(diff)}; train them separately")
-    outs = [check_writable(o) for o in outs]
-    if len({o.resolve() for o in outs}) != len(outs):
-        raise BumpsError("two models write the same `out`; give each its own file (put {seed} in it)")
+    outs = ensemble.prepare(configs, outs, resume, SHAPE_FIELDS, "train_induction")
     starts = starts or [None] * len(configs)
     members = [_Member(c, o, command, s) for c, o, s in zip(configs, outs, starts, strict=True)]
-    if resume == "auto":
-        for m in members:
-            if m.out.exists():
-                m.resume_from(safe_load(m.out))
+    ensemble.resume_members(members, resume)
     _Trainer(members, progress, autosave_every, stop_at).run()
     return [m.run for m in members]

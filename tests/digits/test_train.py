@@ -11,7 +11,8 @@ import torch
 
 from bumps.detect.analysis import load_source
 from bumps.digits.model import DigitsConfig
-from bumps.digits.train import Interrupted, run_paths, train_digits
+from bumps.digits.train import run_paths, train_digits
+from bumps.ensemble import Interrupted
 from bumps.errors import BumpsError
 from bumps.io.runfile import atomic_save, safe_load
 from bumps.recorder import load_recorded

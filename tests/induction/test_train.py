@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from bumps.adamw import AdamWState, adamw_step
+from bumps.ensemble import Interrupted
 from bumps.errors import BumpsError
 from bumps.induction.model import HEAD_PARAMS, InductionConfig, forward, init_params, token_losses
-from bumps.induction.train import Interrupted, run_paths, train_induction
+from bumps.induction.train import run_paths, train_induction
 from bumps.io.runfile import atomic_save, safe_load
 from bumps.recorder import load_recorded
 
