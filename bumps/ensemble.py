@@ -16,13 +16,17 @@ continues from the last save. A member whose step reaches its ``cfg.steps`` is c
 and dropped from the stack.
 
 A member's config needs ``seed``, ``steps``, ``lr``, ``warmup`` (steps of linear warm-up, 0: none),
-``weight_decay``, ``betas``, ``eps``, ``record_every``, ``device``, ``validate()`` and ``as_dict()``.
+``weight_decay``, ``betas``, ``eps``, ``record_every``, ``device``, ``validate()`` and ``as_dict()``; a
+dataclass config gets ``as_dict``, ``from_dict``, ``the_data_seed`` and the optimizer's checks from
+:class:`StepConfig`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -35,6 +39,41 @@ from bumps.recorder import KIND, Recorder
 from bumps.stopflag import StopFlag
 
 RESUMABLE = ("steps",)  # settings a continued run may change
+
+
+class StepConfig:
+    """Methods of a step-based task's dataclass config (a mixin: it adds no fields).
+
+    The dataclass has the fields of the module docstring and ``data_seed`` (None: the model seed),
+    ``loss_dtype`` and ``dtype``.
+    """
+
+    @property
+    def the_data_seed(self) -> int:
+        """The data seed in effect (``data_seed``, else ``seed``)."""
+        return self.seed if self.data_seed is None else self.data_seed
+
+    def as_dict(self) -> dict:
+        """Every field as plain data (what a run records)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict):
+        """The config a run recorded (keys that are not fields dropped)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in stored.items() if k in names})
+
+    def check_training(self) -> None:
+        """Refuse, naming the field, a non-positive or non-finite ``lr``, a negative ``weight_decay``,
+        ``warmup``, ``seed`` or ``data_seed``, and a ``loss_dtype`` or ``dtype`` other than float64/float32."""
+        if not (isinstance(self.lr, int | float) and self.lr > 0 and math.isfinite(self.lr)):
+            raise BumpsError(f"`lr` must be a positive number (got {self.lr})")
+        if self.weight_decay < 0 or self.warmup < 0 or self.seed < 0 or (self.data_seed or 0) < 0:
+            raise BumpsError("`weight_decay`, `warmup`, `seed` and `data_seed` must be >= 0")
+        if self.loss_dtype not in ("float64", "float32") or self.dtype not in ("float64", "float32"):
+            raise BumpsError(
+                f"`loss_dtype` and `dtype` must be float64 or float32 (got {self.loss_dtype}, {self.dtype})"
+            )
 
 
 class Interrupted(BumpsError):

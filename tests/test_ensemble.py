@@ -13,14 +13,15 @@ import pytest
 import torch
 
 from bumps import ensemble
-from bumps.ensemble import Interrupted, Member, StackedTrainer
+from bumps.ensemble import Interrupted, Member, StackedTrainer, StepConfig
 from bumps.errors import BumpsError
 from bumps.recorder import load_recorded
 
 
 @dataclass(frozen=True)
-class LeastSquares:
+class LeastSquares(StepConfig):
     seed: int = 0
+    data_seed: int | None = None
     steps: int = 30
     d: int = 5
     lr: float = 0.3
@@ -29,18 +30,18 @@ class LeastSquares:
     betas: tuple = (0.9, 0.98)
     eps: float = 1e-8
     record_every: int = 3
+    loss_dtype: str = "float64"
+    dtype: str = "float64"
     device: str = "cpu"
 
     def validate(self) -> None:
         if self.steps <= 0:
             raise BumpsError(f"`steps` must be > 0 (got {self.steps})")
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        self.check_training()
 
 
 def _batch(cfg: LeastSquares, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(1000 * cfg.seed + step)
+    g = torch.Generator().manual_seed(1000 * cfg.the_data_seed + step)
     x = torch.randn(16, cfg.d, generator=g, dtype=torch.float64)
     target = torch.arange(1.0, cfg.d + 1, dtype=torch.float64)
     return x, x @ target
@@ -158,3 +159,24 @@ def test_run_paths_and_default_run_path():
     ]
     with pytest.raises(BumpsError, match=r"must contain \{seed\}.*runs/lsq_seed\{seed\}\.pt"):
         ensemble.run_paths(configs, "out/r.pt", "lsq", LeastSquares())
+
+
+def test_step_config_methods():
+    cfg = LeastSquares(seed=3, lr=0.1)
+    assert cfg.the_data_seed == 3 and LeastSquares(seed=3, data_seed=8).the_data_seed == 8
+    assert LeastSquares.from_dict({**cfg.as_dict(), "written_by": "an older version"}) == cfg
+    for bad, message in (
+        (dict(lr=0.0), "`lr` must be a positive number"),
+        (dict(lr=float("nan")), "`lr` must be a positive number"),
+        (dict(weight_decay=-1.0), "must be >= 0"),
+        (dict(data_seed=-2), "must be >= 0"),
+        (dict(dtype="float16"), "must be float64 or float32"),
+    ):
+        with pytest.raises(BumpsError, match=message):
+            LeastSquares(**bad).validate()
+
+
+def test_the_data_seed_decides_the_batches(tmp_path):
+    a, b, c = LeastSquares(seed=0, data_seed=5), LeastSquares(seed=0, data_seed=5), LeastSquares(seed=0, data_seed=6)
+    ra, rb, rc = train([a, b, c], [tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"])
+    assert torch.equal(_final_w(ra), _final_w(rb)) and not torch.equal(_final_w(ra), _final_w(rc))

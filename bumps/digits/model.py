@@ -17,11 +17,12 @@ queries, the MLP and the unembed only at the ``n_digits + 1`` positions that pre
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
 from bumps.digits.data import VOCAB, answer_positions, context
+from bumps.ensemble import StepConfig
 from bumps.errors import BumpsError
 
 SETUP = "nanda-5digit"  # the setup seed 002 names; its pinned choices are SETUP_CHOICES
@@ -38,7 +39,7 @@ OUT_VOCAB = 10
 
 
 @dataclass
-class DigitsConfig:
+class DigitsConfig(StepConfig):
     """Every setting of a 5-digit addition run.
 
     Attributes
@@ -115,15 +116,6 @@ class DigitsConfig:
         """Width of each head."""
         return self.d_model // self.n_heads
 
-    @property
-    def the_data_seed(self) -> int:
-        """The data seed in effect (``data_seed``, else ``seed``)."""
-        return self.seed if self.data_seed is None else self.data_seed
-
-    def as_dict(self) -> dict:
-        """Every field as plain data (what a run records)."""
-        return asdict(self)
-
     def validate(self) -> DigitsConfig:
         """Check every field.
 
@@ -153,21 +145,8 @@ class DigitsConfig:
                 f"`train_size` {self.train_size} + `test_size` {self.test_size} exceeds the "
                 f"{10 ** (2 * self.n_digits)} distinct operand pairs; the test set must be held out of them"
             )
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise BumpsError(f"`lr` must be a positive number (got {self.lr})")
-        if self.weight_decay < 0 or self.warmup < 0 or self.seed < 0 or (self.data_seed or 0) < 0:
-            raise BumpsError("`weight_decay`, `warmup`, `seed` and `data_seed` must be >= 0")
-        if self.loss_dtype not in ("float64", "float32") or self.dtype not in ("float64", "float32"):
-            raise BumpsError(
-                f"`loss_dtype` and `dtype` must be float64 or float32 (got {self.loss_dtype}, {self.dtype})"
-            )
+        self.check_training()
         return self
-
-    @classmethod
-    def from_dict(cls, stored: dict) -> DigitsConfig:
-        """The config a run recorded (keys that are not fields dropped)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in stored.items() if k in names})
 
 
 def init_params(cfg: DigitsConfig) -> dict[str, torch.Tensor]:

@@ -14,11 +14,12 @@ last token is only ever a target (its own logits would predict nothing and are n
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from bumps.ensemble import StepConfig
 from bumps.errors import BumpsError
 from bumps.induction.data import Layout
 
@@ -37,7 +38,7 @@ HEAD_PARAMS = ("W_Q", "W_K", "W_V", "W_O")  # [M, layer, head, ...]
 
 
 @dataclass
-class InductionConfig:
+class InductionConfig(StepConfig):
     """Every setting of an induction-head run.
 
     Attributes
@@ -132,15 +133,6 @@ class InductionConfig:
         """Width of each head."""
         return self.d_model // self.n_heads
 
-    @property
-    def the_data_seed(self) -> int:
-        """The data seed in effect (``data_seed``, else ``seed``)."""
-        return self.seed if self.data_seed is None else self.data_seed
-
-    def as_dict(self) -> dict:
-        """Every field as plain data (what a run records)."""
-        return asdict(self)
-
     def validate(self) -> InductionConfig:
         """Check every field.
 
@@ -172,23 +164,13 @@ class InductionConfig:
             raise BumpsError(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
         if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 1):
             raise BumpsError(f"`train_size` must be a positive integer (got {self.train_size!r})")
-        if not (isinstance(self.lr, int | float) and self.lr > 0 and math.isfinite(self.lr)):
-            raise BumpsError(f"`lr` must be a positive number (got {self.lr})")
-        if self.weight_decay < 0 or self.warmup < 0 or self.seed < 0 or (self.data_seed or 0) < 0:
-            raise BumpsError("`weight_decay`, `warmup`, `seed` and `data_seed` must be >= 0")
-        if self.loss_dtype not in ("float64", "float32") or self.dtype not in ("float64", "float32"):
-            raise BumpsError(
-                f"`loss_dtype` and `dtype` must be float64 or float32 (got {self.loss_dtype}, {self.dtype})"
-            )
+        self.check_training()
         return self
 
     @classmethod
     def from_dict(cls, stored: dict) -> InductionConfig:
         """The config a run recorded (keys that are not fields dropped)."""
-        names = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in stored.items() if k in names}
-        kept.setdefault("placement", "gaps")  # the only placement before the field existed
-        return cls(**kept)
+        return super().from_dict({"placement": "gaps", **stored})  # the only placement before the field existed
 
 
 def init_params(cfg: InductionConfig) -> dict[str, torch.Tensor]:
