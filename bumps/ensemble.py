@@ -4,16 +4,21 @@ The core of the step-based task trainers (:mod:`bumps.digits.train`, :mod:`bumps
 no model. A task supplies
 
 * a :class:`Member` subclass: one model's config, initial parameters, data and recorder axes;
-* a :class:`StackedTrainer` subclass whose :meth:`StackedTrainer._update` runs one forward and backward over
-  the stacked parameters (every tensor carries a leading model axis), records, and calls
-  :meth:`StackedTrainer._adamw_step`.
+* a :class:`StackedTrainer` subclass whose ``_update`` runs one forward and backward over the stacked
+  parameters (every tensor carries a leading model axis) inside ``self._tracked()``, takes
+  ``self._grads(loss)``, records, and calls ``self._adamw_step(grads)``. Two hooks are optional:
+  ``_start()`` runs once before the first step (e.g. a checkpoint at step 0), and ``_select(index)`` keeps
+  the rows ``index`` of a task's own stacked tensors (e.g. head masks) when finished members leave the
+  stack (call ``super()._select(index)``).
 
 The trainer keeps the unfinished members' parameters stacked (``[M, ...]``) with one stacked AdamW
 (:mod:`bumps.adamw`), so model i follows exactly the equations of its own single run. Every
 ``autosave_every`` steps each unfinished member's run file is saved with its weights and AdamW state
 (``resume``); on Ctrl-C (or at ``stop_at``) they are saved and :class:`Interrupted` is raised, and rerunning
 continues from the last save. A member whose step reaches its ``cfg.steps`` is closed (its run file final)
-and dropped from the stack.
+and dropped from the stack. Members may differ in ``lr``, ``warmup``, ``weight_decay``, seeds and steps;
+:func:`prepare` refuses those that differ in what the stacked step shares (:data:`TRAINER_FIELDS` and the
+task's shapes).
 
 A member's config needs ``seed``, ``steps``, ``lr``, ``warmup`` (steps of linear warm-up, 0: none),
 ``weight_decay``, ``betas``, ``eps``, ``record_every``, ``device``, ``validate()`` and ``as_dict()``; a
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -39,6 +45,7 @@ from bumps.recorder import KIND, Recorder
 from bumps.stopflag import StopFlag
 
 RESUMABLE = ("steps",)  # settings a continued run may change
+TRAINER_FIELDS = ("betas", "eps", "record_every", "loss_dtype", "device")  # read from the first member only
 
 
 class StepConfig:
@@ -64,10 +71,17 @@ class StepConfig:
         return cls(**{k: v for k, v in stored.items() if k in names})
 
     def check_training(self) -> None:
-        """Refuse, naming the field, a non-positive or non-finite ``lr``, a negative ``weight_decay``,
-        ``warmup``, ``seed`` or ``data_seed``, and a ``loss_dtype`` or ``dtype`` other than float64/float32."""
-        if not (isinstance(self.lr, int | float) and self.lr > 0 and math.isfinite(self.lr)):
-            raise BumpsError(f"`lr` must be a positive number (got {self.lr})")
+        """Check the optimizer's and the dtypes' fields.
+
+        Raises
+        ------
+        BumpsError
+            Naming the field: ``lr`` not a positive finite real number, a negative ``weight_decay``,
+            ``warmup``, ``seed`` or ``data_seed``, a ``loss_dtype`` or ``dtype`` other than float64/float32.
+        """
+        lr = self.lr
+        if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and lr > 0 and math.isfinite(lr)):
+            raise BumpsError(f"`lr` must be a positive number (got {lr!r})")
         if self.weight_decay < 0 or self.warmup < 0 or self.seed < 0 or (self.data_seed or 0) < 0:
             raise BumpsError("`weight_decay`, `warmup`, `seed` and `data_seed` must be >= 0")
         if self.loss_dtype not in ("float64", "float32") or self.dtype not in ("float64", "float32"):
@@ -77,7 +91,8 @@ class StepConfig:
 
 
 class Interrupted(BumpsError):
-    """Training was stopped (Ctrl-C); every unfinished run file holds what it recorded and can be continued."""
+    """Training was stopped (Ctrl-C, or ``stop_at``); every unfinished run file holds what it recorded and can
+    be continued."""
 
 
 def default_run_path(task: str, cfg, defaults) -> Path:
@@ -91,6 +106,11 @@ def default_run_path(task: str, cfg, defaults) -> Path:
         The file name's stem, e.g. ``"digits"``.
     cfg, defaults
         The run's config and the task's default config (``as_dict()`` and ``seed``).
+
+    Returns
+    -------
+    pathlib.Path
+        Relative to the working directory.
     """
     base, mine = defaults.as_dict(), cfg.as_dict()
     changed = {k: v for k, v in mine.items() if k not in ("seed", "steps", "device") and base[k] != v}
@@ -227,10 +247,11 @@ class StackedTrainer:
         )
 
     def _state(self, i: int) -> dict:
-        """Member ``i``'s ``resume`` entry (weights, AdamW state, step) and :meth:`Member.extra_state`."""
+        """Member ``i``'s ``resume`` entry (weights, AdamW state, step) and :meth:`Member.extra_state`.
+
+        Called by the member's recorder when it saves, which happens only while ``i`` is active (a member is
+        closed before it leaves the stack)."""
         m = self.members[i]
-        if i not in self.active:
-            return {"resume": m.run["resume"], **m.extra_state()}
         j = self.active.index(i)
         params = {k: v[j].detach().cpu().clone() for k, v in self.params.items()}
         return {"resume": {"params": params, "optimizer": self.opt.member(j), "step": m.step}, **m.extra_state()}
@@ -317,8 +338,10 @@ class StackedTrainer:
                     )
 
 
-def prepare(configs: Sequence, outs: Sequence[str | Path], resume: str, shape_fields: Sequence[str], who: str):
-    """Validate an ensemble's configs and outputs; the checked output paths.
+def prepare(
+    configs: Sequence, outs: Sequence[str | Path], resume: str, shape_fields: Sequence[str], who: str
+) -> list[Path]:
+    """Validate an ensemble's configs and outputs.
 
     Parameters
     ----------
@@ -329,9 +352,16 @@ def prepare(configs: Sequence, outs: Sequence[str | Path], resume: str, shape_fi
     resume : {"auto", "never"}
         Checked only.
     shape_fields : sequence of str
-        Config fields that models trained together must share.
+        Config fields that models trained together must share, besides :data:`TRAINER_FIELDS` (the stacked
+        AdamW's ``betas`` and ``eps``, the record cadence, the loss dtype and the device, which the trainer
+        takes from the first member), checked too where a config has them.
     who : str
         The trainer's name, for the error message.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The output paths (:func:`bumps.io.runfile.check_writable`), in order.
 
     Raises
     ------
@@ -342,9 +372,10 @@ def prepare(configs: Sequence, outs: Sequence[str | Path], resume: str, shape_fi
         raise BumpsError(f"{who} needs one out per config (got {len(configs)} configs, {len(outs)} outs)")
     if resume not in ("auto", "never"):
         raise BumpsError(f"`resume` must be auto or never (got {resume!r})")
+    shared = list(dict.fromkeys([*shape_fields, *(k for k in TRAINER_FIELDS if hasattr(configs[0], k))]))
     for c in configs:
         c.validate()
-        diff = [k for k in shape_fields if getattr(c, k) != getattr(configs[0], k)]
+        diff = [k for k in shared if getattr(c, k) != getattr(configs[0], k)]
         if diff:
             raise BumpsError(f"models trained together need equal {', '.join(diff)}; train them separately")
     paths = [check_writable(o) for o in outs]
@@ -354,7 +385,15 @@ def prepare(configs: Sequence, outs: Sequence[str | Path], resume: str, shape_fi
 
 
 def resume_members(members: Sequence[Member], resume: str) -> None:
-    """With ``resume="auto"``, continue every member whose run file exists (:meth:`Member.resume_from`)."""
+    """Continue every member whose run file exists (:meth:`Member.resume_from`).
+
+    Parameters
+    ----------
+    members : sequence of Member
+        The ensemble, before training.
+    resume : {"auto", "never"}
+        ``"never"``: do nothing (each member starts fresh and replaces its file when it saves).
+    """
     if resume == "auto":
         for m in members:
             if m.out.exists():

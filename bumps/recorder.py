@@ -270,7 +270,7 @@ class Recorder:
             Whether the run is complete (False: an autosave, shown ``interrupted`` by ``bumps info``).
         stop_reason : str, optional
             Why the run stopped; None: ``"finished"`` when final, else ``"interrupted"``. Stored as
-        ``config["stop_reason"]`` unless it is ``"finished"``.
+            ``config["stop_reason"]`` unless it is ``"finished"``.
 
         Returns
         -------

@@ -56,12 +56,34 @@ class _Member(Member):
 
 
 class _Trainer(StackedTrainer):
+    """Least squares, each member's loss scaled by its own stacked ``scale`` (1 + seed), so that rows of a
+    task's own stack must follow the members out through ``_select``."""
+
+    updates: list[int] = []  # steps of every _update, over all trainers of a test
+    starts: list[int] = []  # the step at each _start
+    crash_at: int | None = None  # raise (as a killed process would stop) at the start of this step
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        if self.active:
+            self.scale = torch.tensor([1.0 + self.members[i].cfg.seed for i in self.active], dtype=torch.float64)
+
+    def _start(self) -> None:
+        self.starts.append(self.step)
+
+    def _select(self, index: torch.Tensor) -> None:
+        super()._select(index)
+        self.scale = self.scale[index]
+
     def _update(self) -> float:
+        if self.step == self.crash_at:
+            raise RuntimeError("killed")
+        self.updates.append(self.step)
         batches = [_batch(self.members[i].cfg, self.step) for i in self.active]
         x = torch.stack([b[0] for b in batches])  # [M, B, d]
         y = torch.stack([b[1] for b in batches])  # [M, B]
         with self._tracked():
-            loss = ((x @ self.params["w"][..., None])[..., 0] - y).pow(2).mean(1)  # [M]
+            loss = self.scale * ((x @ self.params["w"][..., None])[..., 0] - y).pow(2).mean(1)  # [M]
             grads = self._grads(loss.sum())
         if self.step % self.cfg.record_every == 0:
             for j, i in enumerate(self.active):
@@ -70,8 +92,15 @@ class _Trainer(StackedTrainer):
         return float(loss[0].detach())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_counters(monkeypatch):
+    monkeypatch.setattr(_Trainer, "updates", [])
+    monkeypatch.setattr(_Trainer, "starts", [])
+    monkeypatch.setattr(_Trainer, "crash_at", None)
+
+
 def train(configs, outs, resume="auto", stop_at=None, autosave_every=0):
-    outs = ensemble.prepare(configs, outs, resume, ("d", "betas", "eps", "device"), "train")
+    outs = ensemble.prepare(configs, outs, resume, ("d",), "train")
     members = [_Member(c, o) for c, o in zip(configs, outs, strict=True)]
     ensemble.resume_members(members, resume)
     _Trainer(members, ("w",), None, autosave_every, stop_at).run()
@@ -83,14 +112,30 @@ def _final_w(run: dict) -> torch.Tensor:
 
 
 def test_each_member_equals_its_single_run(tmp_path):
-    configs = [LeastSquares(seed=s, lr=lr) for s, lr in ((0, 0.3), (1, 0.2), (2, 0.5))]
+    settings = ((0, 0.3, 0.1, 4), (1, 0.2, 0.0, 0), (2, 0.5, 1.0, 10))  # seed, lr, weight decay, warm-up
+    configs = [LeastSquares(seed=s, lr=lr, weight_decay=wd, warmup=w) for s, lr, wd, w in settings]
     together = train(configs, [tmp_path / f"m{c.seed}.pt" for c in configs])
     for c, run in zip(configs, together, strict=True):
         alone = train([c], [tmp_path / f"alone{c.seed}.pt"])[0]
         assert torch.equal(_final_w(run), _final_w(alone))
         assert torch.equal(run["loss"], alone["loss"]) and torch.equal(run["step"], alone["step"])
-    assert not torch.equal(_final_w(together[0]), _final_w(together[1]))
     assert float(together[0]["loss"][-1]) < float(together[0]["loss"][0]) / 10  # it learns
+
+
+def test_one_member_follows_torch_adamw_with_linear_warmup(tmp_path):
+    cfg = LeastSquares(seed=5, lr=0.2, weight_decay=0.3, warmup=6, steps=20)
+    ours = _final_w(train([cfg], [tmp_path / "r.pt"])[0])
+    w = torch.randn(cfg.d, generator=torch.Generator().manual_seed(cfg.seed), dtype=torch.float64)
+    w.requires_grad_(True)
+    opt = torch.optim.AdamW([w], lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(step / cfg.warmup, 1.0))
+    for step in range(cfg.steps):
+        x, y = _batch(cfg, step)
+        opt.zero_grad()
+        ((1.0 + cfg.seed) * (x @ w - y).pow(2).mean()).backward()
+        opt.step()
+        sched.step()
+    torch.testing.assert_close(ours, w.detach(), rtol=1e-12, atol=1e-12)
 
 
 def test_members_of_different_lengths_finish_at_their_own_steps(tmp_path):
@@ -98,7 +143,7 @@ def test_members_of_different_lengths_finish_at_their_own_steps(tmp_path):
     short, long = train(configs, [tmp_path / "a.pt", tmp_path / "b.pt"])
     assert short["resume"]["step"] == 10 and long["resume"]["step"] == 25
     alone = train([configs[1]], [tmp_path / "alone.pt"])[0]
-    assert torch.equal(_final_w(long), _final_w(alone))
+    assert torch.equal(_final_w(long), _final_w(alone))  # the rows of params and scale left with the short one
     assert load_recorded(tmp_path / "a.pt")["config"]["final"]
 
 
@@ -108,26 +153,64 @@ def test_interrupt_then_rerun_continues_exactly(tmp_path):
         train([cfg], [tmp_path / "r.pt"], stop_at=13)
     saved = load_recorded(tmp_path / "r.pt")
     assert saved["resume"]["step"] == 13 and not saved["config"]["final"]
+    del _Trainer.updates[:]
     resumed = train([cfg], [tmp_path / "r.pt"])[0]
+    assert _Trainer.updates == list(range(13, 30)) and _Trainer.starts == [0, 13]
+    assert resumed["config"]["run_id"] == saved["config"]["run_id"]  # continued, not started again
     straight = train([cfg], [tmp_path / "s.pt"])[0]
     assert torch.equal(_final_w(resumed), _final_w(straight))
-    assert torch.equal(resumed["loss"], straight["loss"])
+    assert torch.equal(resumed["loss"], straight["loss"]) and torch.equal(resumed["step"], straight["step"])
+
+
+def test_a_member_whose_steps_end_at_the_interrupt_is_final(tmp_path):
+    configs = [LeastSquares(seed=0, steps=10), LeastSquares(seed=1, steps=30)]
+    with pytest.raises(Interrupted, match="b.pt"):
+        train(configs, [tmp_path / "a.pt", tmp_path / "b.pt"], stop_at=10)
+    a, b = load_recorded(tmp_path / "a.pt"), load_recorded(tmp_path / "b.pt")
+    assert a["config"]["final"] and a["resume"]["step"] == 10
+    assert not b["config"]["final"] and b["resume"]["step"] == 10
+
+
+def test_autosave_is_where_a_killed_process_continues(tmp_path):
+    cfg = LeastSquares(seed=6)
+    _Trainer.crash_at = 8
+    with pytest.raises(RuntimeError, match="killed"):
+        train([cfg], [tmp_path / "r.pt"], autosave_every=5)
+    saved = load_recorded(tmp_path / "r.pt")
+    assert saved["resume"]["step"] == 5 and not saved["config"]["final"]
+    _Trainer.crash_at = None
+    del _Trainer.updates[:]
+    resumed = train([cfg], [tmp_path / "r.pt"], autosave_every=5)[0]
+    assert _Trainer.updates[0] == 5  # steps 5-7 again, from the autosave
+    straight = train([cfg], [tmp_path / "s.pt"])[0]
+    assert torch.equal(_final_w(resumed), _final_w(straight)) and torch.equal(resumed["loss"], straight["loss"])
 
 
 def test_a_finished_run_is_kept_and_extended_by_more_steps(tmp_path):
     cfg = LeastSquares(seed=4, steps=12)
     first = train([cfg], [tmp_path / "e.pt"])[0]
+    written = (tmp_path / "e.pt").stat().st_mtime_ns
+    del _Trainer.updates[:]
     again = train([cfg], [tmp_path / "e.pt"])[0]
-    assert torch.equal(_final_w(first), _final_w(again))
+    assert _Trainer.updates == [] and again["config"]["run_id"] == first["config"]["run_id"]
+    assert (tmp_path / "e.pt").stat().st_mtime_ns == written  # kept as it is, not written again
     longer = train([dataclasses.replace(cfg, steps=20)], [tmp_path / "e.pt"])[0]
+    assert _Trainer.updates == list(range(12, 20))
     straight = train([dataclasses.replace(cfg, steps=20)], [tmp_path / "s.pt"])[0]
     assert longer["resume"]["step"] == 20 and torch.equal(_final_w(longer), _final_w(straight))
+    del _Trainer.updates[:]
+    train([cfg], [tmp_path / "n.pt"], resume="never")
+    train([cfg], [tmp_path / "n.pt"], resume="never")
+    assert len(_Trainer.updates) == 2 * cfg.steps  # never: trained again from the start
 
 
 def test_refusals(tmp_path):
     a, b = LeastSquares(seed=0), LeastSquares(seed=1, steps=40)
     with pytest.raises(BumpsError, match="equal d"):
         train([a, dataclasses.replace(b, d=6)], [tmp_path / "x.pt", tmp_path / "y.pt"])
+    for field, value in (("betas", (0.8, 0.9)), ("eps", 1e-6), ("record_every", 4), ("loss_dtype", "float32")):
+        with pytest.raises(BumpsError, match=f"equal {field}"):  # what the stacked step shares
+            train([a, dataclasses.replace(b, **{field: value})], [tmp_path / "x.pt", tmp_path / "y.pt"])
     with pytest.raises(BumpsError, match="same `out`"):
         train([a, b], [tmp_path / "x.pt", tmp_path / "x.pt"])
     with pytest.raises(BumpsError, match="one out per config"):
@@ -168,15 +251,10 @@ def test_step_config_methods():
     for bad, message in (
         (dict(lr=0.0), "`lr` must be a positive number"),
         (dict(lr=float("nan")), "`lr` must be a positive number"),
+        (dict(lr=True), "`lr` must be a positive number"),
         (dict(weight_decay=-1.0), "must be >= 0"),
         (dict(data_seed=-2), "must be >= 0"),
         (dict(dtype="float16"), "must be float64 or float32"),
     ):
         with pytest.raises(BumpsError, match=message):
             LeastSquares(**bad).validate()
-
-
-def test_the_data_seed_decides_the_batches(tmp_path):
-    a, b, c = LeastSquares(seed=0, data_seed=5), LeastSquares(seed=0, data_seed=5), LeastSquares(seed=0, data_seed=6)
-    ra, rb, rc = train([a, b, c], [tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"])
-    assert torch.equal(_final_w(ra), _final_w(rb)) and not torch.equal(_final_w(ra), _final_w(rc))

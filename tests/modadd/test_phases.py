@@ -105,4 +105,6 @@ def test_key_bump_rates_of_planted_run():
     rows = classify_bumps(run)
     neuron_rate, invariant_rate = key_bump_rates(rows, len(run["key_freqs"]), run["neuron_freq"].shape[1])
     n_key_neuron = sum(r["key"] for r in rows if r["series"] == "neuron_freq")
+    n_key_norm = sum(r["key"] for r in rows if r["series"] in ("freq_norm", "freq_norm_wl"))
     assert n_key_neuron > 0 and neuron_rate == n_key_neuron / (4 * len(run["key_freqs"]))
+    assert n_key_norm > 0 and invariant_rate == n_key_norm / (2 * len(run["key_freqs"]))
