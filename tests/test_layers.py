@@ -31,6 +31,8 @@ LAYERS = [
             "bumps.unit_knockout",
             "bumps.stopflag",
             "bumps.registry",
+            "bumps.subnormals",
+            "bumps.ensemble",
         ],
     ),
     ("detect", ["bumps.detect"]),
@@ -79,7 +81,8 @@ def layer_of(mod: str) -> tuple[int, str]:
     best = None
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (mod == p or mod.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+            inside = mod.startswith(p + ".") and p != "bumps"  # the top package holds only itself
+            if (mod == p or inside) and (best is None or len(p) > len(best[1])):
                 best = (i, p)
     assert best is not None, f"{mod} is in no layer: add it to LAYERS"
     return best
