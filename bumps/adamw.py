@@ -111,6 +111,29 @@ class AdamWState:
         )
 
 
+def member_rates(configs: list, steps: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's learning rate after its linear warm-up, and its weight decay, for :func:`adamw_step`.
+
+    Parameters
+    ----------
+    configs : list
+        One config per model, with ``lr``, ``warmup`` (steps of linear warm-up from 0; 0: none) and
+        ``weight_decay``.
+    steps : list of int
+        Each model's step (or epoch) count before this update: its lr is ``lr * min(step / warmup, 1)``.
+    device : torch.device or str
+        Where the tensors go.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``lr`` and ``weight_decay``, each ``[M]`` float64.
+    """
+    lr = [c.lr * (min(t / c.warmup, 1.0) if c.warmup else 1.0) for c, t in zip(configs, steps, strict=True)]
+    wd = [c.weight_decay for c in configs]
+    return torch.tensor(lr, dtype=torch.float64, device=device), torch.tensor(wd, dtype=torch.float64, device=device)
+
+
 def _per_model(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """[M] float64 → [M, 1, ..., 1] in ``like``'s dtype (computed in float64 as torch.optim does in Python)."""
     return x.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from bumps.adamw import AdamWState, adamw_step
+from bumps.adamw import AdamWState, adamw_step, member_rates
 from bumps.errors import BumpsError
 from bumps.io.provenance import settings_hash
 from bumps.io.runfile import check_writable, is_run, safe_load
@@ -287,12 +287,7 @@ class StackedTrainer:
     def _adamw_step(self, grads: dict[str, torch.Tensor]) -> None:
         """AdamW with each member's lr (after its linear warm-up) and weight decay; then ``step`` + 1."""
         members = [self.members[i] for i in self.active]
-        lr = torch.tensor(
-            [m.cfg.lr * (min(self.step / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
-            dtype=torch.float64,
-            device=self.dev,
-        )
-        wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
+        lr, wd = member_rates([m.cfg for m in members], [self.step] * len(members), self.dev)
         adamw_step(self.params, grads, self.opt, lr, wd, self.cfg.betas, self.cfg.eps)
         self.step += 1
         for m in members:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from bumps.adamw import AdamWState, adamw_step
+from bumps.adamw import AdamWState, adamw_step, member_rates
 from bumps.errors import BumpsError
 from bumps.io.provenance import check_replace, settings_hash, settings_of_run
 from bumps.io.runfile import (
@@ -795,12 +795,7 @@ class _Trainer:
         grads = dict(zip(names, torch.autograd.grad(total, [self.params[k] for k in names]), strict=True))
         for v in self.params.values():
             v.requires_grad_(False)
-        lr = torch.tensor(
-            [m.cfg.lr * (min(m.epoch / m.cfg.warmup, 1.0) if m.cfg.warmup else 1.0) for m in members],
-            dtype=torch.float64,
-            device=self.dev,
-        )
-        wd = torch.tensor([m.cfg.weight_decay for m in members], dtype=torch.float64, device=self.dev)
+        lr, wd = member_rates([m.cfg for m in members], [m.epoch for m in members], self.dev)
         adamw_step(self.params, grads, self.opt, lr, wd, self.cfg0.betas, self.cfg0.eps)
         step_losses = losses.tolist()
         for j, m in enumerate(members):
