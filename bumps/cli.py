@@ -344,6 +344,36 @@ def _int_list(text: str | None, flag: str) -> list[int] | None:
         raise BumpsError(f"{flag} must be comma-separated integers (got {text!r})") from None
 
 
+def _seed_configs(config_cls, seeds: str, **given) -> list:
+    """One validated ``config_cls`` per seed of ``--seeds``, with the options given (None: the default)."""
+    from bumps.errors import BumpsError
+
+    seed_list = _int_list(seeds, "--seeds")
+    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+        raise BumpsError(f"--seeds must be distinct non-negative integers such as 0,1,2 (got {seeds!r})")
+    given = {k: v for k, v in given.items() if v is not None}
+    return [config_cls(seed=s, **given).validate() for s in seed_list]
+
+
+def _train_groups(train, configs: list, outs: list[Path], stack: int, label: str, **options) -> list[dict]:
+    """Train ``configs`` ``stack`` at a time with ``train(group, outs, progress=..., command=..., **options)``
+    under one progress bar; return the runs in input order."""
+    bar, advance = _progress(sum(c.steps for c in configs), label, "loss {task.fields[loss]:.3f}", loss=float("nan"))
+    runs, done = [], 0
+    with bar:
+        for i in range(0, len(configs), stack):
+            group = configs[i : i + stack]
+            runs += train(
+                group,
+                outs[i : i + stack],
+                progress=lambda d, _total, offset=done, **kw: advance(offset + d, **kw),
+                command=" ".join(["bumps", *sys.argv[1:]]),
+                **options,
+            )
+            done += sum(c.steps for c in group)
+    return runs
+
+
 @app.command()
 def grok(
     preset: str | None = typer.Option(
@@ -539,14 +569,12 @@ def digits(
     """Train seed 002's 5-digit addition transformer for several seeds, recording per-digit loss and attention."""
     from bumps.digits.model import DigitsConfig
     from bumps.digits.train import run_paths, step_elements, train_digits
-    from bumps.errors import BumpsError
     from bumps.threads import apply_threads, choose_threads
 
     choose_threads(0, requested=threads)
-    seed_list = _int_list(seeds, "--seeds")
-    if not seed_list or len(set(seed_list)) != len(seed_list):
-        raise BumpsError(f"--seeds must be distinct comma-separated integers such as 0,1,2 (got {seeds!r})")
-    given = dict(
+    configs = _seed_configs(
+        DigitsConfig,
+        seeds,
         steps=steps,
         train_size=train_size,
         test_size=test_size,
@@ -556,20 +584,17 @@ def digits(
         weight_decay=weight_decay,
         data_seed=data_seed,
     )
-    given = {k: v for k, v in given.items() if v is not None}
-    configs = [DigitsConfig(seed=s, **given).validate() for s in seed_list]
     outs = run_paths(configs, out)
     apply_threads(step_elements(configs), configs[0].device, threads)
-    bar, advance = _progress(sum(c.steps for c in configs), "digits", "loss {task.fields[loss]:.3f}", loss=float("nan"))
-    with bar:
-        runs = train_digits(
-            configs,
-            outs,
-            resume="never" if force else "auto",
-            autosave_every=autosave_every,
-            progress=lambda done, _total, **kw: advance(done, **kw),
-            command=" ".join(["bumps", *sys.argv[1:]]),
-        )
+    runs = _train_groups(
+        train_digits,
+        configs,
+        outs,
+        len(configs),
+        "digits",
+        resume="never" if force else "auto",
+        autosave_every=autosave_every,
+    )
     for run, path in zip(runs, outs, strict=True):
         last = run["loss_per_digit"][-1].tolist()
         typer.echo(
@@ -974,12 +999,11 @@ def induction(
     from bumps.threads import apply_threads, choose_threads
 
     choose_threads(0, requested=threads)
-    seed_list = _int_list(seeds, "--seeds")
-    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
-        raise BumpsError(f"--seeds must be distinct non-negative integers such as 0,1,2 (got {seeds!r})")
     if stack < 1:
         raise BumpsError(f"--stack must be a positive integer (got {stack})")
-    given = dict(
+    configs = _seed_configs(
+        InductionConfig,
+        seeds,
         steps=steps,
         train_size=train_size,
         test_size=test_size,
@@ -993,25 +1017,17 @@ def induction(
         placement=placement,
         data_seed=data_seed,
     )
-    given = {k: v for k, v in given.items() if v is not None}
-    configs = [InductionConfig(seed=s, **given).validate() for s in seed_list]
     outs = run_paths(configs, out)
     apply_threads(step_elements(configs[:stack]), configs[0].device, threads)
-    total = sum(c.steps for c in configs)
-    bar, advance = _progress(total, "induction", "loss {task.fields[loss]:.3f}", loss=float("nan"))
-    runs, done = [], 0
-    with bar:
-        for i in range(0, len(configs), stack):
-            group = configs[i : i + stack]
-            runs += train_induction(
-                group,
-                outs[i : i + stack],
-                resume="never" if force else "auto",
-                autosave_every=autosave_every,
-                progress=lambda d, _total, offset=done, **kw: advance(offset + d, **kw),
-                command=" ".join(["bumps", *sys.argv[1:]]),
-            )
-            done += sum(c.steps for c in group)
+    runs = _train_groups(
+        train_induction,
+        configs,
+        outs,
+        stack,
+        "induction",
+        resume="never" if force else "auto",
+        autosave_every=autosave_every,
+    )
     for run, path in zip(runs, outs, strict=True):
         typer.echo(
             f"wrote {path}: {len(run['step'])} records, final loss {float(run['loss'][-1]):.3f} "

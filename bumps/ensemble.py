@@ -22,7 +22,7 @@ task's shapes).
 
 A member's config needs ``seed``, ``steps``, ``lr``, ``warmup`` (steps of linear warm-up, 0: none),
 ``weight_decay``, ``betas``, ``eps``, ``record_every``, ``device``, ``validate()`` and ``as_dict()``; a
-dataclass config gets ``as_dict``, ``from_dict``, ``the_data_seed`` and the optimizer's checks from
+dataclass config gets ``as_dict``, ``from_dict``, ``the_data_seed`` and the size and optimizer checks from
 :class:`StepConfig`.
 """
 
@@ -69,6 +69,29 @@ class StepConfig:
         """The config a run recorded (keys that are not fields dropped)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in stored.items() if k in names})
+
+    def check_sizes(self, *names: str) -> None:
+        """Check the named size fields, ``train_size`` and the head width.
+
+        Parameters
+        ----------
+        *names : str
+            Fields that must each be an int >= 1 (a bool is refused).
+
+        Raises
+        ------
+        BumpsError
+            Naming the first bad field: one of ``names`` not a positive int, ``train_size`` neither None nor a
+            positive int, or ``d_model`` not divisible by ``n_heads``.
+        """
+        for name in (*names, "train_size"):
+            v = getattr(self, name)
+            if name == "train_size" and v is None:
+                continue
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise BumpsError(f"`{name}` must be a positive integer (got {v!r})")
+        if self.d_model % self.n_heads:
+            raise BumpsError(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
 
     def check_training(self) -> None:
         """Check the optimizer's and the dtypes' fields.

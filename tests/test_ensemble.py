@@ -258,3 +258,25 @@ def test_step_config_methods():
     ):
         with pytest.raises(BumpsError, match=message):
             LeastSquares(**bad).validate()
+
+
+@dataclass(frozen=True)
+class _Sized(StepConfig):
+    steps: int = 10
+    d_model: int = 8
+    n_heads: int = 2
+    train_size: int | None = None
+
+
+def test_check_sizes_refuses_non_positive_or_bool_sizes_and_uneven_heads():
+    _Sized().check_sizes("steps", "d_model")
+    _Sized(train_size=5).check_sizes("steps")
+    for bad, message in (
+        (dict(steps=0), "`steps` must be a positive integer"),
+        (dict(steps=True), "`steps` must be a positive integer"),
+        (dict(steps=2.0), "`steps` must be a positive integer"),
+        (dict(train_size=0), "`train_size` must be a positive integer"),
+        (dict(n_heads=3), "`d_model` 8 must be divisible by `n_heads` 3"),
+    ):
+        with pytest.raises(BumpsError, match=message):
+            _Sized(**bad).check_sizes("steps", "d_model")

@@ -131,15 +131,9 @@ class DigitsConfig(StepConfig):
         """
         if self.setup != SETUP:
             raise BumpsError(f"`setup` must be {SETUP!r} (got {self.setup!r})")
-        for name in ("n_digits", "steps", "batch_size", "d_model", "n_heads", "d_mlp", "test_size", "record_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise BumpsError(f"`{name}` must be a positive integer (got {getattr(self, name)!r})")
+        self.check_sizes("n_digits", "steps", "batch_size", "d_model", "n_heads", "d_mlp", "test_size", "record_every")
         if self.n_digits > 9:
             raise BumpsError(f"`n_digits` must be <= 9 so that sums fit the int64 pool (got {self.n_digits})")
-        if self.d_model % self.n_heads:
-            raise BumpsError(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
-        if self.train_size is not None and self.train_size < 1:
-            raise BumpsError(f"`train_size` must be a positive integer (got {self.train_size})")
         if self.train_size is not None and self.train_size + self.test_size > 10 ** (2 * self.n_digits):
             raise BumpsError(
                 f"`train_size` {self.train_size} + `test_size` {self.test_size} exceeds the "

@@ -149,10 +149,7 @@ class InductionConfig(StepConfig):
         if self.setup != SETUP:
             raise BumpsError(f"`setup` must be {SETUP!r} (got {self.setup!r})")
         self.layout.validate()
-        for name in ("steps", "batch_size", "d_model", "n_heads", "n_layers", "test_size", "record_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise BumpsError(f"`{name}` must be a positive integer (got {v!r})")
+        self.check_sizes("steps", "batch_size", "d_model", "n_heads", "n_layers", "test_size", "record_every")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise BumpsError(f"`checkpoint_every` must be an integer >= 0 (got {self.checkpoint_every!r})")
         for pair in self.knockout:
@@ -160,10 +157,6 @@ class InductionConfig(StepConfig):
                 raise BumpsError(
                     f"knockout {pair} is not (layer, head) with layer < {self.n_layers}, head < {self.n_heads}"
                 )
-        if self.d_model % self.n_heads:
-            raise BumpsError(f"`d_model` {self.d_model} must be divisible by `n_heads` {self.n_heads}")
-        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 1):
-            raise BumpsError(f"`train_size` must be a positive integer (got {self.train_size!r})")
         self.check_training()
         return self
 
