@@ -32,6 +32,8 @@ def test_merge_replaces_rows_of_the_same_run_and_keeps_the_others():
     old = [_row("a.pt"), _row("b.pt", lr=3e-3)]
     rows = search.merge(old, [_row("b.pt", lr=1e-2), _row("c.pt")])
     assert [r["run"] for r in rows] == ["a.pt", "b.pt", "c.pt"] and rows[1]["lr"] == 1e-2
+    again = search.merge(rows, [_row("a.pt", lr=5e-3)])  # a replaced row keeps its place
+    assert [r["run"] for r in again] == ["a.pt", "b.pt", "c.pt"] and again[0]["lr"] == 5e-3
 
 
 def test_rows_load_from_a_search_report_or_a_claims_report(tmp_path):
@@ -69,3 +71,14 @@ def test_search_row_of_a_tiny_finite_run(tmp_path):
     assert row["final_test_loss_pred"] == pytest.approx(pred[-1]) and row["min_test_loss_pred"] == pytest.approx(
         pred.min()
     )
+
+
+def test_report_gives_the_copying_rule_per_placement(tmp_path):
+    rows = [_row("a.pt"), _row("b.pt", placement="gaps")]
+    refs = search.references(rows)
+    assert list(refs) == ["consecutive", "gaps"] and all(0 < m < 1 and 0 < se < m for m, se in refs.values())
+    paths = search.write_report(rows, "cmd", tmp_path / "rep")
+    text = paths[0].read_text()
+    assert f"consecutive: {refs['consecutive'][0]:.3f} ± {refs['consecutive'][1]:.3f}" in text
+    assert json.loads(paths[1].read_text())["copying_reference"] == refs
+    assert "copying rule" not in search.report_text(rows, "cmd")  # without refs, no line
