@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -344,8 +345,9 @@ def _int_list(text: str | None, flag: str) -> list[int] | None:
         raise BumpsError(f"{flag} must be comma-separated integers (got {text!r})") from None
 
 
-def _seed_configs(config_cls, seeds: str, **given) -> list:
-    """One validated ``config_cls`` per seed of ``--seeds``, with the options given (None: the default)."""
+def _seed_configs(config_cls: type, seeds: str, **given) -> list:
+    """One validated ``config_cls`` per seed of ``--seeds``, with the options given (None: the default);
+    refuses an empty list, duplicate or negative seeds."""
     from bumps.errors import BumpsError
 
     seed_list = _int_list(seeds, "--seeds")
@@ -355,7 +357,9 @@ def _seed_configs(config_cls, seeds: str, **given) -> list:
     return [config_cls(seed=s, **given).validate() for s in seed_list]
 
 
-def _train_groups(train, configs: list, outs: list[Path], stack: int, label: str, **options) -> list[dict]:
+def _train_groups(
+    train: Callable[..., list[dict]], configs: list, outs: list[Path], stack: int, label: str, **options
+) -> list[dict]:
     """Train ``configs`` ``stack`` at a time with ``train(group, outs, progress=..., command=..., **options)``
     under one progress bar; return the runs in input order."""
     bar, advance = _progress(sum(c.steps for c in configs), label, "loss {task.fields[loss]:.3f}", loss=float("nan"))

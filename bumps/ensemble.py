@@ -71,20 +71,22 @@ class StepConfig:
         return cls(**{k: v for k, v in stored.items() if k in names})
 
     def check_sizes(self, *names: str) -> None:
-        """Check the named size fields, ``train_size`` and the head width.
+        """Check the named size fields, ``d_model``, ``n_heads``, ``train_size`` and the head width.
+
+        The config needs the fields ``d_model``, ``n_heads`` and ``train_size`` (None: infinite data).
 
         Parameters
         ----------
         *names : str
-            Fields that must each be an int >= 1 (a bool is refused).
+            Further fields that must each be an int >= 1 (a bool is refused).
 
         Raises
         ------
         BumpsError
-            Naming the first bad field: one of ``names`` not a positive int, ``train_size`` neither None nor a
-            positive int, or ``d_model`` not divisible by ``n_heads``.
+            Naming the first bad field: one of ``names``, ``d_model`` or ``n_heads`` not a positive int,
+            ``train_size`` neither None nor a positive int, or ``d_model`` not divisible by ``n_heads``.
         """
-        for name in (*names, "train_size"):
+        for name in (*dict.fromkeys((*names, "d_model", "n_heads")), "train_size"):
             v = getattr(self, name)
             if name == "train_size" and v is None:
                 continue

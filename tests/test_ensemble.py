@@ -277,6 +277,7 @@ def test_check_sizes_refuses_non_positive_or_bool_sizes_and_uneven_heads():
         (dict(steps=2.0), "`steps` must be a positive integer"),
         (dict(train_size=0), "`train_size` must be a positive integer"),
         (dict(n_heads=3), "`d_model` 8 must be divisible by `n_heads` 3"),
+        (dict(n_heads=0), "`n_heads` must be a positive integer"),
     ):
         with pytest.raises(BumpsError, match=message):
             _Sized(**bad).check_sizes("steps", "d_model")

@@ -207,13 +207,18 @@ def probe_row(name: str, run: dict) -> dict:
     """One row of the configuration search: a run's settings, its loss phase changes and, with a finite
     training set, its memorise and generalise times."""
     cfg = run["config"]
+    layout = InductionConfig.from_dict(cfg).layout
     ev = seed_events(run)
     row = {
         "run": name,
         "lr": cfg.get("lr"),
         "weight_decay": cfg.get("weight_decay"),
         "train_size": cfg.get("train_size"),
-        "placement": InductionConfig.from_dict(cfg).placement,
+        "placement": layout.placement,
+        "n_ctx": layout.n_ctx,
+        "vocab": layout.vocab,
+        "sub_len": layout.sub_len,
+        "n_repeats": layout.n_repeats,
         "seed": cfg.get("seed"),
         "steps": int(run["step"][-1]) + 1,
         "loss_pc": ev["loss_pc"],

@@ -2,11 +2,12 @@
 
 From a query token, the rule looks at every earlier occurrence of the same token, takes the token after
 each, and predicts their mixture (each occurrence weighted equally). On a predictable position
-(:func:`bumps.induction.data.induction_queries`) the previous occurrence in the last repeat is always among
-them, so its cross-entropy is ``−log(hits / matches)``: ``matches`` earlier occurrences of the query token,
-``hits`` of them followed by the target. It is 0 where the query token occurred only in the repeats, and
-larger where the random filler repeats it by chance. It is a reference point for claim (c)'s thresholds,
-not a bound: a circuit that also matches the token before, or uses position, can do better.
+(:func:`bumps.induction.data.induction_queries`) the query token's occurrence in the preceding repeat is
+always among them (repeats never overlap), so its cross-entropy is ``−log(hits / matches)``: ``matches``
+earlier occurrences of the query token, ``hits`` of them followed by the target. It is 0 where the query
+token occurs once per repeat and nowhere else before it, and larger where the token occurs again by
+chance, in the filler or within the subsequence itself. It is a reference point for claim (c)'s
+thresholds, not a bound: a circuit that also matches the token before, or uses position, can do better.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from bumps.induction.data import Layout, fixed_sets, induction_queries
 
 REFERENCE_SEED = 2_000_000_011  # data seed of the reference sequences: never a training or test seed
+REFERENCE_SEQUENCES = 2048
 
 
 def copying_losses(tokens: torch.Tensor, starts: torch.Tensor, sub_len: int) -> torch.Tensor:
@@ -26,7 +28,8 @@ def copying_losses(tokens: torch.Tensor, starts: torch.Tensor, sub_len: int) -> 
     tokens : torch.Tensor
         ``[B, n_ctx]`` int64 sequences.
     starts : torch.Tensor
-        ``[B, n_repeats]`` repeat starts (:mod:`bumps.induction.data`).
+        ``[B, n_repeats]`` repeat starts (:mod:`bumps.induction.data`), non-overlapping and increasing (else
+        a query may have no earlier occurrence followed by its target, and its loss is inf).
     sub_len : int
         Subsequence length.
 
@@ -47,14 +50,14 @@ def copying_losses(tokens: torch.Tensor, starts: torch.Tensor, sub_len: int) -> 
     return (matches / hits).log()
 
 
-def copying_reference(layout: Layout, n: int = 2048) -> tuple[float, float]:
+def copying_reference(layout: Layout, n: int = REFERENCE_SEQUENCES) -> tuple[float, float]:
     """Mean copying-rule loss over the predictable positions of ``n`` fresh sequences, with its standard error.
 
     Parameters
     ----------
     layout : Layout
         The sequences (sizes and placement).
-    n : int, default 2048
+    n : int, default REFERENCE_SEQUENCES (2048)
         Sequences, drawn from the seed :data:`REFERENCE_SEED`.
 
     Returns

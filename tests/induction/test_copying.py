@@ -21,6 +21,10 @@ def test_hand_computed_sequences():
     # without the chance match the rule is exact
     clean = copying_losses(torch.tensor([[8, 7, 1, 2, 3, 1, 2, 3, 9]]), starts, 3)
     assert clean[0].tolist() == [0.0, 0.0]
+    # no filler token matches, but the subsequence [1, 2, 1, 3] holds 1 twice
+    dup = torch.tensor([[40, 41, 42, 43, 1, 2, 1, 3, 1, 2, 1, 3]])
+    got = copying_losses(dup, torch.tensor([[4, 8]]), 4)  # queries 8 (1), 9 (2), 10 (1)
+    assert got[0].tolist() == pytest.approx([math.log(2), 0.0, math.log(3)])
 
 
 def _loop(tokens: torch.Tensor, starts: torch.Tensor, sub_len: int) -> list[list[float]]:

@@ -82,3 +82,6 @@ def test_report_gives_the_copying_rule_per_placement(tmp_path):
     assert f"consecutive: {refs['consecutive'][0]:.3f} ± {refs['consecutive'][1]:.3f}" in text
     assert json.loads(paths[1].read_text())["copying_reference"] == refs
     assert "copying rule" not in search.report_text(rows, "cmd")  # without refs, no line
+    short = _row("c.pt", n_ctx=40, sub_len=8)  # a row at other sizes gets a reference of its own
+    assert search.layout_label(search.row_layout(short)) == "consecutive, n_ctx 40, vocab 128, sub_len 8, 3 repeats"
+    assert len(search.references([*rows, short], n=64)) == 3
