@@ -40,14 +40,12 @@ def copying_losses(tokens: torch.Tensor, starts: torch.Tensor, sub_len: int) -> 
         :func:`bumps.induction.data.induction_queries`.
     """
     seq, nxt = tokens[:, :-1], tokens[:, 1:]  # position t and the token after it
-    s = seq.shape[1]
-    earlier = torch.ones(s, s, dtype=torch.bool, device=tokens.device).tril(-1)  # [query, key]: key < query
-    match = (seq[:, :, None] == seq[:, None, :]) & earlier  # [B, query, key]
-    hit = match & (nxt[:, :, None] == nxt[:, None, :])
-    query, _ = induction_queries(starts, sub_len)
-    matches = match.sum(-1).gather(1, query).double()
-    hits = hit.sum(-1).gather(1, query).double()
-    return (matches / hits).log()
+    query, _ = induction_queries(starts, sub_len)  # [B, Q]
+    keys = torch.arange(seq.shape[1], device=tokens.device)
+    earlier = keys < query[..., None]  # [B, Q, key]
+    match = (seq.gather(1, query)[..., None] == seq[:, None, :]) & earlier
+    hit = match & (nxt.gather(1, query)[..., None] == nxt[:, None, :])
+    return (match.sum(-1).double() / hit.sum(-1).double()).log()
 
 
 def copying_reference(layout: Layout, n: int = REFERENCE_SEQUENCES) -> tuple[float, float]:

@@ -91,7 +91,7 @@ def references(rows: list[dict], n: int = REFERENCE_SEQUENCES) -> dict[str, list
     dict of str to list of float
         :func:`layout_label` → ``[mean, standard error]`` in nats, sorted by label.
     """
-    layouts = {layout_label(row_layout(r)): row_layout(r) for r in rows}
+    layouts = {layout_label(lay): lay for lay in map(row_layout, rows)}
     return {k: list(copying_reference(layouts[k], n)) for k in sorted(layouts)}
 
 
